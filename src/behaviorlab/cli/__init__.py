@@ -1,0 +1,58 @@
+"""Thin command line: parse arguments, call the library, turn errors into messages and exit codes.
+
+Each command group lives in its own module and registers on `app`; heavy libraries (torch, the LLM
+runtime) are imported inside the commands so that `behaviorlab --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from behaviorlab.cli import data as _data  # noqa: F401  (registers commands)
+from behaviorlab.cli.app import app, err_console
+from behaviorlab.errors import BehaviorLabError
+
+INTERRUPTED = 130
+INTERNAL_ERROR = 70
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `behaviorlab` script; returns the process exit code."""
+    try:
+        result = app(args=argv, prog_name="behaviorlab", standalone_mode=False)
+    except BehaviorLabError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        detail = str(exc).split("\n", 1)
+        if len(detail) > 1:
+            err_console.print(detail[1], highlight=False, markup=False)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("Interrupted. Re-run the same command to resume where it stopped.")
+        return INTERRUPTED
+    except KeyboardInterrupt:
+        err_console.print("Interrupted. Re-run the same command to resume where it stopped.")
+        return INTERRUPTED
+    except click.exceptions.ClickException as exc:
+        exc.show(file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback reaches a user
+        if os.environ.get("BEHAVIORLAB_DEBUG"):
+            traceback.print_exc()
+        err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            "  -> This is a bug in behaviorlab. Re-run with BEHAVIORLAB_DEBUG=1 for the traceback and report it.",
+            highlight=False,
+        )
+        return INTERNAL_ERROR
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry: exit with `main`'s code."""
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""The central objects: Schema, EventLog, Vocabulary, Profile, Population. No I/O beyond JSON text.
+
+Every table that travels between packages is an `EventLog`: a Polars frame with the canonical
+columns `user_id` (string), one time column (`timestamp`, a UTC datetime, or `position`, an integer
+order when a source only has order) and `action` (string token), plus typed optional extras.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from behaviorlab.errors import DataError, Problem
+
+USER = "user_id"
+TIMESTAMP = "timestamp"
+POSITION = "position"
+ACTION = "action"
+
+Domain = Literal["smart_home", "activity", "mobility", "app_usage", "items", "generic"]
+TimeKind = Literal["timestamp", "position"]
+ExtraType = Literal["str", "int", "float", "bool", "datetime"]
+
+TIMESTAMP_DTYPE = pl.Datetime("us", "UTC")
+_EXTRA_DTYPES: dict[str, pl.DataType] = {
+    "str": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "datetime": TIMESTAMP_DTYPE,
+}
+# Hour bins used across domains: the eight 3-hour bins of the SmartThings publications.
+HOUR_BINS: tuple[str, ...] = tuple(f"({h}~{h + 3})" for h in range(0, 24, 3))
+WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class _Strict(BaseModel):
+    """Pydantic base that rejects unknown keys, so typos in files fail loudly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _parse_json(model: type[BaseModel], text: str, what: str) -> BaseModel:
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        problems = [Problem(e["msg"], column=".".join(str(p) for p in e["loc"]) or None) for e in exc.errors()]
+        raise DataError(f"Invalid {what} JSON", problems, hint=f"Fix the listed fields of the {what}.") from exc
+
+
+class Schema(_Strict):
+    """Names the domain and the columns of an EventLog. Round-trips to JSON."""
+
+    name: str = "events"
+    domain: Domain = "generic"
+    time: TimeKind = "timestamp"
+    extras: dict[str, ExtraType] = Field(default_factory=dict)
+    action_meaning: str = "action"  # what one action token is, in words ("device-control", "movie")
+    source: str | None = None
+
+    @field_validator("extras")
+    @classmethod
+    def _no_canonical_extras(cls, extras: dict[str, ExtraType]) -> dict[str, ExtraType]:
+        clash = set(extras) & {USER, TIMESTAMP, POSITION, ACTION}
+        if clash:
+            raise ValueError(f"extras must not redefine canonical columns: {sorted(clash)}")
+        return extras
+
+    @property
+    def columns(self) -> list[str]:
+        return [USER, self.time, ACTION, *self.extras]
+
+    def dtypes(self) -> dict[str, pl.DataType]:
+        time_dtype = TIMESTAMP_DTYPE if self.time == TIMESTAMP else pl.Int64()
+        return {USER: pl.String(), self.time: time_dtype, ACTION: pl.String()} | {
+            column: _EXTRA_DTYPES[kind] for column, kind in self.extras.items()
+        }
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> Schema:
+        return _parse_json(cls, text, "schema")  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The action set, a text description of each action, and integer ids for models.
+
+    Id 0 is reserved for padding, so action `actions[i]` has id `i + 1`.
+    """
+
+    actions: tuple[str, ...]
+    descriptions: Mapping[str, str]
+
+    PAD_ID = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        seen: set[str] = set()
+        for action in self.actions:
+            if not isinstance(action, str) or not action:
+                problems.append(Problem(f"action {action!r} is not a non-empty string"))
+            elif action in seen:
+                problems.append(Problem(f"action {action!r} is listed twice"))
+            seen.add(action)
+        unknown = set(self.descriptions) - seen
+        if unknown:
+            problems.append(Problem(f"descriptions for actions not in the vocabulary: {sorted(unknown)[:10]}"))
+        if problems:
+            raise DataError("Invalid vocabulary", problems, hint="List each action once, as a non-empty string.")
+        object.__setattr__(self, "_ids", {action: i + 1 for i, action in enumerate(self.actions)})
+
+    @classmethod
+    def from_actions(cls, actions: Iterable[str], descriptions: Mapping[str, str] | None = None) -> Vocabulary:
+        """Sorted unique actions; an action without a description is described by its own token."""
+        unique = tuple(sorted(set(actions)))
+        given = dict(descriptions or {})
+        return cls(unique, {a: given.get(a, a) for a in unique})
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def __contains__(self, action: object) -> bool:
+        return action in self._ids  # type: ignore[attr-defined]
+
+    @property
+    def size_with_padding(self) -> int:
+        return len(self.actions) + 1
+
+    def id_of(self, action: str) -> int:
+        try:
+            return self._ids[action]  # type: ignore[attr-defined]
+        except KeyError:
+            raise DataError(f"Unknown action {action!r}", hint="Use an action from the dataset's vocabulary.") from None
+
+    def ids_of(self, actions: Sequence[str]) -> list[int]:
+        return [self.id_of(a) for a in actions]
+
+    def action_of(self, action_id: int) -> str:
+        if not 1 <= action_id <= len(self.actions):
+            raise DataError(f"Action id {action_id} is outside 1..{len(self.actions)}")
+        return self.actions[action_id - 1]
+
+    def describe(self, action: str) -> str:
+        return self.descriptions.get(action, action)
+
+    def restricted_to(self, actions: Iterable[str]) -> Vocabulary:
+        keep = set(actions)
+        return Vocabulary(tuple(a for a in self.actions if a in keep), {a: d for a, d in self.descriptions.items() if a in keep})
+
+    def to_json(self) -> str:
+        return json.dumps({"actions": list(self.actions), "descriptions": dict(self.descriptions)}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Vocabulary:
+        try:
+            payload = json.loads(text)
+            actions, descriptions = payload["actions"], payload["descriptions"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DataError("Invalid vocabulary JSON", [Problem(str(exc))], hint="Expect keys 'actions' and 'descriptions'.") from exc
+        extra = set(payload) - {"actions", "descriptions"}
+        if extra:
+            raise DataError("Invalid vocabulary JSON", [Problem(f"unknown keys {sorted(extra)}")])
+        return cls(tuple(actions), dict(descriptions))
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    """What `data inspect` shows: sizes, span and the most frequent actions."""
+
+    n_users: int
+    n_events: int
+    n_actions: int
+    time_kind: TimeKind
+    first: object
+    last: object
+    events_per_user_quantiles: dict[str, float]
+    top_actions: list[tuple[str, int]]
+
+
+class EventLog:
+    """A validated, columnar behavior log. Construct it and the columns are checked."""
+
+    def __init__(self, frame: pl.DataFrame, schema: Schema, vocabulary: Vocabulary | None = None) -> None:
+        self._frame = _validated(frame, schema)
+        self._schema = schema
+        if vocabulary is None:
+            vocabulary = Vocabulary.from_actions(self._frame.get_column(ACTION).unique().to_list())
+        else:
+            missing = set(self._frame.get_column(ACTION).unique().to_list()) - set(vocabulary.actions)
+            if missing:
+                raise DataError(
+                    f"{len(missing)} actions in the log are missing from its vocabulary",
+                    [Problem(f"unknown action {a!r}", column=ACTION) for a in sorted(missing)],
+                    hint="Build the vocabulary from the log, or add these actions to it.",
+                )
+        self._vocabulary = vocabulary
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        return self._frame
+
+    @property
+    def schema(self) -> Schema:
+        return self._schema
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self._vocabulary
+
+    @property
+    def time_column(self) -> str:
+        return self._schema.time
+
+    @property
+    def n_events(self) -> int:
+        return self._frame.height
+
+    @property
+    def n_users(self) -> int:
+        return self._frame.get_column(USER).n_unique()
+
+    def __len__(self) -> int:
+        return self._frame.height
+
+    def __repr__(self) -> str:
+        return f"EventLog({self._schema.name!r}, users={self.n_users}, events={self.n_events}, actions={len(self._vocabulary)})"
+
+    def with_frame(self, frame: pl.DataFrame, *, keep_vocabulary: bool = True) -> EventLog:
+        """Same schema; the vocabulary is kept (so ids stay stable) unless asked otherwise."""
+        return EventLog(frame, self._schema, self._vocabulary if keep_vocabulary else None)
+
+    def sorted(self) -> EventLog:
+        """Events ordered by user, then time (stable, so ties keep their input order)."""
+        return self.with_frame(self._frame.sort([USER, self.time_column], maintain_order=True))
+
+    def filter(self, predicate: pl.Expr) -> EventLog:
+        return self.with_frame(self._frame.filter(predicate))
+
+    def users(self) -> list[str]:
+        return self._frame.get_column(USER).unique(maintain_order=True).to_list()
+
+    def action_sequences(self) -> dict[str, list[str]]:
+        """Per-user action lists in time order: {user_id: [action, ...]}."""
+        grouped = (
+            self._frame.sort([USER, self.time_column], maintain_order=True)
+            .group_by(USER, maintain_order=True)
+            .agg(pl.col(ACTION))
+        )
+        return dict(zip(grouped.get_column(USER).to_list(), grouped.get_column(ACTION).to_list(), strict=True))
+
+    def summary(self, top: int = 10) -> LogSummary:
+        frame = self._frame
+        per_user = frame.group_by(USER).len().get_column("len")
+        quantiles = {
+            name: float(per_user.quantile(q, interpolation="nearest") or 0)
+            for name, q in (("min", 0.0), ("p25", 0.25), ("median", 0.5), ("p75", 0.75), ("max", 1.0))
+        } if frame.height else {}
+        counts = frame.group_by(ACTION).len().sort(["len", ACTION], descending=[True, False]).head(top)
+        time = frame.get_column(self.time_column)
+        return LogSummary(
+            n_users=self.n_users,
+            n_events=self.n_events,
+            n_actions=frame.get_column(ACTION).n_unique(),
+            time_kind=self._schema.time,
+            first=time.min(),
+            last=time.max(),
+            events_per_user_quantiles=quantiles,
+            top_actions=list(zip(counts.get_column(ACTION).to_list(), counts.get_column("len").to_list(), strict=True)),
+        )
+
+
+def _validated(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
+    """Check columns and types against the schema; collect every problem before raising."""
+    problems: list[Problem] = []
+    expected = schema.dtypes()
+    missing = [c for c in expected if c not in frame.columns]
+    for column in missing:
+        problems.append(Problem("required column is missing", column=column))
+    unknown = [c for c in frame.columns if c not in expected]
+    for column in unknown:
+        problems.append(Problem("column is not in the schema (declare it in Schema.extras or drop it)", column=column))
+    for column, dtype in expected.items():
+        if column in frame.columns and frame.schema[column] != dtype:
+            problems.append(Problem(f"has type {frame.schema[column]}, expected {dtype}", column=column))
+    if not problems:
+        for column in (USER, schema.time, ACTION):
+            nulls = frame.get_column(column).is_null()
+            if column == ACTION:
+                nulls = nulls | (frame.get_column(column).str.len_chars() == 0)
+            if nulls.any():
+                rows = nulls.arg_true().head(5).to_list()
+                problems.extend(Problem("is null or empty", row=r, column=column) for r in rows)
+    if problems:
+        raise DataError(
+            f"The table does not match the '{schema.name}' schema",
+            problems,
+            hint=f"Expected columns {schema.columns}; map your columns to these names.",
+        )
+    return frame.select(list(expected))
+
+
+class RoutineAnchors(_Strict):
+    """The fixed points of a simulated person's day, in hours (0-24, may exceed 24 for past midnight)."""
+
+    wake: float = Field(7.0, ge=0, le=24)
+    sleep: float = Field(23.0, ge=0, le=30)
+    work_start: float | None = Field(None, ge=0, le=24)
+    work_end: float | None = Field(None, ge=0, le=30)
+
+    @field_validator("work_end")
+    @classmethod
+    def _work_window(cls, end: float | None, info) -> float | None:  # noqa: ANN001 - pydantic's info object
+        start = info.data.get("work_start")
+        if (start is None) != (end is None):
+            raise ValueError("work_start and work_end are given together or not at all")
+        if start is not None and end is not None and end <= start:
+            raise ValueError("work_end must be after work_start")
+        return end
+
+
+class Profile(_Strict):
+    """A validated record of one simulated (or summarised real) person."""
+
+    profile_id: str
+    source: Literal["sampled", "inferred"] = "sampled"
+    age_group: str | None = None
+    gender: str | None = None
+    occupation: str | None = None
+    household: str | None = None
+    household_size: int = Field(1, ge=1, le=20)
+    routine: RoutineAnchors = Field(default_factory=RoutineAnchors)
+    active_hours: list[int] = Field(default_factory=list)
+    traits: list[str] = Field(default_factory=list)
+    preferred_actions: list[str] = Field(default_factory=list)
+    stratum: str | None = None
+    persona: str = ""
+    neighbours: list[str] = Field(default_factory=list)  # real user ids this profile is grounded on
+
+    @field_validator("active_hours")
+    @classmethod
+    def _hours(cls, hours: list[int]) -> list[int]:
+        bad = [h for h in hours if not 0 <= h <= 23]
+        if bad:
+            raise ValueError(f"active hours must be 0..23, got {bad}")
+        return hours
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> Profile:
+        return _parse_json(cls, text, "profile")  # type: ignore[return-value]
+
+
+class Population(_Strict):
+    """Profiles with the seed and diversity settings that produced them."""
+
+    profiles: list[Profile]
+    seed: int
+    diversity: float = Field(0.5, ge=0.0, le=1.0)
+    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.profiles)
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> Population:
+        return _parse_json(cls, text, "population")  # type: ignore[return-value]
