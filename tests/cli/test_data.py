@@ -1,0 +1,92 @@
+import pickle
+import re
+
+import numpy as np
+
+from behaviorlab.cli import main
+from behaviorlab.datasets import read_event_log
+
+CSV = "uid,ts,item,stars\nu1,2024-01-01T08:00:00Z,open,5\nu1,2024-01-01T09:00:00Z,close,3\nu2,2024-01-02T10:00:00Z,open,4\n"
+
+
+def test_inspect_prints_counts_and_top_actions(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text(CSV)
+    code = main(["data", "inspect", str(path), "--map", "user=uid,time=ts,action=item", "--extra", "stars:int"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"users\s*│\s*2\s", out) and re.search(r"events\s*│\s*3\s", out)
+    assert re.search(r"open\s*│\s*2\s", out) and "stars:int" in out
+
+
+def test_inspect_with_toml_config(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text(CSV)
+    config = tmp_path / "mapping.toml"
+    config.write_text('user = "uid"\ntime = "ts"\naction = "item"\n[extras]\nstars = "float"\n')
+    assert main(["data", "inspect", str(path), "--config", str(config)]) == 0
+    assert "stars:float" in capsys.readouterr().out
+    config.write_text('usr = "uid"\n')
+    assert main(["data", "inspect", str(path), "--config", str(config)]) == 2
+    assert "usr" in capsys.readouterr().err
+
+
+def test_bad_input_gives_message_and_exit_code_without_traceback(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text("uid,ts,item\nu1,yesterday,open\n,2024-01-01,close\n")
+    code = main(["data", "inspect", str(path), "--map", "user=uid,time=ts,action=item"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "row 1" in err and "row 2" in err and "Traceback" not in err
+
+
+def test_malicious_pickle_is_refused_by_the_cli(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "dictionary.py").write_text("dayofweek_dict = {}\nhour_dict = {}\ndevice_dict = {}\ndevice_control_dict = {}\n")
+    (tmp_path / "trn_instance_10.pkl").write_bytes(pickle.dumps(Evil()))
+    assert main(["data", "inspect", str(tmp_path)]) == 3
+    assert "os" in capsys.readouterr().err and not marker.exists()
+
+
+def test_convert_writes_a_lossless_parquet(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text(CSV + "u2,2024-01-02T10:00:00Z,open,4\n")
+    out = tmp_path / "out.parquet"
+    assert main(["data", "convert", str(path), str(out), "--map", "user=uid,time=ts,action=item", "--drop-duplicates"]) == 0
+    assert "1 duplicate" in capsys.readouterr().out
+    log = read_event_log(out)
+    assert log.n_events == 3 and log.n_users == 2
+    assert main(["data", "inspect", str(out)]) == 0  # and it is recognised as a behaviorlab log
+
+
+def test_convert_failure_leaves_no_output(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text("uid,ts,item\nu1,never,open\n")
+    out = tmp_path / "out.parquet"
+    assert main(["data", "convert", str(path), str(out), "--map", "user=uid,time=ts,action=item"]) == 3
+    assert list(tmp_path.iterdir()) == [path]
+    assert main(["data", "convert", str(path), str(tmp_path / "out.csv")]) == 2
+
+
+def test_formats_lists_every_format(capsys):
+    assert main(["data", "formats"]) == 0
+    out = capsys.readouterr().out
+    for name in ("smartthings-csv", "smartthings-pickle", "recbole", "movielens", "foursquare", "kasteren", "csv"):
+        assert name in out
+
+
+def test_pickled_arrays_inspect_end_to_end(tmp_path, capsys):
+    (tmp_path / "dictionary.py").write_text(
+        "dayofweek_dict = {'day:Mon': 0}\nhour_dict = {'time:(0~3)': 0}\ndevice_dict = {'Light': 0}\n"
+        "device_control_dict = {'Light:switch on': 0, 'Light:switch off': 1}\n")
+    array = np.array([[[0, 0, 0, 0, 0], [0, 0, 0, 1, 1]]] * 3, dtype=np.int64)
+    (tmp_path / "trn_instance_2.pkl").write_bytes(pickle.dumps(array))
+    assert main(["data", "inspect", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "smartthings-pickle" in out and "Light: switch on" in out and "train: 3 sequences / 6 events" in out

@@ -1,0 +1,31 @@
+from pathlib import Path
+
+import pytest
+
+from behaviorlab.atomic import atomic_path, write_text_atomic
+
+
+def test_success_replaces_target_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "result.txt"
+    write_text_atomic(target, "first")
+    write_text_atomic(target, "second")
+    assert target.read_text() == "second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["result.txt"]
+
+
+def test_failure_keeps_the_old_file_and_removes_the_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "result.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half written")
+        raise RuntimeError("writer crashed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.txt"]
+
+
+def test_failure_with_no_previous_file_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "new.txt"
+    with pytest.raises(ValueError), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise ValueError
+    assert list(tmp_path.iterdir()) == []

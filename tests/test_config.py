@@ -1,0 +1,35 @@
+from pathlib import Path
+
+import pytest
+
+from behaviorlab.config import StrictConfig, load_config, parse_config
+from behaviorlab.errors import ConfigError
+
+
+class Example(StrictConfig):
+    epochs: int = 10
+    lr: float = 1e-3
+    name: str = "x"
+
+
+def test_toml_values_are_typed_and_flags_override_them(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[train]\nepochs = 3\nname = "from-file"\n')
+    config = load_config(Example, path, {"name": "from-flag", "lr": None}, section="train")
+    assert config == Example(epochs=3, lr=1e-3, name="from-flag")
+
+
+def test_every_unknown_or_wrong_key_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(Example, {"epochs": "many", "learning_rate": 0.1, "nme": "typo"})
+    message = str(info.value)
+    assert "epochs" in message and "learning_rate" in message and "nme" in message
+
+
+def test_invalid_toml_and_missing_file_say_what_to_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochs = = 3")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(Example, bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(Example, tmp_path / "missing.toml")

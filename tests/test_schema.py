@@ -1,0 +1,89 @@
+from datetime import datetime, timezone
+
+import polars as pl
+import pytest
+
+from behaviorlab.errors import DataError
+from behaviorlab.schema import HOUR_BINS, WEEKDAYS, EventLog, Population, Profile, RoutineAnchors, Schema, Vocabulary
+
+
+def make_log(users, times, actions, schema=None, vocabulary=None):
+    schema = schema or Schema()
+    frame = pl.DataFrame({"user_id": users, "timestamp": times, "action": actions},
+                         schema={"user_id": pl.String, "timestamp": pl.Datetime("us", "UTC"), "action": pl.String})
+    return EventLog(frame, schema, vocabulary)
+
+
+def t(hour):
+    return datetime(2024, 1, 1, hour, tzinfo=timezone.utc)
+
+
+def test_schema_json_round_trip_and_rejections():
+    schema = Schema(name="x", domain="mobility", extras={"item": "str", "lat": "float"}, source="f.csv")
+    assert Schema.from_json(schema.to_json()) == schema
+    assert schema.columns == ["user_id", "timestamp", "action", "item", "lat"]
+    with pytest.raises(Exception):
+        Schema(extras={"action": "str"})
+    with pytest.raises(DataError):
+        Schema.from_json('{"name": "x", "colour": "red"}')
+
+
+def test_vocabulary_ids_padding_and_json():
+    vocab = Vocabulary.from_actions(["b", "a", "b"], {"a": "Alpha"})
+    assert vocab.actions == ("a", "b") and vocab.size_with_padding == 3
+    assert vocab.ids_of(["a", "b"]) == [1, 2] and vocab.action_of(2) == "b"
+    assert vocab.describe("a") == "Alpha" and vocab.describe("b") == "b"
+    assert Vocabulary.from_json(vocab.to_json()) == vocab
+    assert vocab.restricted_to(["b"]).actions == ("b",)
+    with pytest.raises(DataError):
+        vocab.id_of("zzz")
+    with pytest.raises(DataError):
+        vocab.action_of(0)  # 0 is padding
+    with pytest.raises(DataError) as info:
+        Vocabulary(("a", "a", ""), {"q": "?"})
+    assert len(info.value.problems) == 3
+
+
+def test_event_log_validates_columns_types_and_ids():
+    with pytest.raises(DataError) as info:
+        EventLog(pl.DataFrame({"user_id": [1], "when": [t(1)], "action": ["a"]}), Schema())
+    columns = {p.column for p in info.value.problems}
+    assert columns == {"user_id", "timestamp", "when"}
+    with pytest.raises(DataError) as info:
+        make_log(["u", None], [t(1), t(2)], ["a", ""])
+    assert {(p.row, p.column) for p in info.value.problems} == {(1, "user_id"), (1, "action")}
+    with pytest.raises(DataError, match="missing from its vocabulary"):
+        make_log(["u"], [t(1)], ["a"], vocabulary=Vocabulary.from_actions(["b"]))
+
+
+def test_event_log_sequences_ties_and_summary():
+    log = make_log(["u", "v", "u", "u"], [t(3), t(1), t(1), t(1)], ["late", "v1", "first", "second"])
+    assert log.action_sequences() == {"u": ["first", "second", "late"], "v": ["v1"]}  # ties keep row order
+    assert log.sorted().frame.get_column("action").to_list() == ["first", "second", "late", "v1"]
+    summary = log.summary(top=2)
+    assert (summary.n_users, summary.n_events, summary.n_actions) == (2, 4, 4)
+    assert summary.first == t(1) and summary.last == t(3)
+    assert summary.events_per_user_quantiles["max"] == 3 and summary.events_per_user_quantiles["min"] == 1
+    assert len(summary.top_actions) == 2
+    kept = log.filter(pl.col("user_id") == "v")
+    assert kept.vocabulary == log.vocabulary and kept.n_events == 1
+
+
+def test_profile_population_round_trip_and_validation():
+    profile = Profile(profile_id="p1", age_group="25-34", routine=RoutineAnchors(work_start=9, work_end=17), active_hours=[8, 20])
+    population = Population(profiles=[profile], seed=7, diversity=0.8, settings={"k": 3})
+    assert Population.from_json(population.to_json()) == population
+    assert Profile.from_json(profile.to_json()) == profile
+    with pytest.raises(Exception):
+        Profile(profile_id="p", active_hours=[24])
+    with pytest.raises(Exception):
+        RoutineAnchors(work_start=9, work_end=8)
+    with pytest.raises(Exception):
+        RoutineAnchors(work_start=9)  # a work window needs both ends
+    with pytest.raises(DataError):
+        Profile.from_json('{"profile_id": "p", "shoe_size": 44}')
+
+
+def test_time_bin_constants():
+    assert HOUR_BINS[0] == "(0~3)" and HOUR_BINS[-1] == "(21~24)" and len(HOUR_BINS) == 8
+    assert WEEKDAYS == ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -1,0 +1,209 @@
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+import pytest
+
+from behaviorlab.errors import DataError
+from behaviorlab.schema import EventLog, Schema, Vocabulary
+from behaviorlab.sequences import (
+    NextEventExamples,
+    drop_exact_duplicates,
+    encode_examples,
+    examples_from_log,
+    k_core,
+    last_event_examples,
+    leave_one_out,
+    pad_left,
+    published_split,
+    sessions_by_day,
+    sessions_by_gap,
+    temporal_split,
+    time_range,
+    value_threshold,
+    windows,
+)
+
+T0 = datetime(2024, 1, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def stamp_log(rows, extras=None):
+    """rows: (user, minutes after T0, action, *extra values)."""
+    extras = extras or {}
+    columns = {"user_id": [r[0] for r in rows], "timestamp": [T0 + timedelta(minutes=r[1]) for r in rows],
+               "action": [r[2] for r in rows]}
+    for i, name in enumerate(extras):
+        columns[name] = [r[3 + i] for r in rows]
+    dtypes = Schema(extras=extras).dtypes()
+    frame = pl.DataFrame(columns, schema={c: dtypes[c] for c in columns})
+    return EventLog(frame, Schema(extras=extras))
+
+
+def position_log(rows, extras=None):
+    extras = extras or {}
+    columns = {"user_id": [r[0] for r in rows], "position": [r[1] for r in rows], "action": [r[2] for r in rows]}
+    for i, name in enumerate(extras):
+        columns[name] = [r[3 + i] for r in rows]
+    schema = Schema(time="position", extras=extras)
+    return EventLog(pl.DataFrame(columns, schema={c: schema.dtypes()[c] for c in columns}), schema)
+
+
+# Rows deliberately out of time order; user c has too few events for leave-one-out.
+LOG_ROWS = [
+    ("a", 30, "x3"), ("a", 10, "x1"), ("a", 20, "x2"), ("a", 40, "x4"),
+    ("b", 5, "y1"), ("b", 6, "y2"), ("b", 7, "y3"),
+    ("c", 1, "z1"), ("c", 2, "z2"),
+]
+
+
+def test_leave_one_out_follows_recbole_ls_and_keeps_short_users_in_train():
+    split = leave_one_out(stamp_log(LOG_ROWS))
+    train = split.train.action_sequences()
+    assert train == {"a": ["x1", "x2"], "b": ["y1"], "c": ["z1", "z2"]}
+    assert dict(zip(split.valid.user_ids, zip(split.valid.histories, split.valid.targets))) == {
+        "a": (["x1", "x2"], "x3"), "b": (["y1"], "y2")}
+    assert dict(zip(split.test.user_ids, zip(split.test.histories, split.test.targets))) == {
+        "a": (["x1", "x2", "x3"], "x4"), "b": (["y1", "y2"], "y3")}
+    # no test or valid target appears in train for evaluated users
+    assert "x3" not in train["a"] and "x4" not in train["a"]
+
+
+def test_leave_one_out_ties_in_time_keep_row_order_and_context_is_target_event():
+    rows = [("u", 0, "a", "Mon"), ("u", 5, "b", "Tue"), ("u", 5, "c", "Wed"), ("u", 9, "d", "Thu")]
+    split = leave_one_out(stamp_log(rows, {"weekday": "str"}))
+    assert split.test.histories == [["a", "b", "c"]] and split.test.targets == ["d"]
+    assert split.valid.targets == ["c"]  # b and c tie at minute 5: row order decides
+    assert split.valid.context == {"weekday": ["Wed"]} and split.test.context == {"weekday": ["Thu"]}
+
+
+def test_leave_one_out_rejects_min_events_below_three():
+    with pytest.raises(DataError):
+        leave_one_out(stamp_log(LOG_ROWS), min_events=2)
+
+
+def test_temporal_split_cuts_globally_and_histories_include_earlier_events():
+    rows = [("a", m, f"a{m}") for m in range(10)] + [("b", m, f"b{m}") for m in range(10)]
+    split = temporal_split(stamp_log(rows), valid_ratio=0.2, test_ratio=0.2)
+    train_times = split.train.frame.get_column("timestamp")
+    assert train_times.max() == T0 + timedelta(minutes=5)  # 12 of 20 events are before minute 6
+    assert sorted(split.valid.targets) == ["a6", "a7", "b6", "b7"]
+    assert sorted(split.test.targets) == ["a8", "a9", "b8", "b9"]
+    i = split.test.targets.index("a9")
+    assert split.test.histories[i] == [f"a{m}" for m in range(9)]  # sees train + valid-period events
+
+
+def test_temporal_split_rejects_bad_ratios():
+    with pytest.raises(DataError):
+        temporal_split(stamp_log(LOG_ROWS), valid_ratio=0.6, test_ratio=0.5)
+
+
+def test_published_split_uses_split_column_and_target_context():
+    rows = [("tr-0", p, f"t{p}", "train", "Mon") for p in range(3)]
+    rows += [("va-0", p, f"v{p}", "valid", "Tue") for p in range(3)]
+    rows += [("te-0", 0, "e0", "test", "Wed"), ("te-0", 1, "e1", "test", "Sat")]
+    split = published_split(position_log(rows, {"split": "str", "weekday": "str"}))
+    assert split.train.action_sequences() == {"tr-0": ["t0", "t1", "t2"]}
+    assert (split.valid.histories, split.valid.targets) == ([["v0", "v1"]], ["v2"])
+    assert (split.test.histories, split.test.targets, split.test.context) == ([["e0"]], ["e1"], {"weekday": ["Sat"]})
+
+
+def test_published_split_reports_unknown_labels_and_mixed_sequences():
+    rows = [("s", 0, "a", "train"), ("s", 1, "b", "valid"), ("t", 0, "c", "dev")]
+    with pytest.raises(DataError) as info:
+        published_split(position_log(rows, {"split": "str"}))
+    text = str(info.value)
+    assert "'dev'" in text and "more than one split" in text
+
+
+def test_examples_from_log_every_prefix_with_truncation():
+    ex = examples_from_log(stamp_log(LOG_ROWS), min_history=1, max_len=2)
+    a = [(h, t) for u, h, t in zip(ex.user_ids, ex.histories, ex.targets) if u == "a"]
+    assert a == [(["x1"], "x2"), (["x1", "x2"], "x3"), (["x2", "x3"], "x4")]
+    assert len(ex) == 3 + 2 + 1
+    assert len(examples_from_log(stamp_log(LOG_ROWS), min_history=0)) == 9
+
+
+def test_last_event_examples_skips_single_event_users():
+    ex = last_event_examples(stamp_log(LOG_ROWS + [("d", 1, "w")]))
+    assert sorted(ex.user_ids) == ["a", "b", "c"]
+    with pytest.raises(DataError):
+        last_event_examples(stamp_log(LOG_ROWS), context_columns=["weekday"])
+
+
+def test_examples_reject_inconsistent_lengths():
+    with pytest.raises(DataError):
+        NextEventExamples(["u"], [["a"], ["b"]], ["c"])
+
+
+def test_pad_left_keeps_last_ids():
+    out = pad_left([[1, 2, 3, 4], [5], []], max_len=3)
+    assert out.dtype == np.int64
+    assert out.tolist() == [[2, 3, 4], [0, 0, 5], [0, 0, 0]]
+
+
+def test_encode_examples_maps_ids_and_rejects_unknown_actions():
+    vocab = Vocabulary.from_actions(["a", "b", "c"])
+    ex = NextEventExamples(["u", "v"], [["a", "b"], ["c"]], ["c", "a"])
+    histories, targets = encode_examples(ex, vocab, max_len=3)
+    assert histories.tolist() == [[0, 1, 2], [0, 0, 3]] and targets.tolist() == [3, 1]
+    with pytest.raises(DataError):
+        encode_examples(NextEventExamples(["u"], [["zzz"]], ["a"]), vocab, 3)
+
+
+def test_windows_full_windows_with_stride():
+    log = stamp_log(LOG_ROWS)
+    assert windows(log, 2) == [["x1", "x2"], ["x3", "x4"], ["y1", "y2"], ["z1", "z2"]]
+    assert windows(log, 3, stride=1) == [["x1", "x2", "x3"], ["x2", "x3", "x4"], ["y1", "y2", "y3"]]
+
+
+def test_sessions_by_day_uses_local_offset():
+    # 23:30 UTC on Jan 1 is Jan 2 for a user at UTC+60 minutes.
+    rows = [("u", 15 * 60 + 30, "late", 60), ("u", 60, "morning", 60), ("v", 15 * 60 + 30, "late", 0)]
+    log = sessions_by_day(stamp_log(rows, {"utc_offset_min": "int"}))
+    assert log.frame.get_column("session_id").to_list() == ["u:2024-01-02", "u:2024-01-01", "v:2024-01-01"]
+    assert log.schema.extras["session_id"] == "str"
+
+
+def test_sessions_by_gap_splits_on_long_pauses():
+    rows = [("u", 0, "a"), ("u", 10, "b"), ("u", 100, "c"), ("v", 0, "d"), ("u", 105, "e")]
+    log = sessions_by_gap(stamp_log(rows), timedelta(minutes=30))
+    assert log.frame.get_column("session_id").to_list() == ["u:0", "u:0", "u:1", "v:0", "u:1"]
+
+
+def test_sessions_need_timestamps():
+    with pytest.raises(DataError):
+        sessions_by_gap(position_log([("u", 0, "a")]), timedelta(minutes=1))
+
+
+def test_drop_exact_duplicates_reports_count():
+    log, report = drop_exact_duplicates(stamp_log(LOG_ROWS + [("a", 10, "x1"), ("a", 10, "x1")]))
+    assert log.n_events == len(LOG_ROWS) and report.events_removed == 2
+    assert "2 duplicate" in report.detail
+
+
+def test_k_core_iterates_to_fixed_point():
+    # Round 1 drops user w (1 event); then action p drops below 2 and u loses an event, dropping below 3.
+    rows = [("u", 0, "p"), ("u", 1, "q"), ("u", 2, "q"), ("w", 0, "p"),
+            ("v", 0, "q"), ("v", 1, "r"), ("v", 2, "r"), ("x", 0, "r"), ("x", 1, "q"), ("x", 2, "r")]
+    log, report = k_core(stamp_log(rows), min_user_events=3, min_action_events=2)
+    # after w goes, p has 1 event -> dropped; u then has 2 events -> dropped; q then has 2 (v, x): stays
+    assert sorted(log.users()) == ["v", "x"]
+    assert set(log.vocabulary.actions) == {"q", "r"}
+    assert report.events_after == 6 and report.users_before == 4 and "rounds" in report.detail
+    again, second = k_core(log, 3, 2)
+    assert second.events_removed == 0
+
+
+def test_value_threshold_and_time_range():
+    rows = [("u", 0, "a", 5.0), ("u", 60, "b", 2.0), ("u", 120, "c", None)]
+    log = stamp_log(rows, {"rating": "float"})
+    kept, report = value_threshold(log, "rating", 4)
+    assert kept.frame.get_column("action").to_list() == ["a"] and "1 events had no rating" in report.detail
+    with pytest.raises(DataError):
+        value_threshold(log, "action", 1)
+    ranged, _ = time_range(log, T0 + timedelta(minutes=30), None)
+    assert ranged.frame.get_column("action").to_list() == ["b", "c"]
+    ranged, _ = time_range(log, date(2024, 1, 1), T0 + timedelta(minutes=60))
+    assert ranged.frame.get_column("action").to_list() == ["a"]
+    with pytest.raises(DataError):
+        time_range(log, 3, None)
