@@ -51,7 +51,7 @@ def test_event_log_validates_columns_types_and_ids():
     assert columns == {"user_id", "timestamp", "when"}
     with pytest.raises(DataError) as info:
         make_log(["u", None], [t(1), t(2)], ["a", ""])
-    assert {(p.row, p.column) for p in info.value.problems} == {(1, "user_id"), (1, "action")}
+    assert {(p.row, p.column) for p in info.value.problems} == {(2, "user_id"), (2, "action")}  # 1-based data rows
     with pytest.raises(DataError, match="missing from its vocabulary"):
         make_log(["u"], [t(1)], ["a"], vocabulary=Vocabulary.from_actions(["b"]))
 

@@ -13,7 +13,7 @@ class Problem:
     """One thing wrong with an input, located as precisely as the input allows."""
 
     message: str
-    row: int | None = None
+    row: int | None = None  # 1-based data row (the header is not counted), as a spreadsheet user counts
     column: str | None = None
 
     def __str__(self) -> str:

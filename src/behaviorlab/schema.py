@@ -298,7 +298,7 @@ def _validated(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
                 nulls = nulls | (frame.get_column(column).str.len_bytes() == 0)  # len_bytes: same test, 3x cheaper
             if nulls.any():
                 rows = nulls.arg_true().head(5).to_list()
-                problems.extend(Problem("is null or empty", row=r, column=column) for r in rows)
+                problems.extend(Problem("is null or empty", row=r + 1, column=column) for r in rows)
     if problems:
         raise DataError(
             f"The table does not match the '{schema.name}' schema",

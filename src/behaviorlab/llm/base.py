@@ -66,9 +66,18 @@ class Completion:
 
 @dataclass(frozen=True)
 class Failure:
+    """Why a request produced no usable completion.
+
+    For "invalid_output" the model did answer: `output` keeps its text (for repair or inspection) and the
+    token counts what it cost, so accounting counts tokens spent on failures too.
+    """
+
     kind: FailureKind
     message: str
     attempts: int = 1
+    output: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,7 @@ _REGISTRY: dict[str, BackendFactory] = {}
 
 
 def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
-    """Register a backend factory by name; the factory receives the backend's config keywords."""
+    """Register a backend factory by name: `factory(config: LLMConfig, notify: Callable[[str], None] | None)`."""
 
     def decorate(factory: BackendFactory) -> BackendFactory:
         _REGISTRY[name] = factory
