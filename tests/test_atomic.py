@@ -29,3 +29,12 @@ def test_failure_with_no_previous_file_leaves_nothing(tmp_path: Path) -> None:
         tmp.write_text("partial")
         raise ValueError
     assert list(tmp_path.iterdir()) == []
+
+
+def test_new_files_are_readable_by_others_and_replacements_keep_the_old_mode(tmp_path: Path) -> None:
+    target = tmp_path / "shared.txt"
+    write_text_atomic(target, "x")
+    assert target.stat().st_mode & 0o777 == 0o644
+    target.chmod(0o600)
+    write_text_atomic(target, "y")
+    assert target.stat().st_mode & 0o777 == 0o600
