@@ -1,0 +1,343 @@
+"""Benchmark of the next-behavior models on real data (not a test).
+
+Stages, each run in its own process so that its peak memory is its own:
+  ml100k       our SASRec on MovieLens-100k with RecBole's protocol (leave-one-out valid_and_test,
+               time order, full ranking without removing seen items, max length 50, embedding 64,
+               2 layers, 2 heads, CE loss); time per epoch, test HR/NDCG/MRR@10, peak memory, and
+               per-request predict_next latency p50/p99.
+  recbole      RecBole 1.2.1's SASRec on the same data and configuration for a few epochs, in its own
+               virtual environment (--recbole-python): the time-per-epoch baseline of this run.
+  smartthings  SmartThings FR, published split, predict the 10th event from the first 9: HR@1/5/10
+               and NDCG@10 of every model, mean and std over seeds; also on rare targets (actions
+               with few training events), where MiniLM text initialisation should help.
+
+    .venv/bin/python bench/models.py [--datasets ../shared/datasets] [--stages ml100k,recbole,smartthings]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+console = Console(width=200)  # wide tables stay readable in logs
+HERE = Path(__file__).resolve().parent
+RECBOLE_REFERENCE = {"HR@10": 0.1442, "NDCG@10": 0.0670, "MRR@10": 0.0438, "best epoch": 27, "s/epoch": 98.0}
+# Chosen on validation NDCG@10 among three runs (dropout 0.3/0.2 batch 32: 0.0680; 0.5/0.5 batch 32: 0.0699;
+# 0.5/0.5 batch 16: 0.0726); batch = windows of up to 50 predictions each.
+ML100K_SASREC = {"max_len": 50, "embedding_dim": 64, "n_layers": 2, "n_heads": 2, "inner_size": 256, "dropout": 0.5,
+                 "attention_dropout": 0.5, "batch_size": 16, "learning_rate": 1e-3, "patience": 10}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def _print_epoch(done: int, total: int, info: dict | None = None) -> None:
+    if info:
+        console.print(f"  epoch {done}: " + "  ".join(f"{k} {v:.4f}" for k, v in info.items() if k != "epoch"), highlight=False)
+
+
+# ---------------------------------------------------------------- stages (run in child processes)
+
+
+def stage_ml100k(args: argparse.Namespace) -> dict:
+    import torch
+
+    from behaviorlab.datasets import load
+    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.models.registry import create_model
+    from behaviorlab.sequences import leave_one_out
+
+    torch.set_num_threads(args.threads)
+    split = leave_one_out(load(args.datasets / "movielens-100k"))
+    config = ML100K_SASREC | json.loads(args.sasrec_config)
+    model = create_model("sasrec", **config, epochs=args.epochs, seed=args.seed, threads=args.threads, device="cpu",
+                         max_train_seconds=args.time_budget)
+    started = time.perf_counter()
+    model.fit(split.train, split.valid, progress=_print_epoch)
+    fit_seconds = time.perf_counter() - started
+    record = model.training_record_
+    test = ranking_report(model, split.test, ks=(10,))
+
+    # Per-request latency: one history at a time, as a service would see them.
+    histories = split.test.histories[:args.latency_requests]
+    model.predict_next(histories[0], k=10)  # warm-up
+    latencies = []
+    for history in histories:
+        t0 = time.perf_counter()
+        model.predict_next(history, k=10)
+        latencies.append((time.perf_counter() - t0) * 1000.0)
+    epoch_seconds = [e["train_seconds"] for e in record.epochs]
+    return {
+        "config": config, "test": test, "best_epoch": record.best_epoch, "epochs_run": len(record.epochs), "stopped_by_time": record.stopped_by_time,
+        "valid_by_epoch": [e.get("valid_ndcg10") for e in record.epochs],
+        "best_valid_ndcg10": record.best_valid_ndcg10, "epoch_seconds": epoch_seconds,
+        "median_epoch_seconds": statistics.median(epoch_seconds), "fit_seconds": fit_seconds,
+        "latency_ms_p50": float(np.percentile(latencies, 50)), "latency_ms_p99": float(np.percentile(latencies, 99)),
+        "peak_rss_mb": _peak_rss_mb(), "threads": args.threads,
+    }
+
+
+RECBOLE_SCRIPT = r"""
+import json, resource, statistics, sys, time, torch
+config_dict = json.loads(sys.argv[1])
+torch.set_num_threads(config_dict.pop("threads"))
+timed = config_dict.pop("timed_batches")
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.model.sequential_recommender import SASRec
+from recbole.utils import get_trainer, init_seed
+config = Config(model="SASRec", dataset="ml-100k", config_dict=config_dict)
+init_seed(config["seed"], config["reproducibility"])
+train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
+init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+model = SASRec(config, train_data._dataset).to(config["device"])
+optimizer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model).optimizer
+model.train()
+seconds = []
+last = time.perf_counter()
+for i, interaction in enumerate(train_data):  # RecBole's own _train_epoch loop, batch by batch
+    interaction = interaction.to(config["device"])
+    optimizer.zero_grad()
+    loss = model.calculate_loss(interaction)
+    loss.backward()
+    optimizer.step()
+    now = time.perf_counter()
+    seconds.append(now - last)  # includes fetching the batch, as an epoch does
+    last = now
+    if i >= timed:
+        break
+print("BENCH_RESULT " + json.dumps({"batch_seconds": seconds[1:], "batches_per_epoch": len(train_data),
+                                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+"""
+
+
+def stage_recbole(args: argparse.Namespace) -> dict:
+    """RecBole's SASRec training loop timed over its first batches, extrapolated to a full epoch.
+
+    Under a loaded machine a full RecBole epoch can take far longer than the rest of the bench;
+    timing `--recbole-batches` batches (after one warm-up batch) of the same loop, with the same
+    data loader and model, gives its time per epoch as mean batch time x batches per epoch.
+    """
+    python = Path(args.recbole_python)
+    if not python.exists():
+        return {"skipped": f"no RecBole environment at {python} (see /work/shared/notes/recbole-reference.md)"}
+    work = Path(tempfile.mkdtemp(prefix="recbole-bench-"))
+    (work / "ml-100k").mkdir()
+    source = (args.datasets / "movielens-100k").resolve()
+    for suffix in ("inter", "item", "user"):
+        (work / "ml-100k" / f"ml-100k.{suffix}").symlink_to(source / f"ml-100k.{suffix}")
+    config = {
+        "data_path": str(work), "checkpoint_dir": str(work / "saved"), "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "MAX_ITEM_LIST_LENGTH": 50, "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
+        "metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10", "train_batch_size": 256,
+        "epochs": 50, "stopping_step": 10, "embedding_size": 64, "hidden_size": 64, "n_layers": 2,
+        "n_heads": 2, "loss_type": "CE", "train_neg_sample_args": None, "device": "cpu", "use_gpu": False, "seed": 2020,
+        "reproducibility": True, "show_progress": False, "threads": args.threads, "timed_batches": args.recbole_batches,
+    }
+    completed = subprocess.run([str(python), "-c", RECBOLE_SCRIPT, json.dumps(config)], capture_output=True, text=True,
+                               cwd=work, check=False)
+    log = completed.stdout + completed.stderr
+    result_line = [line for line in log.splitlines() if line.startswith("BENCH_RESULT ")]
+    if completed.returncode != 0 or not result_line:
+        return {"skipped": f"RecBole failed (exit {completed.returncode}): {log[-1500:]}"}
+    result = json.loads(result_line[-1].removeprefix("BENCH_RESULT "))
+    batch_seconds = result["batch_seconds"]
+    return {"batch_seconds": batch_seconds, "batches_timed": len(batch_seconds), "batches_per_epoch": result["batches_per_epoch"],
+            "median_epoch_seconds": statistics.mean(batch_seconds) * result["batches_per_epoch"], "peak_rss_mb": result["peak_rss_mb"]}
+
+
+SMARTTHINGS_MODELS: dict[str, tuple[str, dict]] = {
+    "popularity": ("popularity", {}),
+    "markov (order 2)": ("markov", {"order": 2}),
+    "markov (order 1)": ("markov", {"order": 1}),
+    "gru4rec": ("gru4rec", {}),
+    "lstm": ("lstm", {}),
+    "sasrec": ("sasrec", {}),
+    "sasrec + context": ("sasrec", {"context_columns": ["weekday", "hour_bin"]}),
+    "sasrec + MiniLM init (finetune)": ("sasrec", {"text_init": "finetune"}),
+    "sasrec + MiniLM init (frozen)": ("sasrec", {"text_init": "frozen"}),
+}
+SMARTTHINGS_NEURAL = {"max_len": 9, "embedding_dim": 64, "batch_size": 128, "learning_rate": 2e-3, "patience": 3, "dropout": 0.3}
+
+
+def stage_smartthings(args: argparse.Namespace) -> dict:
+    import torch
+
+    from behaviorlab.datasets import load
+    from behaviorlab.evaluate.metrics import ranking_metrics, target_columns
+    from behaviorlab.models.registry import create_model
+    from behaviorlab.sequences import published_split
+
+    torch.set_num_threads(args.threads)
+    split = published_split(load(args.datasets / "smartthings-fr"))
+    counts = split.train.frame.get_column("action").value_counts()
+    train_count = dict(zip(counts.get_column("action").to_list(), counts.get_column("count").to_list(), strict=True))
+    rare = np.array([train_count.get(t, 0) <= args.rare_max for t in split.test.targets])
+    results: dict[str, list[dict]] = {}
+    for label, (name, config) in SMARTTHINGS_MODELS.items():
+        if args.models and label not in args.models:
+            continue
+        runs = []
+        for seed in args.seeds:
+            extra = SMARTTHINGS_NEURAL | {"epochs": args.epochs, "threads": args.threads, "device": "cpu",
+                                          "max_train_seconds": args.run_budget} \
+                if name in ("gru4rec", "lstm", "sasrec") else {}
+            started = time.perf_counter()
+            model = create_model(name, **extra | config, seed=seed).fit(split.train, split.valid)
+            scores = model.predict_scores(split.test)
+            targets = target_columns(model, split.test)
+            run = ranking_metrics(scores, targets, ks=(1, 5, 10))
+            if rare.any():
+                rare_metrics = ranking_metrics(scores[rare], targets[rare], ks=(10,))
+                run["rare HR@10"] = rare_metrics["HR@10"]
+                run["rare NDCG@10"] = rare_metrics["NDCG@10"]
+            run["fit seconds"] = time.perf_counter() - started
+            console.print(f"  {label} seed {seed}: " + "  ".join(f"{k} {v:.4f}" for k, v in run.items()), highlight=False)
+            runs.append(run)
+            if name in ("popularity", "markov"):
+                break  # deterministic: one run is every run
+        results[label] = runs
+    return {"results": results, "rare_targets": int(rare.sum()), "test_examples": len(split.test),
+            "rare_max_train_events": args.rare_max, "peak_rss_mb": _peak_rss_mb()}
+
+
+STAGES = {"ml100k": stage_ml100k, "recbole": stage_recbole, "smartthings": stage_smartthings}
+
+
+# ---------------------------------------------------------------- printing
+
+
+def print_ml100k(ours: dict | None, recbole: dict | None) -> None:
+    table = Table(title="MovieLens-100k, RecBole protocol (LOO valid_and_test, full ranking, L=50, d=64, 2 layers, 2 heads, CE)")
+    for column in ("system", "HR@10", "NDCG@10", "MRR@10", "best epoch", "s/epoch (median)", "peak RSS MB"):
+        table.add_column(column, justify="right" if column != "system" else "left")
+    if ours:
+        t = ours["test"]
+        table.add_row("behaviorlab SASRec (this run)", f"{t['HR@10']:.4f}", f"{t['NDCG@10']:.4f}", f"{t['MRR@10']:.4f}",
+                      f"{ours['best_epoch']} of {ours['epochs_run']}", f"{ours['median_epoch_seconds']:.1f}", f"{ours['peak_rss_mb']:.0f}")
+    if recbole and "skipped" not in recbole:
+        table.add_row(f"RecBole SASRec (this run, timed {recbole['batches_timed']} of {recbole['batches_per_epoch']} batches)",
+                      "-", "-", "-", "-", f"{recbole['median_epoch_seconds']:.1f}", f"{recbole['peak_rss_mb']:.0f}")
+    r = RECBOLE_REFERENCE
+    table.add_row("RecBole SASRec (reference, converged, earlier run)", f"{r['HR@10']:.4f}", f"{r['NDCG@10']:.4f}",
+                  f"{r['MRR@10']:.4f}", f"{r['best epoch']}", f"{r['s/epoch']:.0f}", "1200")
+    console.print(table)
+    if ours:
+        console.print(f"NDCG@10 ratio ours / RecBole reference: {ours['test']['NDCG@10'] / r['NDCG@10']:.3f} (goal >= 1)")
+        console.print(f"SASRec predict_next latency per request: p50 {ours['latency_ms_p50']:.2f} ms, "
+                      f"p99 {ours['latency_ms_p99']:.2f} ms; peak RSS {ours['peak_rss_mb']:.0f} MB ({ours['threads']} threads)")
+    if ours and recbole and "skipped" not in recbole:
+        ratio = ours["median_epoch_seconds"] / recbole["median_epoch_seconds"]
+        console.print(f"Time per epoch ratio ours / RecBole, same run: {ratio:.3f} (goal <= 0.2); RecBole's epoch is "
+                      f"extrapolated from {recbole['batches_timed']} timed batches (mean {statistics.mean(recbole['batch_seconds']):.2f} s)")
+    elif recbole:
+        console.print(f"[yellow]RecBole skipped:[/] {recbole['skipped']}")
+
+
+def print_smartthings(result: dict) -> None:
+    from behaviorlab.evaluate.metrics import mean_and_std
+
+    table = Table(title=f"SmartThings FR, published split, 10th event from the first 9 ({result['test_examples']} test "
+                        f"sequences; rare = {result['rare_targets']} targets with <= {result['rare_max_train_events']} train events)")
+    keys = ("HR@1", "HR@5", "HR@10", "NDCG@10", "rare HR@10", "rare NDCG@10", "fit seconds")
+    table.add_column("model")
+    table.add_column("seeds", justify="right")
+    for key in keys:
+        table.add_column(key, justify="right")
+    baseline = mean_and_std(result["results"]["popularity"])["NDCG@10"][0] if "popularity" in result["results"] else None
+    for label, runs in result["results"].items():
+        summary = mean_and_std(runs)
+        cells = [f"{summary[k][0]:.4f} ± {summary[k][1]:.4f}" if k in summary else "-" for k in keys]
+        table.add_row(label, str(len(runs)), *cells)
+    console.print(table)
+    if baseline:
+        for label, runs in result["results"].items():
+            console.print(f"  NDCG@10 ratio {label} / popularity: {mean_and_std(runs)['NDCG@10'][0] / baseline:.2f}")
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", type=Path, default=HERE.parent.parent / "shared" / "datasets")
+    parser.add_argument("--stages", default="ml100k,recbole,smartthings")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping on validation decides)")
+    parser.add_argument("--seed", type=int, default=2020, help="seed of the ml100k run")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds of the SmartThings runs")
+    parser.add_argument("--models", default="", help="SmartThings model labels to run (default: all), separated by ';'")
+    parser.add_argument("--rare-max", type=int, default=50, help="a SmartThings target is rare with at most this many train events")
+    parser.add_argument("--latency-requests", type=int, default=500)
+    parser.add_argument("--sasrec-config", default="{}", help="JSON overrides of our ml100k SASRec config")
+    parser.add_argument("--recbole-python", default="/tmp/recbole-venv/bin/python")
+    parser.add_argument("--recbole-batches", type=int, default=60, help="RecBole training batches to time")
+    parser.add_argument("--time-budget", type=float, default=None, help="stop our ml100k training after this many seconds")
+    parser.add_argument("--run-budget", type=float, default=None, help="stop each SmartThings neural run after this many seconds")
+    parser.add_argument("--parallel", action="store_true", help="run the stages at the same time")
+    parser.add_argument("--json-out", type=Path, default=None, help="write every figure as JSON here")
+    parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)  # internal: run one stage
+    parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.models = [m for m in args.models.split(";") if m]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.stage:  # child process: run one stage, write its result
+        result = STAGES[args.stage](args)
+        args.result_file.write_text(json.dumps(result))
+        return 0
+    if not args.datasets.is_dir():
+        console.print(f"[red]No datasets at {args.datasets}[/]; pass --datasets.")
+        return 2
+    results: dict[str, dict] = {}
+    passthrough = list(argv if argv is not None else sys.argv[1:])
+    if "--json-out" in passthrough:  # the children return results through --result-file instead
+        at = passthrough.index("--json-out")
+        del passthrough[at:at + 2]
+    stages = [s for s in args.stages.split(",") if s]
+    # --parallel runs the stages at once, so that ours and RecBole's epochs meet the same machine load.
+    batches = [stages] if args.parallel else [[s] for s in stages]
+    for batch in batches:
+        running = {}
+        for stage in batch:
+            console.rule(stage)
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+                result_file = Path(handle.name)
+            process = subprocess.Popen([sys.executable, __file__, *passthrough, "--stage", stage, "--result-file", str(result_file)],
+                                       env=os.environ | {"PYTHONUNBUFFERED": "1"})
+            running[stage] = (process, result_file, time.perf_counter())
+        for stage, (process, result_file, started) in running.items():
+            if process.wait() != 0:
+                console.print(f"[red]stage {stage} failed (exit {process.returncode})[/]")
+                continue
+            results[stage] = json.loads(result_file.read_text())
+            results[stage]["stage_seconds"] = time.perf_counter() - started
+            result_file.unlink()
+    if "ml100k" in results or "recbole" in results:
+        print_ml100k(results.get("ml100k"), results.get("recbole"))
+    if "smartthings" in results:
+        print_smartthings(results["smartthings"])
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""`behaviorlab train`, `behaviorlab evaluate`, `behaviorlab predict`: next-behavior models.
+
+Training sees the train events and the validation examples of the chosen split, never its test
+examples; `evaluate` rebuilds the same split from the same data and scores the test examples once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from behaviorlab.atomic import write_text_atomic
+from behaviorlab.cli.app import app, console
+from behaviorlab.errors import ConfigError, ModelError
+
+FormatOption = Annotated[str | None, typer.Option("--format", "-f", help="Force the data format (see `behaviorlab data formats`).")]
+JsonOption = Annotated[Path | None, typer.Option("--json-out", help="Also write the results as JSON to this file.")]
+
+
+def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple[str, Any]:
+    """(split name, SequenceSplit); with no split named, a dataset's published split wins, else leave-one-out."""
+    from behaviorlab.datasets import load
+    from behaviorlab.sequences import leave_one_out, published_split, temporal_split
+
+    log = load(data, format=format_name)
+    has_published = "split" in log.frame.columns
+    split = split or ("published" if has_published else "loo")
+    if split not in ("loo", "temporal", "published"):
+        raise ConfigError(f"Unknown split {split!r}", hint="Use loo, temporal or published.")
+    if split == "published" and not has_published:
+        raise ConfigError(f"{data} has no published split (no 'split' column)", hint="Use --split loo or --split temporal.")
+    return split, {"loo": leave_one_out, "temporal": temporal_split, "published": published_split}[split](log)
+
+
+@contextmanager
+def _progress(title: str) -> Iterator[Any]:
+    """A ProgressReporter drawing a bar; epoch figures (when given) are printed as they come."""
+    with Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                  transient=True) as bar:
+        task = bar.add_task(title, total=None)
+
+        def report(done: int, total: int, info: Mapping[str, float | str] | None = None) -> None:
+            bar.update(task, completed=done, total=total)
+            if info:
+                bar.console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
+
+        yield report
+
+
+def _metrics_table(title: str, metrics: Mapping[str, float]) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:,.0f}" if key == "examples" else f"{value:.4f}")
+    return table
+
+
+def _write_json(path: Path | None, payload: Mapping[str, Any]) -> None:
+    if path is not None:
+        write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        console.print(f"Wrote {path}")
+
+
+@app.command("train")
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name (popularity, markov, gru4rec, lstm, sasrec, ...).")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="The behavior log (any format `behaviorlab data` reads).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to save the trained model in.")],
+    split: Annotated[str | None, typer.Option(help="loo (leave-one-out), temporal, or published (the dataset's own; "
+                                                   "the default when the data has one, else loo).")] = None,
+    format_name: FormatOption = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs for neural models (overrides the config).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (overrides the config).")] = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Train a next-behavior model on the train part of a split; early stopping on its validation part."""
+    from behaviorlab.config import load_config
+    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.models.registry import model_class
+
+    cls = model_class(model)
+    overrides: dict[str, Any] = {"seed": seed}
+    if epochs is not None or threads is not None:
+        if "epochs" not in cls.config_class.model_fields:
+            raise ConfigError(f"--epochs/--threads do not apply to the {model} model", hint="Drop them.")
+        overrides |= {"epochs": epochs, "threads": threads}
+    instance = cls(load_config(cls.config_class, config, overrides))
+    split_name, parts = _load_split(data, format_name, split)
+    console.print(f"Training {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
+    with _progress(f"training {model}") as report:
+        instance.fit(parts.train, parts.valid, progress=report)
+    valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
+    instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics}
+    instance.save(out)
+    if valid_metrics:
+        console.print(_metrics_table(f"{model}: validation (full ranking)", valid_metrics))
+    console.print(f"Saved the model to {out}")
+    _write_json(json_out, {"model": model, "split": split_name, "valid": valid_metrics, "config": instance.config.model_dump(mode="json")})
+
+
+@app.command("evaluate")
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab train`.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="The behavior log the model was trained on.")],
+    split: Annotated[str | None, typer.Option(help="Defaults to the split the model was trained with.")] = None,
+    format_name: FormatOption = None,
+    ks: Annotated[str, typer.Option(help="Cut-offs K for HR@K / NDCG@K / MRR@K, comma separated.")] = "1,5,10",
+    negatives: Annotated[int | None, typer.Option(help="Rank among this many sampled negatives instead of all actions (labelled).")] = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Score a trained model on the test part of the split (full ranking over all actions by default)."""
+    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.models.registry import load_model
+
+    try:
+        cutoffs = tuple(int(k) for k in ks.split(","))
+    except ValueError:
+        raise ConfigError(f"--ks must be integers separated by commas, got {ks!r}") from None
+    model = load_model(model_dir)
+    split_name, parts = _load_split(data, format_name or model.metadata_.get("format"), split or model.metadata_.get("split"))
+    metrics = ranking_report(model, parts.test, ks=cutoffs, negatives=negatives)
+    ranking = "full ranking" if negatives is None else f"{negatives} sampled negatives"
+    console.print(_metrics_table(f"{model.name}: test, {split_name} split ({ranking})", metrics))
+    _write_json(json_out, {"model": model.name, "model_dir": str(model_dir), "split": split_name, "ranking": ranking,
+                           "test": metrics})
+
+
+def _parse_context(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    pairs = [item.partition("=") for item in text.split(",")]
+    bad = [f"{k}{s}{v}" for k, s, v in pairs if not s or not k.strip()]
+    if bad:
+        raise ConfigError(f"Invalid --context {bad}", hint="Write --context weekday=Mon,hour_bin=(6~9).")
+    return {k.strip(): v.strip() for k, _, v in pairs}
+
+
+@app.command("predict")
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab train`.")],
+    history: Annotated[str, typer.Option(help="Past actions, oldest first, separated by --sep.")],
+    k: Annotated[int, typer.Option(help="How many next actions to list.")] = 10,
+    sep: Annotated[str | None, typer.Option(help="Separator of --history (default: whitespace; use '|' when actions contain spaces).")] = None,
+    context: Annotated[str | None, typer.Option(help="Context of the next event, e.g. weekday=Mon,hour_bin=(6~9).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Name the past events that drove the top prediction.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """The most likely next actions after a history."""
+    from behaviorlab.models.explain import explain_prediction
+    from behaviorlab.models.registry import load_model
+
+    model = load_model(model_dir)
+    actions = [a.strip() for a in history.split(sep)] if sep else history.split()
+    actions = [a for a in actions if a]
+    unknown = [a for a in actions if a not in model.vocabulary]
+    if unknown:
+        spaced = any(" " in a for a in model.vocabulary.actions)
+        raise ModelError(f"{len(unknown)} history actions are not in the model's vocabulary: {unknown[:10]}",
+                         hint="This vocabulary has actions with spaces: pass --sep '|' and separate actions with '|'."
+                         if spaced and not sep else "Use actions from the training data (see vocabulary.json in the model).")
+    ctx = _parse_context(context)
+    ranked = model.predict_next(actions, k=k, context=ctx)
+    explanation = explain_prediction(model, actions, ranked[0][0], ctx) if explain else None
+    if as_json:
+        payload: dict[str, Any] = {"model": model.name, "history": actions,
+                                   "predictions": [{"action": a, "probability": p, "description": model.vocabulary.describe(a)}
+                                                   for a, p in ranked]}
+        if explanation is not None:
+            payload["explanation"] = explanation.to_dict()
+        console.print_json(json.dumps(payload, ensure_ascii=False))
+        return
+    table = Table(title=f"{model.name}: next action after {len(actions)} events")
+    for column, justify in (("rank", "right"), ("action", "left"), ("probability", "right"), ("description", "left")):
+        table.add_column(column, justify=justify)
+    for rank, (action, probability) in enumerate(ranked, start=1):
+        table.add_row(str(rank), action, f"{probability:.4f}", model.vocabulary.describe(action))
+    console.print(table)
+    if explanation is not None:
+        why = Table(title=f"Why '{explanation.action}' ({explanation.method})")
+        for column, justify in (("position", "right"), ("past action", "left"), ("weight", "right"), ("detail", "left")):
+            why.add_column(column, justify=justify)
+        for c in explanation.strongest(10):
+            why.add_row(str(c.position), c.action, f"{c.weight:+.4f}", c.detail)
+        console.print(why)
+        if explanation.note:
+            console.print(explanation.note)

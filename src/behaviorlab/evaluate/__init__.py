@@ -1,0 +1,1 @@
+"""Evaluation: metrics, fidelity, diversity, privacy, utility and the training scenarios."""

@@ -1,0 +1,225 @@
+"""The next-behavior model protocol, and the small base class every model here builds on.
+
+A model learns from an `EventLog` (every prefix of every user's sequence is a training example),
+chooses checkpoints on validation examples only, and scores every action of its vocabulary for a
+history. Column j of a score matrix always belongs to `vocabulary.actions[j]`.
+
+A saved model is a directory: `model.json` (registry name, config, format version),
+`vocabulary.json`, and the model's own state files. It is written beside the target and renamed
+into place, so a reader never sees half a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+
+from behaviorlab.config import StrictConfig, parse_config
+from behaviorlab.errors import ModelError
+from behaviorlab.schema import Vocabulary
+
+if TYPE_CHECKING:
+    from behaviorlab.progress import ProgressReporter
+    from behaviorlab.schema import EventLog
+    from behaviorlab.sequences import NextEventExamples
+
+FORMAT_VERSION = 1
+MANIFEST = "model.json"
+VOCABULARY = "vocabulary.json"
+
+
+@runtime_checkable
+class NextBehaviorModel(Protocol):
+    """What every next-behavior predictor offers (see the module docstring)."""
+
+    name: ClassVar[str]
+
+    def fit(self, train: EventLog, valid: NextEventExamples | None = None, *, warm_start: bool = False,
+            progress: ProgressReporter | None = None) -> Self: ...
+
+    def predict_scores(self, examples: NextEventExamples) -> np.ndarray: ...
+
+    def predict_next(self, history: Sequence[str], k: int = 10,
+                     context: Mapping[str, str] | None = None) -> list[tuple[str, float]]: ...
+
+    def score(self, history: Sequence[str], next_action: str, context: Mapping[str, str] | None = None) -> float: ...
+
+    def save(self, path: str | Path) -> None: ...
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self: ...
+
+
+class BaseModel(ABC):
+    """Shared behaviour: vocabulary handling, top-k, scoring, and the saved-directory layout.
+
+    A subclass sets `name` and `config_class`, implements `fit`, `_log_probs` (log-probabilities
+    [N, V] for N histories) and `_state_files` / `_restore_state` for persistence.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[StrictConfig]]
+
+    def __init__(self, config: StrictConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_class()
+        if not isinstance(self.config, self.config_class):
+            raise ModelError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+        self.vocabulary_: Vocabulary | None = None
+        # Free-form JSON facts saved with the model (e.g. the data and split it was trained on).
+        self.metadata_: dict[str, Any] = {}
+
+    # -- what subclasses provide -------------------------------------------------------------
+    @abstractmethod
+    def fit(self, train: EventLog, valid: NextEventExamples | None = None, *, warm_start: bool = False,
+            progress: ProgressReporter | None = None) -> Self: ...
+
+    @abstractmethod
+    def _log_probs(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """float32 [N, V] log-probabilities of each action following each history."""
+
+    @abstractmethod
+    def _state_files(self) -> dict[str, bytes]:
+        """The learned state as named files (besides the manifest and the vocabulary)."""
+
+    @abstractmethod
+    def _restore_state(self, directory: Path) -> None:
+        """Read back what `_state_files` wrote; the vocabulary is already restored."""
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    @property
+    def vocabulary(self) -> Vocabulary:
+        if self.vocabulary_ is None:
+            raise ModelError(f"The {self.name} model is not fitted yet", hint="Call fit() (or `behaviorlab train`) first.")
+        return self.vocabulary_
+
+    def _adopt_vocabulary(self, train: EventLog, warm_start: bool) -> Vocabulary:
+        """Fix the vocabulary at the first fit; a warm start must see the same vocabulary."""
+        if warm_start:
+            fitted = self.vocabulary
+            if train.vocabulary.actions != fitted.actions:
+                raise ModelError(
+                    "warm_start needs the same action vocabulary as the first fit",
+                    hint="Build both logs with the domain's full vocabulary (EventLog(..., vocabulary=...)).",
+                )
+            return fitted
+        self.vocabulary_ = train.vocabulary
+        return train.vocabulary
+
+    def check_known(self, actions: Sequence[str]) -> None:
+        """Raise one ModelError naming every action the model has never heard of."""
+        vocabulary = self.vocabulary
+        unknown = sorted({a for a in actions if a not in vocabulary})
+        if unknown:
+            raise ModelError(
+                f"{len(unknown)} actions are not in the model's vocabulary: {unknown[:10]}",
+                hint="Use actions from the training data's vocabulary (see the model's vocabulary.json).",
+            )
+
+    def predict_scores(self, examples: NextEventExamples) -> np.ndarray:
+        """float32 [N, V]: log-probabilities of every action for every example's history."""
+        self.check_known([a for history in examples.histories for a in history])
+        if not len(examples):
+            return np.zeros((0, len(self.vocabulary)), dtype=np.float32)
+        return self._log_probs(examples.histories, examples.context).astype(np.float32, copy=False)
+
+    def _single(self, history: Sequence[str], context: Mapping[str, str] | None) -> np.ndarray:
+        self.check_known(history)
+        return self._log_probs([list(history)], {key: [value] for key, value in (context or {}).items()})[0]
+
+    def predict_next(self, history: Sequence[str], k: int = 10,
+                     context: Mapping[str, str] | None = None) -> list[tuple[str, float]]:
+        """The k most likely next actions with their probabilities, most likely first."""
+        if k < 1:
+            raise ModelError(f"k must be at least 1, got {k}")
+        log_probs = self._single(history, context)
+        top = np.argsort(-log_probs, kind="stable")[:k]
+        return [(self.vocabulary.actions[j], float(np.exp(log_probs[j]))) for j in top]
+
+    def score(self, history: Sequence[str], next_action: str, context: Mapping[str, str] | None = None) -> float:
+        """log p(next_action | history)."""
+        self.check_known([next_action])
+        return float(self._single(history, context)[self.vocabulary.id_of(next_action) - 1])
+
+    def save(self, path: str | Path) -> None:
+        manifest = {"name": self.name, "format_version": FORMAT_VERSION, "config": self.config.model_dump(mode="json"),
+                    "metadata": self.metadata_}
+        files = {MANIFEST: json.dumps(manifest, indent=2).encode(), VOCABULARY: self.vocabulary.to_json().encode()}
+        files.update(self._state_files())
+        write_directory_atomic(path, files)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        directory = Path(path)
+        manifest = read_manifest(directory)
+        if manifest["name"] != cls.name:
+            raise ModelError(f"{directory} holds a '{manifest['name']}' model, not '{cls.name}'",
+                             hint="Load it with behaviorlab.models.registry.load_model(path).")
+        model = cls(parse_config(cls.config_class, manifest.get("config", {}), where=f"config in {directory / MANIFEST}"))
+        model.vocabulary_ = Vocabulary.from_json((directory / VOCABULARY).read_text(encoding="utf-8"))
+        model.metadata_ = dict(manifest.get("metadata") or {})
+        model._restore_state(directory)
+        return model
+
+
+def log_softmax_rows(scores: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax of a [N, V] array, computed stably in float64."""
+    scores = np.asarray(scores, dtype=np.float64)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a saved model directory, checked for the keys this version writes."""
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        raise ModelError(f"{directory} is not a saved model (no {MANIFEST})",
+                         hint="Pass the directory written by `behaviorlab train --out`.")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{manifest_path} is not valid JSON: {exc}", hint="Re-train the model; the file is damaged.") from exc
+    if not isinstance(manifest, dict) or "name" not in manifest:
+        raise ModelError(f"{manifest_path} has no model name", hint="Re-train the model; the file is damaged.")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{manifest_path} has format version {manifest.get('format_version')}, expected {FORMAT_VERSION}",
+                         hint="Re-train the model with this version of behaviorlab.")
+    return manifest
+
+
+def write_directory_atomic(path: str | Path, files: Mapping[str, bytes]) -> None:
+    """Write `files` into a fresh directory beside `path`, then swap it into place.
+
+    An existing directory at `path` is only replaced once the new one is complete; if anything
+    fails, `path` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise ModelError(f"{target} exists and is not a directory", hint="Choose another --out path.")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    try:
+        for name, data in files.items():
+            with open(staging / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if target.exists():
+            os.replace(target, old)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if old.exists():
+                os.replace(old, target)  # put the previous model back
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

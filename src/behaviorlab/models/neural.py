@@ -1,0 +1,274 @@
+"""What the torch sequence models share: the embedding/output network around an encoder, fitting
+through the shared training loop, batched scoring, gradient x input explanations, persistence.
+
+A model file (gru4rec.py, lstm.py, sasrec.py) supplies only its config and `build_encoder`: a module
+mapping embedded, left-padded histories [B, L, D] and a real-event mask [B, L] to one hidden state
+per position [B, L, D], where position t has seen only positions <= t.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+
+from behaviorlab.errors import ModelError
+from behaviorlab.models.base import BaseModel
+from behaviorlab.models.explain import Contribution, Explanation
+from behaviorlab.models.training import NeuralConfig, TrainingRecord, make_windows, resolve_device, train_network
+from behaviorlab.schema import ACTION, USER
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from behaviorlab.progress import ProgressReporter
+    from behaviorlab.schema import EventLog
+    from behaviorlab.sequences import NextEventExamples
+
+WEIGHTS_FILE = "weights.pt"
+STATE_FILE = "state.json"
+INIT_STD = 0.02  # normal init of every embedding, as in SASRec/RecBole
+
+
+def build_network(n_actions: int, dim: int, encoder: nn.Module, context_sizes: Sequence[int], tied_output: bool) -> nn.Module:
+    """The shared network; defined inside a function so importing this module does not import torch."""
+    import torch
+    from torch import nn
+
+    class SequenceNetwork(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.action_embedding = nn.Embedding(n_actions + 1, dim, padding_idx=0)  # id 0 = padding
+            self.encoder = encoder
+            # One table per context column; id 0 = unknown/absent value.
+            self.context_embeddings = nn.ModuleList(nn.Embedding(size + 1, dim, padding_idx=0) for size in context_sizes)
+            # The context joins the history state through a small MLP on [h; c], so it can change
+            # *which* action follows the history (an additive c alone could only shift popularity).
+            self.context_mix = nn.Sequential(nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)) \
+                if context_sizes else None
+            # Tied: score = h . e_a (the input embeddings double as the output layer, as in SASRec).
+            # Untied: a separate softmax layer with a bias per action.
+            self.output = None if tied_output else nn.Linear(dim, n_actions)
+            for table in [self.action_embedding, *self.context_embeddings]:
+                nn.init.normal_(table.weight, std=INIT_STD)
+                with torch.no_grad():
+                    table.weight[0].zero_()
+
+        def hidden(self, ids: torch.Tensor, embedded: torch.Tensor | None = None) -> torch.Tensor:
+            """ids [B, L] -> hidden states [B, L, D]; `embedded` replaces the lookup (for gradients)."""
+            x = self.action_embedding(ids) if embedded is None else embedded  # [B, L, D]
+            return self.encoder(x, ids != 0)
+
+        def add_context(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+            """hidden [..., D], the target event's context ids [..., C] -> hidden [..., D] that knows the context."""
+            if self.context_mix is None:
+                return hidden
+            summed = sum(table(context[..., c]) for c, table in enumerate(self.context_embeddings))  # [..., D]
+            return hidden + self.context_mix(torch.cat([hidden, summed], dim=-1))
+
+        def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+            """hidden [M, D] -> scores [M, V] over the actions (padding excluded)."""
+            if self.output is None:
+                return hidden @ self.action_embedding.weight[1:].T
+            return self.output(hidden)
+
+    return SequenceNetwork()
+
+
+class NeuralModel(BaseModel):
+    """Base of the torch sequence models; see the module docstring."""
+
+    config: NeuralConfig
+    tied_output: ClassVar[bool] = True
+    explanation_method: ClassVar[str] = "gradient x input"
+
+    def __init__(self, config: NeuralConfig | None = None) -> None:
+        super().__init__(config)
+        self.network_: nn.Module | None = None
+        self.context_values_: dict[str, list[str]] = {}  # column -> known values (id = index + 1)
+        self.training_record_: TrainingRecord | None = None
+
+    @abstractmethod
+    def build_encoder(self) -> nn.Module:
+        """The model's encoder: (x [B, L, D], real [B, L] bool) -> [B, L, D], causal."""
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        import torch
+
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        torch.manual_seed(self.config.seed)
+
+    def _new_network(self) -> nn.Module:
+        import torch
+
+        vocabulary = self.vocabulary
+        network = build_network(len(vocabulary), self.config.embedding_dim, self.build_encoder(),
+                                [len(self.context_values_[c]) for c in self.config.context_columns], self.tied_output)
+        if self.config.text_init != "none":
+            from behaviorlab.models.text_embeddings import action_embedding_init
+
+            init = action_embedding_init(vocabulary, self.config.embedding_dim, self.config.seed, std=INIT_STD)  # [V, D]
+            with torch.no_grad():
+                network.action_embedding.weight[1:] = torch.from_numpy(init)
+            network.action_embedding.weight.requires_grad_(self.config.text_init == "finetune")
+        return network
+
+    def _context_ids(self, values: Mapping[str, Sequence[Any]], n: int) -> np.ndarray:
+        """int64 [n, C] context ids; unseen or missing values map to 0 (unknown)."""
+        ids = np.zeros((n, len(self.config.context_columns)), dtype=np.int64)
+        for c, column in enumerate(self.config.context_columns):
+            if column in values:
+                lookup = {value: i + 1 for i, value in enumerate(self.context_values_[column])}
+                ids[:, c] = [lookup.get(str(v), 0) for v in values[column]]
+        return ids
+
+    # -- learning -----------------------------------------------------------------------------
+    def fit(self, train: EventLog, valid: NextEventExamples | None = None, *, warm_start: bool = False,
+            progress: ProgressReporter | None = None) -> Self:
+        import polars as pl
+
+        if warm_start and self.network_ is None:
+            raise ModelError("warm_start needs a fitted model", hint="Fit (or load) the model before a warm start.")
+        vocabulary = self._adopt_vocabulary(train, warm_start)
+        missing = [c for c in self.config.context_columns if c not in train.frame.columns]
+        if missing:
+            raise ModelError(f"Context columns {missing} are not in the training log",
+                             hint=f"Choose context_columns from {train.frame.columns}.")
+        self._setup()
+        frame = train.frame.sort([USER, train.time_column], maintain_order=True)
+        if not warm_start:
+            self.context_values_ = {c: sorted(frame.get_column(c).cast(pl.String).drop_nulls().unique().to_list())
+                                    for c in self.config.context_columns}
+        ids = {action: vocabulary.id_of(action) for action in vocabulary.actions}
+        grouped = frame.group_by(USER, maintain_order=True).agg(
+            pl.col(ACTION), *[pl.col(c).cast(pl.String) for c in self.config.context_columns])
+        sequences = [np.fromiter((ids[a] for a in actions), dtype=np.int64) for actions in grouped.get_column(ACTION)]
+        contexts = [self._context_ids({c: row[c] for c in self.config.context_columns}, len(row[ACTION]))
+                    for row in grouped.iter_rows(named=True)]
+        windows = make_windows(sequences, contexts, self.config.max_len, self.config.window_stride)
+
+        device = resolve_device(self.config.device)
+        if not warm_start:
+            self.network_ = self._new_network()
+        network = self.network_.to(device)
+
+        def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            import torch.nn.functional as F
+
+            hidden = network.hidden(batch["inputs"])  # [B, L, D]
+            scored = batch["targets"] != 0  # [B, L]: positions that take loss
+            hidden = network.add_context(hidden[scored], batch["context"][scored])  # [M, D]
+            return F.cross_entropy(network.logits(hidden), batch["targets"][scored] - 1)
+
+        validate = None
+        if valid is not None and len(valid):
+            from behaviorlab.evaluate.metrics import ndcg_at_k, target_columns
+
+            targets = target_columns(self, valid)
+            self.check_known([a for history in valid.histories for a in history])
+
+            def validate() -> float:
+                return ndcg_at_k(self._log_probs(valid.histories, valid.context), targets, 10)
+
+        self.training_record_ = train_network(network, loss_fn, windows, self.config, device, validate, progress)
+        return self
+
+    # -- prediction ---------------------------------------------------------------------------
+    def _network(self) -> nn.Module:
+        if self.network_ is None:
+            raise ModelError(f"The {self.name} model is not fitted yet", hint="Call fit() (or `behaviorlab train`) first.")
+        return self.network_
+
+    def _encode(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
+        from behaviorlab.sequences import pad_left
+
+        vocabulary = self.vocabulary
+        ids = pad_left([vocabulary.ids_of(h) for h in histories], self.config.max_len)  # [N, L]
+        return ids, self._context_ids(context, len(histories))  # [N, C]
+
+    def _log_probs(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        import torch
+
+        network = self._network()
+        device = next(network.parameters()).device
+        was_training = network.training
+        network.eval()
+        ids, ctx = self._encode(histories, context)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(ids), self.config.eval_batch_size):
+                batch_ids = torch.from_numpy(ids[start:start + self.config.eval_batch_size]).to(device)
+                batch_ctx = torch.from_numpy(ctx[start:start + self.config.eval_batch_size]).to(device)
+                hidden = network.add_context(network.hidden(batch_ids)[:, -1], batch_ctx)  # [B, D]: after the last event
+                out.append(torch.log_softmax(network.logits(hidden).float(), dim=-1).cpu().numpy())  # [B, V]
+        network.train(was_training)
+        return np.concatenate(out, axis=0)
+
+    # -- explanation --------------------------------------------------------------------------
+    def _attributions(self, ids: torch.Tensor, ctx: torch.Tensor, target: int) -> np.ndarray:
+        """[L] gradient x input: d log p(target) / d e_t, dotted with e_t, for each history position t."""
+        import torch
+
+        network = self._network()
+        network.eval()
+        embedded = network.action_embedding(ids).detach().requires_grad_(True)  # [1, L, D]
+        hidden = network.add_context(network.hidden(ids, embedded)[:, -1], ctx)  # [1, D]
+        log_prob = torch.log_softmax(network.logits(hidden), dim=-1)[0, target]
+        (gradient,) = torch.autograd.grad(log_prob, embedded)
+        return (gradient * embedded).sum(dim=-1)[0].detach().cpu().numpy()
+
+    def explain(self, history: Sequence[str], action: str, context: Mapping[str, str] | None = None) -> Explanation:
+        """How much each of the last max_len past events pushed `action`'s log-probability."""
+        import torch
+
+        self.check_known([*history, action])
+        ids, ctx = self._encode([list(history)], {k: [v] for k, v in (context or {}).items()})
+        device = next(self._network().parameters()).device
+        weights = self._attributions(torch.from_numpy(ids).to(device), torch.from_numpy(ctx).to(device),
+                                     self.vocabulary.id_of(action) - 1)  # [L]
+        seen = min(len(history), self.config.max_len)
+        first = len(history) - seen  # older events were cut off by max_len
+        contributions = [Contribution(position=first + i, action=history[first + i], weight=float(weights[-seen + i]))
+                         for i in range(seen)]
+        probability = float(np.exp(self.score(history, action, context)))
+        return Explanation(action=action, probability=probability, method=self.explanation_method,
+                           contributions=contributions,
+                           note=f"read the last {seen} of {len(history)} events" if first else "")
+
+    # -- persistence --------------------------------------------------------------------------
+    def _state_files(self) -> dict[str, bytes]:
+        import torch
+
+        buffer = io.BytesIO()
+        state = {name: tensor.detach().cpu() for name, tensor in self._network().state_dict().items()}
+        torch.save(state, buffer)
+        extra = {"context_values": self.context_values_,
+                 "training": self.training_record_.to_dict() if self.training_record_ else None}
+        return {WEIGHTS_FILE: buffer.getvalue(), STATE_FILE: json.dumps(extra).encode()}
+
+    def _restore_state(self, directory: Path) -> None:
+        import torch
+
+        extra = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+        self.context_values_ = extra["context_values"]
+        self._setup()
+        network = build_network(len(self.vocabulary), self.config.embedding_dim, self.build_encoder(),
+                                [len(self.context_values_[c]) for c in self.config.context_columns], self.tied_output)
+        # weights_only=True: a weights file can hold tensors only, never code.
+        state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelError(f"{directory / WEIGHTS_FILE} does not fit the saved config: {exc}",
+                             hint="Re-train the model; the files are inconsistent.") from exc
+        if self.config.text_init == "frozen":
+            network.action_embedding.weight.requires_grad_(False)
+        self.network_ = network.to(resolve_device(self.config.device)).eval()

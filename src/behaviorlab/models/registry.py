@@ -1,0 +1,45 @@
+"""Models by name. Entries are import paths, so listing names imports nothing heavy (no torch)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from behaviorlab.config import parse_config
+from behaviorlab.errors import ModelError
+from behaviorlab.models.base import BaseModel, read_manifest
+
+# name -> "module:Class". The class has `name` equal to the key and a `config_class`.
+_MODELS: dict[str, str] = {
+    "popularity": "behaviorlab.models.popularity:PopularityModel",
+    "markov": "behaviorlab.models.markov:MarkovModel",
+    "gru4rec": "behaviorlab.models.gru4rec:GRU4RecModel",
+    "lstm": "behaviorlab.models.lstm:LSTMModel",
+    "sasrec": "behaviorlab.models.sasrec:SASRecModel",
+    "ctr": "behaviorlab.models.ctr:CTRModel",
+    "zero-shot-llm": "behaviorlab.models.zero_shot:ZeroShotLLMModel",
+}
+
+
+def model_names() -> list[str]:
+    return sorted(_MODELS)
+
+
+def model_class(name: str) -> type[BaseModel]:
+    try:
+        module_name, class_name = _MODELS[name].split(":")
+    except KeyError:
+        raise ModelError(f"Unknown model {name!r}", hint=f"Choose one of: {', '.join(model_names())}.") from None
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def create_model(name: str, **config_overrides: Any) -> BaseModel:
+    """A fresh, unfitted model; unknown or invalid config keys raise ConfigError."""
+    cls = model_class(name)
+    return cls(parse_config(cls.config_class, config_overrides, where=f"{name} configuration"))
+
+
+def load_model(path: str | Path) -> BaseModel:
+    """Load a saved model directory, whatever model it holds."""
+    return model_class(read_manifest(Path(path))["name"]).load(path)

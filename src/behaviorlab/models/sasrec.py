@@ -1,0 +1,131 @@
+"""SASRec (Kang & McAuley, ICDM 2018): a causal Transformer over the history.
+
+    x_t = e(a_t) + p_t                       action + learned position embedding, [B, L, D]
+    x   = Dropout(LayerNorm(x))
+    for each of n_layers blocks (post-norm, as in SASRec/RecBole):
+        x = LayerNorm(x + Dropout(MultiHeadAttention(x, causal and padding mask)))
+        x = LayerNorm(x + Dropout(W2 GELU(W1 x)))
+    score(a | history up to t) = x_t . e(a)  (tied output, see neural.py)
+
+Histories are left-padded, so position L-1 always holds the most recent action and a position
+embedding means "how many steps ago". Attention uses torch's fused scaled_dot_product_attention;
+explanations recompute the last block's attention weights from the predicting position.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from behaviorlab.config import StrictConfig
+from behaviorlab.models.neural import NeuralModel
+from behaviorlab.models.training import NeuralConfig
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+class SASRecConfig(NeuralConfig):
+    n_layers: int = Field(2, ge=1)
+    n_heads: int = Field(2, ge=1)
+    inner_size: int = Field(256, ge=1)  # width of the feed-forward layer
+    attention_dropout: float = Field(0.2, ge=0.0, lt=1.0)
+
+
+def build_encoder(config: SASRecConfig) -> nn.Module:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    dim, heads = config.embedding_dim, config.n_heads
+    if dim % heads:
+        from behaviorlab.errors import ConfigError
+
+        raise ConfigError(f"embedding_dim ({dim}) must be a multiple of n_heads ({heads})")
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = nn.Linear(dim, 3 * dim)
+            self.out = nn.Linear(dim, dim)
+            self.norm1 = nn.LayerNorm(dim, eps=1e-12)
+            self.ff = nn.Sequential(nn.Linear(dim, config.inner_size), nn.GELU(), nn.Linear(config.inner_size, dim))
+            self.norm2 = nn.LayerNorm(dim, eps=1e-12)
+            self.dropout = nn.Dropout(config.dropout)
+
+        def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """x [B, L, D] -> q, k, v, each [B, H, L, D/H]."""
+            b, length, _ = x.shape
+            qkv = self.qkv(x).view(b, length, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
+            return qkv[0], qkv[1], qkv[2]
+
+        def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+            """x [B, L, D], allowed [B, 1, L, L] (query may attend to key) -> [B, L, D]."""
+            q, k, v = self.heads(x)
+            attended = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=allowed, dropout_p=config.attention_dropout if self.training else 0.0)  # [B, H, L, D/H]
+            attended = attended.transpose(1, 2).reshape(x.shape)  # [B, L, D]
+            x = self.norm1(x + self.dropout(self.out(attended)))
+            return self.norm2(x + self.dropout(self.ff(x)))
+
+        def attention_weights(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+            """The softmax attention [B, H, L, L] that `forward` applies (recomputed for explanations)."""
+            q, k, _ = self.heads(x)
+            logits = q @ k.transpose(-1, -2) / (dim // heads) ** 0.5
+            return torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.position = nn.Embedding(config.max_len, dim)
+            nn.init.normal_(self.position.weight, std=0.02)
+            self.norm = nn.LayerNorm(dim, eps=1e-12)
+            self.dropout = nn.Dropout(config.dropout)
+            self.blocks = nn.ModuleList(Block() for _ in range(config.n_layers))
+
+        def prepare(self, x: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            length = x.shape[1]
+            positions = torch.arange(config.max_len - length, config.max_len, device=x.device)  # the last `length`
+            x = self.dropout(self.norm(x + self.position(positions)))  # [B, L, D]
+            causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()  # [L, L]
+            # A query sees earlier real events, and always itself (so padding rows never see an empty set).
+            allowed = causal & (real[:, None, :] | torch.eye(length, dtype=torch.bool, device=x.device))  # [B, L, L]
+            return x, allowed[:, None]  # [B, 1, L, L], broadcast over heads
+
+        def forward(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+            x, allowed = self.prepare(x, real)
+            for block in self.blocks:
+                x = block(x, allowed)
+            return x
+
+        def last_attention(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+            """[B, L]: the last block's attention from the last position, averaged over heads."""
+            x, allowed = self.prepare(x, real)
+            for block in self.blocks[:-1]:
+                x = block(x, allowed)
+            return self.blocks[-1].attention_weights(x, allowed)[:, :, -1, :].mean(dim=1)
+
+    return Encoder()
+
+
+class SASRecModel(NeuralModel):
+    name: ClassVar[str] = "sasrec"
+    config_class: ClassVar[type[StrictConfig]] = SASRecConfig
+    config: SASRecConfig
+    explanation_method: ClassVar[str] = "attention"
+
+    def build_encoder(self) -> nn.Module:
+        return build_encoder(self.config)
+
+    def _attributions(self, ids: torch.Tensor, ctx: torch.Tensor, target: int) -> np.ndarray:
+        """[L] the last block's attention from the predicting position (the same for every target)."""
+        import torch
+
+        network = self._network()
+        network.eval()
+        with torch.no_grad():
+            weights = network.encoder.last_attention(network.action_embedding(ids), ids != 0)  # [1, L]
+        return weights[0].cpu().numpy()
