@@ -1,0 +1,211 @@
+"""`behaviorlab evaluate-synthetic`, `behaviorlab experiment` and `behaviorlab report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from behaviorlab.cli.app import app, console
+from behaviorlab.config import load_config
+from behaviorlab.errors import ConfigError, DataError, EvaluationError
+
+RealOption = Annotated[Path, typer.Option("--real", help="The real dataset the synthetic data imitates (any loadable format).")]
+FormatOption = Annotated[Optional[str], typer.Option("--format", "-f", help="Force the real data's format.")]
+
+
+def _load_real(path: Path, format_name: str | None):  # noqa: ANN202 - EventLog (imported lazily)
+    from behaviorlab.datasets import load
+
+    return load(path, format=format_name)
+
+
+def _split(real):  # noqa: ANN001, ANN202 - EventLog -> SequenceSplit
+    """The dataset's own split when it has one, else RecBole's leave-one-out."""
+    from behaviorlab.sequences import leave_one_out, published_split
+
+    return published_split(real) if "split" in real.frame.columns else leave_one_out(real)
+
+
+def _metric_table(title: str, rows: list) -> Table:
+    with_baseline = any(row.baseline is not None for row in rows)
+    table = Table(title=title)
+    columns = ["metric", "synthetic", *(["Markov baseline"] if with_baseline else []), "real reference", "reading"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("metric", "reading") else "right")
+    for row in rows:
+        values = [row.value, *([row.baseline] if with_baseline else []), row.reference]
+        table.add_row(row.name, *("—" if v is None else f"{v:.4f}" for v in values), row.ideal)
+    return table
+
+
+@app.command("evaluate-synthetic")
+def evaluate_synthetic_command(
+    synthetic: Annotated[Path, typer.Argument(help="A generation run directory, or a synthetic .parquet file.")],
+    real: RealOption,
+    format_name: FormatOption = None,
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the JSON (default: RUN/evaluation.json).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the real-vs-real halves, the classifier folds and samples.")] = 0,
+    baseline: Annotated[bool, typer.Option(help=(
+        "Also evaluate Markov-chain data of the same size, fitted to the real training part."))] = True,
+) -> None:
+    """Fidelity, diversity/personality and privacy of synthetic data, each beside a real-data reference."""
+    from behaviorlab.evaluate.fidelity import FidelityConfig
+    from behaviorlab.evaluate.privacy import PrivacyConfig
+    from behaviorlab.evaluate.synthetic import SyntheticEvaluationConfig, evaluate_synthetic, train_and_holdout
+    from behaviorlab.report.run_files import EVALUATION_FILE, read_run
+
+    run = read_run(synthetic)
+    config = SyntheticEvaluationConfig(seed=seed, fidelity=FidelityConfig(seed=seed), privacy=PrivacyConfig(seed=seed))
+    train, holdout, how = train_and_holdout(_load_real(real, format_name), config)
+    with console.status("Evaluating the synthetic data..."):
+        markov = None
+        if baseline:
+            from behaviorlab.evaluate.baselines import MarkovBaselineConfig, markov_synthetic
+
+            lengths = [len(s) for s in run.synthetic.action_sequences().values()]
+            markov = markov_synthetic(train, lengths, MarkovBaselineConfig(seed=seed))
+        result = evaluate_synthetic(train, holdout, run.synthetic, run.profiles, config, baseline=markov)
+    result.notes.insert(0, f"real data: {how}")
+    result.inputs = {"real": str(real.resolve()), "real_format": format_name or "", "synthetic": str(synthetic.resolve())}
+    target = out or (run.directory / EVALUATION_FILE)
+    result.save(target)
+    console.print(_metric_table("Fidelity (vs held-out real data; reference: a real sample of the same size)", result.fidelity))
+    console.print(_metric_table("Diversity and personality (reference: real holdout)", result.diversity))
+    console.print(_metric_table("Privacy (reference: real holdout vs train)", result.privacy))
+    if result.profile_consistency:
+        c = result.profile_consistency
+        console.print(f"Profile consistency: {c['own_profile_share']:.3f} of events among the own profile's preferred "
+                      f"actions vs {c['other_profile_share']:.3f} for another profile's.", highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"Wrote {target}", highlight=False)
+
+
+def _numbers(text: str, cast: type, what: str) -> tuple:
+    try:
+        return tuple(cast(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"Invalid --{what} {text!r}", hint=f"Give comma-separated numbers, e.g. --{what} 0.1,0.25,1") from None
+
+
+@app.command("experiment")
+def experiment_command(
+    real: RealOption,
+    out: Annotated[Path, typer.Option(help="Results JSON; an interrupted experiment resumes from it.")],
+    synthetic: Annotated[Optional[Path], typer.Option(help="Generation run directory or synthetic .parquet (the 'llm' source).")] = None,
+    format_name: FormatOption = None,
+    model: Annotated[Optional[str], typer.Option(help="Prediction model (see `behaviorlab train --help`).")] = None,
+    fractions: Annotated[Optional[str], typer.Option(help="Shares of the real training users, e.g. 0.1,0.25,1.")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Seeds, e.g. 0,1,2.")] = None,
+    scenarios: Annotated[Optional[str], typer.Option(help=(
+        "Comma-separated scenarios: real_only, real_continued, synthetic_only, pretrain_augment, finetune_replace, "
+        "finetune_augment (default: all)."))] = None,
+    sources: Annotated[Optional[str], typer.Option(help=(
+        "Synthetic sources: llm, markov (default: both; markov only without --synthetic)."))] = None,
+    shift: Annotated[bool, typer.Option("--shift", help="Environment shift: train on day scenes (06-18h), test on night.")] = False,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads per model.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Most epochs per fit (early stopping on validation).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML file with an [experiment] section (ExperimentConfig keys).")] = None,
+) -> None:
+    """BehaviorGen's training scenarios with real, Markov-synthetic and LLM-synthetic data; tested once on real test data."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from behaviorlab.evaluate.scenarios import ExperimentConfig, run_experiment, summarise
+    from behaviorlab.evaluate.shift import scene_split
+    from behaviorlab.report.run_files import read_run
+
+    overrides: dict[str, Any] = {
+        "predictor": model,
+        "fractions": _numbers(fractions, float, "fractions") if fractions else None,
+        "seeds": _numbers(seeds, int, "seeds") if seeds else None,
+        "scenarios": tuple(s.strip() for s in scenarios.split(",")) if scenarios else None,
+        "sources": tuple(s.strip() for s in sources.split(",")) if sources else (None if synthetic else ("markov",)),
+        "title": "Environment shift: trained on day scenes (06-18h), tested on night" if shift else None,
+    }
+    settings = load_config(ExperimentConfig, config, overrides, section="experiment")
+    predictor_settings = dict(settings.predictor_settings)
+    predictor_settings.update({k: v for k, v in (("threads", threads), ("epochs", epochs)) if v is not None})
+    settings = settings.model_copy(update={"predictor_settings": predictor_settings})
+    split = _split(_load_real(real, format_name))
+    if shift:
+        split, counts = scene_split(split)
+        console.print(f"Environment shift: train {counts.train[0]:,} of {counts.train[1]:,} sequences (day), "
+                      f"valid {counts.valid[0]:,} of {counts.valid[1]:,} (day), test {counts.test[0]:,} of "
+                      f"{counts.test[1]:,} (night)", highlight=False)
+    synthetic_log = read_run(synthetic).synthetic if synthetic is not None else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("training scenarios", total=None)
+
+        def report(done: int, total: int, info: dict | None = None) -> None:
+            bar.update(task, completed=done, total=total, description=str((info or {}).get("cell", "training scenarios")))
+
+        cells = run_experiment(split, synthetic_log, settings, results_path=out, progress=report)
+    table = Table(title=f"{settings.predictor}: test {settings.metric}, mean ± std over {len(settings.seeds)} seeds")
+    for column in ("real data", "source", "scenario", settings.metric, "gain vs real only"):
+        table.add_column(column, justify="right" if column in (settings.metric, "gain vs real only") else "left")
+    for row in sorted(summarise(cells, settings.metric), key=lambda r: (r["fraction"], r["scenario"] != "real_only")):
+        gain = "—" if row["scenario"] == "real_only" else f"{row['gain_mean']:+.1%} ± {row['gain_std']:.1%}"
+        table.add_row(f"{row['fraction']:.0%}", row["source"], row["scenario"], f"{row['mean']:.4f} ± {row['std']:.4f}", gain)
+    console.print(table)
+    console.print(f"Wrote {out}", highlight=False)
+
+
+@app.command("report")
+def report_command(
+    run: Annotated[Path, typer.Argument(help="A generation run directory.")],
+    real: Annotated[Optional[Path], typer.Option(help="Real data for the distribution plots (default: the one evaluate-synthetic used).")] = None,
+    format_name: FormatOption = None,
+    out: Annotated[Optional[Path], typer.Option(help="HTML file to write (default: RUN/report.html).")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Report title.")] = None,
+) -> None:
+    """One self-contained HTML report: manifest, evaluation tables, plots, profiles, scenario results."""
+    from behaviorlab.evaluate.synthetic import SPLIT_COLUMN, SyntheticEvaluation
+    from behaviorlab.report.builder import Experiment, ReportData, write_report
+    from behaviorlab.report.run_files import EVALUATION_FILE, EXPERIMENT_PATTERN, read_run
+
+    if not run.is_dir():
+        raise DataError(f"{run} is not a run directory", hint="Pass the --out directory of `behaviorlab generate`.")
+    generation = read_run(run)
+    evaluation_path = run / EVALUATION_FILE
+    evaluation = SyntheticEvaluation.from_json(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.is_file() else None
+    real_path = real or (Path(evaluation.inputs["real"]) if evaluation and evaluation.inputs.get("real") else None)
+    real_log = None
+    if real_path is not None:
+        import polars as pl
+
+        real_log = _load_real(real_path, format_name or (evaluation.inputs.get("real_format") if evaluation else None) or None)
+        if SPLIT_COLUMN in real_log.frame.columns:  # plots compare with the held-out real data, as the tables do
+            real_log = real_log.filter(pl.col(SPLIT_COLUMN) == "test")
+    experiments = []
+    for path in sorted(run.glob(EXPERIMENT_PATTERN), key=lambda p: (len(p.name), p.name)):  # experiment.json first
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            summary, config = payload["summary"], payload["config"]
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise EvaluationError(f"{path} is not an experiment result: {exc}",
+                                  hint="Re-run `behaviorlab experiment --out` to rewrite it.") from exc
+        notes = [f"model {config['predictor']} {config['predictor_settings']}, seeds {config['seeds']}, real-data "
+                 f"fractions {config['fractions']}; early stopping on validation only, each model tested once on the "
+                 "real test split. real_continued = fit on real, then continue on real again: the two-stage control "
+                 "without synthetic data, to read the two-stage scenarios against."]
+        if "llm" in config["sources"] and min(config["fractions"]) < 1:
+            notes.append("The LLM data was generated once from the real data given to `generate` (its training split), "
+                         "so at fractions below 100% it may carry information the subset lacks; the Markov data is "
+                         "fitted to each subset only.")
+        experiments.append(Experiment(title=config.get("title") or f"Training scenarios ({path.stem})",
+                                      summary=summary, notes=notes))
+    data = ReportData(title=title or f"behaviorlab report: {run.name}", manifest=generation.manifest, real=real_log,
+                      synthetic=generation.synthetic, evaluation=evaluation, profiles=generation.profile_examples(),
+                      experiments=experiments)
+    target = write_report(out or run / "report.html", data)
+    missing = [what for what, present in (("evaluation (run evaluate-synthetic)", evaluation),
+                                           ("real data for plots (--real)", real_log is not None),
+                                           ("experiments (run experiment --out RUN/experiment.json)", experiments)) if not present]
+    if missing:
+        console.print(f"Left out: {', '.join(missing)}", highlight=False)
+    console.print(f"Wrote {target}", highlight=False)

@@ -1,0 +1,69 @@
+"""The HTML report: one self-contained file with the tables, plots, profiles and scenario charts."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from behaviorlab.datasets import load
+from behaviorlab.evaluate.baselines import markov_synthetic
+from behaviorlab.evaluate.synthetic import evaluate_synthetic, train_and_holdout, SyntheticEvaluationConfig
+from behaviorlab.report.builder import Experiment, ReportData, render_report, write_report
+from behaviorlab.report.run_files import read_run
+
+SUMMARY = [
+    {"source": "none", "scenario": "real_only", "fraction": 0.1, "seeds": 3, "metric": "NDCG@10", "mean": 0.30,
+     "std": 0.01, "gain_mean": 0.0, "gain_std": 0.0},
+    {"source": "llm", "scenario": "pretrain_augment", "fraction": 0.1, "seeds": 3, "metric": "NDCG@10", "mean": 0.33,
+     "std": 0.02, "gain_mean": 0.1, "gain_std": 0.03},
+    {"source": "markov", "scenario": "pretrain_augment", "fraction": 0.1, "seeds": 3, "metric": "NDCG@10",
+     "mean": 0.27, "std": 0.01, "gain_mean": -0.1, "gain_std": 0.02},
+]
+
+
+def test_full_report_is_self_contained(tiny_run, tmp_path) -> None:
+    run = read_run(tiny_run.run)
+    real = load(tiny_run.real)
+    train, holdout, _ = train_and_holdout(real, SyntheticEvaluationConfig())
+    baseline = markov_synthetic(train, [10] * 24)
+    evaluation = evaluate_synthetic(train, holdout, run.synthetic, run.profiles, baseline=baseline)
+    assert all(row.baseline is not None for row in evaluation.fidelity + evaluation.privacy)
+    data = ReportData(title="Tiny <run>", manifest=run.manifest, real=holdout, synthetic=run.synthetic,
+                      evaluation=evaluation, profiles=run.profile_examples(),
+                      experiments=[Experiment("Scenarios", SUMMARY)])
+    path = write_report(tmp_path / "out" / "report.html", data)
+    html = path.read_text(encoding="utf-8")
+    assert "Tiny &lt;run&gt;" in html  # escaped, never raw markup from data
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing loaded from elsewhere
+    assert "<link" not in html and "<script" not in html
+    assert html.count('src="data:image/png;base64,') == 4  # actions, times, transitions, scenarios
+    for name in ("action_jsd", "discriminator_auc", "personality_gap", "exact_copy_rate", "membership_auc"):
+        assert f"<code>{name}</code>" in html
+    assert "p000" in html and "nurse" in html and " → " in html  # a profile with its generated sequence
+    assert "+10.0% ± 3.0%" in html and "-10.0% ± 2.0%" in html
+    assert "tokens.prompt" in html and "<th>Markov baseline</th>" in html
+
+
+def test_sections_without_inputs_are_left_out(tiny_run) -> None:
+    run = read_run(tiny_run.run)
+    html = render_report(ReportData(title="bare", synthetic=run.synthetic))
+    assert "data:image/png" not in html and "Fidelity" not in html and "Run manifest" not in html
+
+
+def test_run_reader_matches_profiles_to_generated_sequences(tiny_run) -> None:
+    run = read_run(tiny_run.run)
+    assert run.manifest["model"] == "test-model"
+    assert sorted(run.profiles) == [f"syn-{i:05d}" for i in range(24)]
+    examples = run.profile_examples()
+    assert [p.profile_id for p, _ in examples] == [f"p{i:03d}" for i in range(24)]
+    assert all(len(seqs) == 1 and len(seqs[0]) == 10 for _, seqs in examples)
+    bare = read_run(tiny_run.run / "synthetic.parquet")
+    assert bare.manifest is None and bare.profiles == {}
+    assert bare.synthetic.frame.equals(run.synthetic.frame)
+
+
+def test_run_reader_groups_by_profile_id_column(tmp_path, run_writer) -> None:
+    run_writer(tmp_path / "run", np.random.default_rng(1), sequences_per_profile=3)
+    examples = read_run(tmp_path / "run").profile_examples()
+    assert len(examples) == 8 and all(len(seqs) == 3 for _, seqs in examples)
