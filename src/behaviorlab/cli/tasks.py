@@ -1,0 +1,283 @@
+"""`behaviorlab ctr ...`, `behaviorlab timing ...`, `behaviorlab anomaly ...`: the task models.
+
+Each command loads a log, splits it honestly (validation for early stopping and thresholds, the
+test part scored once), prints a table and optionally writes the results as JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from behaviorlab.cli.app import app, console
+from behaviorlab.cli.models import FormatOption, JsonOption, _metrics_table, _progress, _write_json
+from behaviorlab.errors import ConfigError
+
+ctr_app = typer.Typer(help="User-representation CTR model: p(click | user history text, item features).", no_args_is_help=True)
+timing_app = typer.Typer(help="When the next event happens: time-to-next, next hour bin, daily counts.", no_args_is_help=True)
+anomaly_app = typer.Typer(help="Anomaly detection for smart-home sequences (SmartGuard anomaly kinds).", no_args_is_help=True)
+app.add_typer(ctr_app, name="ctr")
+app.add_typer(timing_app, name="timing")
+app.add_typer(anomaly_app, name="anomaly")
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")]
+SeedOption = Annotated[int | None, typer.Option(help="Random seed (overrides the config).")]
+EpochsOption = Annotated[int | None, typer.Option(help="Maximum training epochs (overrides the config).")]
+
+
+def _load(data: Path, format_name: str | None) -> Any:
+    from behaviorlab.datasets import load
+
+    return load(data, format=format_name)
+
+
+def _comparison_table(title: str, rows: Mapping[str, Mapping[str, float]]) -> Table:
+    """One row per method, one column per metric."""
+    table = Table(title=title)
+    metrics = list(dict.fromkeys(k for row in rows.values() for k in row))
+    table.add_column("method")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for method, row in rows.items():
+        table.add_row(method, *(f"{row[m]:.4f}" if m in row else "" for m in metrics))
+    return table
+
+
+def _fit_overrides(config: Any, epochs: int | None) -> Any:
+    """The config with fit.epochs replaced when --epochs is given."""
+    if epochs is None:
+        return config
+    return config.model_copy(update={"fit": config.fit.model_copy(update={"epochs": epochs})})
+
+
+# ---------------------------------------------------------------- ctr
+
+
+def _ctr_split(data: Path, format_name: str | None, split: str, value_column: str | None, min_value: float | None) -> Any:
+    from behaviorlab.sequences import leave_one_out, temporal_split, value_threshold
+
+    log = _load(data, format_name)
+    if (value_column is None) != (min_value is None):
+        raise ConfigError("--value-column and --min-value go together", hint="e.g. --value-column rating --min-value 4")
+    if value_column is not None:
+        log, report = value_threshold(log, value_column, min_value)
+        console.print(str(report))
+    splits = {"loo": leave_one_out, "temporal": temporal_split}
+    if split not in splits:
+        raise ConfigError(f"Unknown split {split!r}", hint="Use loo or temporal.")
+    return splits[split](log)
+
+
+@ctr_app.command("train")
+def ctr_train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="The interaction log (items as actions).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to save the model in.")],
+    split: Annotated[str, typer.Option(help="loo (leave-one-out) or temporal.")] = "loo",
+    head: Annotated[str | None, typer.Option(help="logistic or mlp (overrides the config).")] = None,
+    category_column: Annotated[str | None, typer.Option(help="An extra with each item's categories (e.g. genre).")] = None,
+    value_column: Annotated[str | None, typer.Option(help="Keep only events whose value column is >= --min-value.")] = None,
+    min_value: Annotated[float | None, typer.Option(help="e.g. 4 with --value-column rating: ratings >= 4.")] = None,
+    max_examples: Annotated[int | None, typer.Option(help="Train on a seeded sample of this many positives.")] = None,
+    format_name: FormatOption = None,
+    config: ConfigOption = None,
+    seed: SeedOption = None,
+    epochs: EpochsOption = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Train the CTR model on the train part; early stopping on the validation pairs."""
+    from behaviorlab.config import load_config
+    from behaviorlab.models.ctr import CTRConfig, CTRModel, ctr_report
+
+    settings = _fit_overrides(load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
+                                                             "max_examples": max_examples}), epochs)
+    parts = _ctr_split(data, format_name, split, value_column, min_value)
+    model = CTRModel(settings)
+    with _progress("training ctr") as report:
+        model.fit(parts.train, parts.valid, progress=report)
+    metrics = ctr_report(model, parts.valid, seed=settings.seed)
+    model.metadata_ = {"data": str(data), "format": format_name, "split": split, "value_column": value_column,
+                       "min_value": min_value, "valid": metrics}
+    model.save(out)
+    console.print(_metrics_table("ctr: validation", metrics))
+    console.print(f"Saved the model to {out}")
+    _write_json(json_out, {"model": "ctr", "split": split, "valid": metrics, "config": settings.model_dump(mode="json")})
+
+
+@ctr_app.command("evaluate")
+def ctr_evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab ctr train`.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="The interaction log the model was trained on.")],
+    negatives: Annotated[int, typer.Option(help="Sampled negatives per held-out positive for the AUC.")] = 100,
+    json_out: JsonOption = None,
+) -> None:
+    """AUC of held-out pairs and full-ranking HR/NDCG of each user's held-out next item (test, once)."""
+    from behaviorlab.models.ctr import CTRModel, ctr_report
+
+    model = CTRModel.load(model_dir)
+    stored = model.metadata_
+    parts = _ctr_split(data, stored.get("format"), stored.get("split", "loo"),
+                       stored.get("value_column"), stored.get("min_value"))
+    metrics = ctr_report(model, parts.test, negatives=negatives, seed=model.config.seed)
+    console.print(_metrics_table("ctr: test", metrics))
+    _write_json(json_out, {"model": "ctr", "model_dir": str(model_dir), "test": metrics})
+
+
+# ---------------------------------------------------------------- timing
+
+
+def _window_config(config: Path | None, seed: int | None, epochs: int | None, history: int | None) -> Any:
+    from behaviorlab.config import load_config
+    from behaviorlab.models.time_to_next import WindowConfig
+
+    return _fit_overrides(load_config(WindowConfig, config, {"seed": seed, "history": history}), epochs)
+
+
+@timing_app.command("gaps")
+def timing_gaps(
+    data: Annotated[Path, typer.Option("--data", "-d", help="A log with timestamps.")],
+    valid_ratio: Annotated[float, typer.Option(help="Share of events (newest but the test ones) for validation.")] = 0.1,
+    test_ratio: Annotated[float, typer.Option(help="Share of the newest events for the test.")] = 0.1,
+    history: Annotated[int | None, typer.Option(help="Past events the features look back.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the trained model here.")] = None,
+    format_name: FormatOption = None,
+    config: ConfigOption = None,
+    seed: SeedOption = None,
+    epochs: EpochsOption = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
+    from behaviorlab.models.time_to_next import TimeToNextModel, gap_baselines, gap_metrics, gap_split
+
+    log = _load(data, format_name)
+    model = TimeToNextModel(_window_config(config, seed, epochs, history))
+    train, valid, test = gap_split(model.features(log), log, valid_ratio, test_ratio)
+    with _progress("training time-to-next") as report:
+        model.fit(train, valid, progress=report)
+    rows = {"neural (MLP, L1 on log-seconds)": gap_metrics(test.target, model.predict_seconds(test)),
+            **gap_baselines(train, test)}
+    console.print(_comparison_table(f"time to next event: test ({len(test):,} events, temporal split)", rows))
+    if out is not None:
+        model.save(out)
+        console.print(f"Saved the model to {out}")
+    _write_json(json_out, {"task": "time-to-next", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
+                           "test": rows})
+
+
+@timing_app.command("hour-bin")
+def timing_hour_bin(
+    data: Annotated[Path, typer.Option("--data", "-d", help="A log with an hour_bin column (e.g. SmartThings).")],
+    history: Annotated[int | None, typer.Option(help="Past events the features look back.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the trained model here.")] = None,
+    format_name: FormatOption = None,
+    config: ConfigOption = None,
+    seed: SeedOption = None,
+    epochs: EpochsOption = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
+    from behaviorlab.models.time_to_next import NextHourBinModel, hour_bin_baselines, hour_bin_metrics, hour_bin_split
+
+    log = _load(data, format_name)
+    model = NextHourBinModel(_window_config(config, seed, epochs, history))
+    train, valid, test = hour_bin_split(model.features(log), log)
+    with _progress("training next-hour-bin") as report:
+        model.fit(train, valid, progress=report)
+    rows = {"neural (MLP, softmax)": hour_bin_metrics(model.predict_proba(test), test.target),
+            **hour_bin_baselines(train, test)}
+    console.print(_comparison_table(f"next hour bin: test ({len(test):,} events)", rows))
+    if out is not None:
+        model.save(out)
+        console.print(f"Saved the model to {out}")
+    _write_json(json_out, {"task": "next-hour-bin", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
+                           "test": rows})
+
+
+@timing_app.command("daily")
+def timing_daily(
+    data: Annotated[Path, typer.Option("--data", "-d", help="A log with timestamps.")],
+    horizon: Annotated[int | None, typer.Option(help="Days in the validation and in the test tail.")] = None,
+    window: Annotated[int | None, typer.Option(help="Days of history the neural model reads.")] = None,
+    min_events: Annotated[int | None, typer.Option(help="Leave out users with fewer events before the tails.")] = None,
+    max_users: Annotated[int | None, typer.Option(help="A seeded sample of this many users.")] = None,
+    format_name: FormatOption = None,
+    config: ConfigOption = None,
+    seed: SeedOption = None,
+    epochs: EpochsOption = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Forecast per-user daily event counts: ARIMA (order chosen on validation) vs a neural model."""
+    from dataclasses import asdict
+
+    from behaviorlab.config import load_config
+    from behaviorlab.models.daily_counts import DailyCountsConfig, compare_forecasters
+
+    settings = _fit_overrides(load_config(DailyCountsConfig, config, {
+        "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users}), epochs)
+    log = _load(data, format_name)
+    with _progress("fitting ARIMA per user") as report:
+        result = compare_forecasters(log, settings, progress=report)
+    console.print(_comparison_table(
+        f"daily event counts: test tail {result.test_days[0]}..{result.test_days[-1]} ({result.users} users)", result.metrics))
+    console.print(f"ARIMA order {result.arima_order} chosen on validation MAE {result.arima_validation_mae}; "
+                  f"{result.arima_failures} fits failed (those users got their training mean).")
+    _write_json(json_out, {"task": "daily-counts", **asdict(result)})
+
+
+# ---------------------------------------------------------------- anomaly
+
+
+def _anomaly_table(report: Any) -> Table:
+    table = Table(title=f"anomaly detection: test ({report.n_normal:,} normal sequences, threshold {report.threshold:.3f})")
+    for column in ("kind", "anomalies", "precision", "recall", "F1", "not injectable"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for row in [*report.per_kind, report.overall]:
+        table.add_row(row.kind, f"{row.n_anomalies:,}", f"{row.precision:.4f}", f"{row.recall:.4f}", f"{row.f1:.4f}",
+                      str(report.skipped.get(row.kind, "")))
+    return table
+
+
+@anomaly_app.command("train")
+def anomaly_train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Smart-home sequences with a published split (SmartThings).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to save the detector in.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The sequence model whose likelihood scores events.")] = "markov",
+    model_config: Annotated[Path | None, typer.Option(help="TOML file with the sequence model's config keys.")] = None,
+    format_name: FormatOption = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Fit the sequence model on train, choose the threshold on valid with injected anomalies."""
+    from behaviorlab.config import load_config
+    from behaviorlab.models.anomaly import AnomalyConfig, fit_detector, split_logs
+    from behaviorlab.models.registry import model_class
+
+    settings = load_config(AnomalyConfig, config)
+    cls = model_class(model)
+    sequence_model = cls(load_config(cls.config_class, model_config))
+    train, valid, _ = split_logs(_load(data, format_name))
+    with _progress(f"training {model}") as report:
+        detector = fit_detector(sequence_model, train, valid, settings, progress=report)
+    detector.save(out)
+    console.print(f"Threshold {detector.threshold_:.4f} chosen on validation ({settings.threshold_rule}). Saved to {out}")
+    _write_json(json_out, {"model": model, "threshold": detector.threshold_, "config": settings.model_dump(mode="json")})
+
+
+@anomaly_app.command("evaluate")
+def anomaly_evaluate(
+    detector_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab anomaly train`.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="The same data, with its test split.")],
+    format_name: FormatOption = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Precision, recall and F1 per anomaly kind on the test split with injected anomalies (once)."""
+    from behaviorlab.models.anomaly import SequenceAnomalyDetector, evaluate_detector, split_logs
+
+    detector = SequenceAnomalyDetector.load(detector_dir)
+    _, _, test = split_logs(_load(data, format_name))
+    report = evaluate_detector(detector, test)
+    console.print(_anomaly_table(report))
+    _write_json(json_out, {"detector": str(detector_dir), "model": detector.model.name, "test": report.to_dict()})

@@ -1,0 +1,393 @@
+"""When does the next event happen? Two tasks on one small feature-table network.
+
+- `TimeToNextModel` (regression, logs with timestamps): from event i of a user, predict the gap to
+  event i + 1 in log-seconds. Features: the last `history` actions and gaps, the hour of day and
+  weekday of event i, and the user's mean log-gap so far. The L1 loss in log space makes the
+  prediction the conditional median, which is also the median in seconds (the map is monotone) and
+  so the MAE-optimal answer in human units.
+- `NextHourBinModel` (classification, logs that only have 3-hour bins, e.g. SmartThings): from the
+  last `history` events (action, hour bin, weekday), predict the next event's hour bin.
+
+Both are an embedding of categorical columns (each column its own id range in one table, so one
+lookup serves them all) concatenated with numeric columns, then an MLP. Splits are temporal for the
+regression (by the time of the predicted event; see `gap_split`) and the published split, or
+leave-one-out, for the hour bins. Baselines measured the same way are in `gap_baselines` and
+`hour_bin_baselines`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from behaviorlab.config import StrictConfig, parse_config
+from behaviorlab.errors import DataError, ModelError
+from behaviorlab.evaluate.metrics import accuracy, macro_recall, mae, rmse
+from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
+from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Vocabulary
+
+if TYPE_CHECKING:
+    import torch
+
+    from behaviorlab.progress import ProgressReporter
+
+SECONDS_PER_HOUR = 3600.0
+CONFIG_FILE, WEIGHTS_FILE, VOCABULARY_FILE = "config.json", "weights.pt", "vocabulary.json"
+
+
+class WindowConfig(StrictConfig):
+    history: int = Field(3, ge=1)          # how many past events the features look back
+    embedding_dim: int = Field(16, ge=1)
+    hidden: int = Field(64, ge=1)
+    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=40, batch_size=512, learning_rate=2e-3, patience=4))
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """Rows of features and targets. categorical [N, C] ids (0 = missing) with `cardinalities` [C]
+    (ids < cardinality), numeric [N, K] float32, target [N], and each row's user and split key."""
+
+    categorical: np.ndarray
+    cardinalities: tuple[int, ...]
+    numeric: np.ndarray
+    target: np.ndarray
+    users: np.ndarray
+    key: np.ndarray          # what splits rows: the predicted event's time (regression) or rank from the end
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def rows(self, mask: np.ndarray) -> FeatureTable:
+        return FeatureTable(self.categorical[mask], self.cardinalities, self.numeric[mask], self.target[mask],
+                            self.users[mask], self.key[mask])
+
+
+def build_window_network(cardinalities: tuple[int, ...], numeric_width: int, outputs: int,
+                         config: WindowConfig) -> torch.nn.Module:
+    """Embedding of every categorical column + numeric columns -> MLP -> `outputs` values."""
+    import torch
+    from torch import nn
+
+    class WindowNetwork(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]]).astype(np.int64)
+            self.register_buffer("offsets", torch.as_tensor(offsets))       # [C]
+            self.embedding = nn.Embedding(int(sum(cardinalities)), config.embedding_dim)
+            width = len(cardinalities) * config.embedding_dim + numeric_width
+            self.mlp = nn.Sequential(nn.Linear(width, config.hidden), nn.ReLU(),
+                                     nn.Linear(config.hidden, config.hidden), nn.ReLU(),
+                                     nn.Linear(config.hidden, outputs))
+
+        def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+            embedded = self.embedding(categorical + self.offsets).flatten(1)  # [B, C * E]
+            return self.mlp(torch.cat([embedded, numeric], dim=1))             # [B, outputs]
+
+    return WindowNetwork()
+
+
+def _lags(column: str, history: int, over: str = USER) -> list[pl.Expr]:
+    """column shifted by 0..history-1 within each user: the current event and those before it."""
+    return [pl.col(column).shift(lag).over(over).alias(f"{column}_{lag}") for lag in range(history)]
+
+
+def _action_ids(log: EventLog, vocabulary: Vocabulary) -> pl.Expr:
+    return pl.col(ACTION).replace_strict({a: vocabulary.id_of(a) for a in vocabulary.actions}, return_dtype=pl.Int64)
+
+
+# ---------------------------------------------------------------- regression: time to the next event
+
+
+def gap_table(log: EventLog, vocabulary: Vocabulary, history: int) -> FeatureTable:
+    """One row per event that has a next event of the same user: features of event i (and the
+    `history` - 1 before it), target = seconds until event i + 1, key = the time of event i + 1."""
+    if log.time_column != TIMESTAMP:
+        raise DataError("Time-to-next needs a log with timestamps", hint="For hour bins only, use NextHourBinModel.")
+    # the local hour when the loader computed one (Foursquare), else the UTC hour
+    hour = pl.col("local_hour") if "local_hour" in log.frame.columns else pl.col(TIMESTAMP).dt.hour()
+    ordered = log.frame.sort([USER, TIMESTAMP], maintain_order=True).with_columns(
+        _action_ids(log, vocabulary).alias("_action"),
+        (pl.col(TIMESTAMP).diff().over(USER).dt.total_microseconds() / 1e6).alias("_gap"),      # seconds since previous
+        (pl.col(TIMESTAMP).shift(-1).over(USER)).alias("_next_time"),
+        hour.cast(pl.Int64).alias("_hour"),
+        pl.col(TIMESTAMP).dt.weekday().cast(pl.Int64).alias("_weekday"),                      # 1..7
+    ).with_columns(
+        (pl.col("_next_time") - pl.col(TIMESTAMP)).dt.total_microseconds().alias("_target_us"),
+        pl.col("_gap").log1p().alias("_log_gap"),
+    ).with_columns(
+        # the user's mean log-gap over the gaps seen so far (0 before the first gap)
+        (pl.col("_log_gap").fill_null(0).cum_sum().over(USER) / pl.int_range(pl.len()).over(USER).clip(1)).alias("_mean_log_gap"),
+        *_lags("_action", history), *_lags("_log_gap", history),
+    ).filter(pl.col("_next_time").is_not_null())
+    actions = ordered.select([f"_action_{lag}" for lag in range(history)]).fill_null(0).to_numpy()        # [N, H]
+    gaps = ordered.select([f"_log_gap_{lag}" for lag in range(history)]).to_numpy().astype(np.float32)   # [N, H], NaN = none
+    categorical = np.column_stack([actions, ordered.get_column("_hour").to_numpy() + 1,
+                                   ordered.get_column("_weekday").to_numpy()]).astype(np.int64)
+    numeric = np.column_stack([np.nan_to_num(gaps), np.isnan(gaps), ordered.get_column("_mean_log_gap").to_numpy()])
+    return FeatureTable(
+        categorical=categorical,
+        cardinalities=(vocabulary.size_with_padding,) * history + (25, 8),
+        numeric=numeric.astype(np.float32),
+        target=ordered.get_column("_target_us").to_numpy() / 1e6,
+        users=ordered.get_column(USER).to_numpy(),
+        key=ordered.get_column("_next_time").to_numpy(),
+    )
+
+
+def gap_split(table: FeatureTable, log: EventLog, valid_ratio: float = 0.1,
+              test_ratio: float = 0.1) -> tuple[FeatureTable, FeatureTable, FeatureTable]:
+    """One global time cut, the rule of `sequences.temporal_split`: the cuts are the event-time
+    quantiles at 1 - valid - test and 1 - test; a row belongs to the part of the event it predicts."""
+    times = log.frame.get_column(TIMESTAMP).sort().to_numpy()
+    n = len(times)
+    valid_cut = times[min(n - 1, int(n * (1 - valid_ratio - test_ratio)))]
+    test_cut = times[min(n - 1, int(n * (1 - test_ratio)))]
+    parts = (table.rows(table.key < valid_cut), table.rows((table.key >= valid_cut) & (table.key < test_cut)),
+             table.rows(table.key >= test_cut))
+    if any(len(part) == 0 for part in parts):
+        raise DataError(f"The temporal split left a part empty (train/valid/test rows: {[len(p) for p in parts]})",
+                        hint="Use a longer log or larger valid/test ratios.")
+    return parts
+
+
+def gap_metrics(seconds_true: np.ndarray, seconds_pred: np.ndarray) -> dict[str, float]:
+    """MAE/RMSE in hours, and MAE in log-seconds (the scale the model learns on)."""
+    return {"MAE_hours": mae(seconds_true, seconds_pred) / SECONDS_PER_HOUR,
+            "RMSE_hours": rmse(seconds_true, seconds_pred) / SECONDS_PER_HOUR,
+            "MAE_log_seconds": mae(np.log1p(seconds_true), np.log1p(seconds_pred))}
+
+
+def gap_baselines(train: FeatureTable, test: FeatureTable) -> dict[str, dict[str, float]]:
+    """Constant global mean and median of the training gaps, and each user's own training median."""
+    median = float(np.median(train.target))
+    per_user = pl.DataFrame({"u": train.users, "g": train.target}).group_by("u").agg(pl.col("g").median())
+    lookup = dict(zip(per_user.get_column("u").to_list(), per_user.get_column("g").to_list(), strict=True))
+    user_median = np.array([lookup.get(u, median) for u in test.users])
+    return {
+        "global mean": gap_metrics(test.target, np.full(len(test), float(np.mean(train.target)))),
+        "global median": gap_metrics(test.target, np.full(len(test), median)),
+        "user median": gap_metrics(test.target, user_median),
+    }
+
+
+# ---------------------------------------------------------------- classification: the next hour bin
+
+
+def hour_bin_table(log: EventLog, vocabulary: Vocabulary, history: int) -> FeatureTable:
+    """One row per event with at least one event before it: the previous `history` events' action,
+    hour bin and weekday -> this event's hour bin (0..7). key = the event's rank from the user's end."""
+    missing = [c for c in ("hour_bin",) if c not in log.frame.columns]
+    if missing:
+        raise DataError("Predicting the next hour bin needs an 'hour_bin' column", hint="Load SmartThings-style data.")
+    bins = {b: i + 1 for i, b in enumerate(HOUR_BINS)}
+    days = {d: i + 1 for i, d in enumerate(WEEKDAYS)}
+    unknown = sorted(set(log.frame.get_column("hour_bin").unique().to_list()) - set(bins))
+    if unknown:
+        raise DataError(f"Unknown hour bins {unknown[:5]}", hint=f"Hour bins are {', '.join(HOUR_BINS)}.")
+    weekday = (pl.col("weekday").replace_strict(days, default=0, return_dtype=pl.Int64) if "weekday" in log.frame.columns
+               else pl.lit(0, dtype=pl.Int64))
+    ordered = log.frame.sort([USER, log.time_column], maintain_order=True).with_columns(
+        _action_ids(log, vocabulary).alias("_action"),
+        pl.col("hour_bin").replace_strict(bins, return_dtype=pl.Int64).alias("_bin"),
+        weekday.alias("_day"),
+        (pl.len().over(USER) - 1 - pl.int_range(pl.len()).over(USER)).alias("_from_end"),
+    )
+    # the features of row i are those of events i-1, i-2, ...: lag 1..history
+    lagged = ordered.with_columns(*[pl.col(c).shift(lag).over(USER).alias(f"{c}_{lag}")
+                                    for c in ("_action", "_bin", "_day") for lag in range(1, history + 1)])
+    lagged = lagged.filter(pl.col("_action_1").is_not_null())
+    columns = [f"{c}_{lag}" for c in ("_action", "_bin", "_day") for lag in range(1, history + 1)]
+    return FeatureTable(
+        categorical=lagged.select(columns).fill_null(0).to_numpy().astype(np.int64),
+        cardinalities=(vocabulary.size_with_padding,) * history + (len(HOUR_BINS) + 1,) * history + (8,) * history,
+        numeric=np.zeros((lagged.height, 0), dtype=np.float32),
+        target=lagged.get_column("_bin").to_numpy() - 1,
+        users=lagged.get_column(USER).to_numpy(),
+        key=lagged.get_column("_from_end").to_numpy(),
+    )
+
+
+def hour_bin_split(table: FeatureTable, log: EventLog, column: str = "split") -> tuple[FeatureTable, FeatureTable, FeatureTable]:
+    """The log's published split when it has one (train users: every row; valid/test users: their
+    last event), else leave-one-out (last event = test, the one before = valid, earlier = train)."""
+    if column in log.frame.columns:
+        labels = dict(log.frame.select(USER, column).unique(USER).iter_rows())
+        part = np.array([labels[u] for u in table.users])
+        last = table.key == 0
+        parts = (table.rows(part == "train"), table.rows((part == "valid") & last), table.rows((part == "test") & last))
+    else:
+        parts = (table.rows(table.key >= 2), table.rows(table.key == 1), table.rows(table.key == 0))
+    if any(len(p) == 0 for p in parts):
+        raise DataError(f"The split left a part empty (train/valid/test rows: {[len(p) for p in parts]})",
+                        hint="Users need at least 4 events, or the log needs train/valid/test labels.")
+    return parts
+
+
+def hour_bin_metrics(probabilities: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    return {"accuracy": accuracy(probabilities, target), "macro_recall": macro_recall(probabilities, target)}
+
+
+def hour_bin_baselines(train: FeatureTable, test: FeatureTable) -> dict[str, dict[str, float]]:
+    """The most frequent training bin, and the previous event's bin (persistence)."""
+    n_bins = len(HOUR_BINS)
+    majority = np.zeros((len(test), n_bins))
+    majority[:, np.bincount(train.target, minlength=n_bins).argmax()] = 1.0
+    history = (test.categorical.shape[1]) // 3
+    previous = np.zeros((len(test), n_bins))
+    previous[np.arange(len(test)), test.categorical[:, history] - 1] = 1.0    # lag-1 bin column, ids 1..8
+    return {"majority bin": hour_bin_metrics(majority, test.target),
+            "previous event's bin": hour_bin_metrics(previous, test.target)}
+
+
+# ---------------------------------------------------------------- the two models
+
+
+class _WindowModel(ABC):
+    """Shared fit/predict/save of the two window models; subclasses say how to build tables."""
+
+    kind: str
+    outputs: int
+
+    def __init__(self, config: WindowConfig | None = None) -> None:
+        self.config = config or WindowConfig()
+        self.vocabulary_: Vocabulary | None = None
+        self.network_: torch.nn.Module | None = None
+        self.training_history_: TrainingHistory | None = None
+
+    @abstractmethod
+    def _loss(self) -> torch.nn.Module:
+        """The training loss between network outputs and `_target_tensor`."""
+
+    @abstractmethod
+    def _target_tensor(self, table: FeatureTable) -> torch.Tensor:
+        """The table's targets in the form the loss takes."""
+
+    def _tensors(self, table: FeatureTable) -> list[torch.Tensor]:
+        import torch
+
+        return [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric), self._target_tensor(table)]
+
+    def fit(self, train: FeatureTable, valid: FeatureTable | None = None, progress: ProgressReporter | None = None) -> Self:
+        import torch
+
+        if self.vocabulary_ is None:
+            raise ModelError(f"Build the {self.kind} tables with this model's `features(log)` first")
+        torch.manual_seed(self.config.seed)
+        self.network_ = build_window_network(train.cardinalities, train.numeric.shape[1], self.outputs, self.config)
+        self.training_history_ = train_network(self.network_, self._loss(), self._tensors(train),
+                                               self._tensors(valid) if valid is not None and len(valid) else None,
+                                               self.config.fit, self.config.seed, progress)
+        return self
+
+    def _outputs(self, table: FeatureTable) -> np.ndarray:
+        import torch
+
+        if self.network_ is None:
+            raise ModelError(f"The {self.kind} model is not fitted yet", hint="Call fit() first.")
+        return predict_batched(self.network_, [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric)]).numpy()
+
+    def _adopt(self, log: EventLog) -> Vocabulary:
+        """The vocabulary is fixed by the first log the model sees; later logs must share it."""
+        if self.vocabulary_ is None:
+            self.vocabulary_ = log.vocabulary
+        elif set(log.vocabulary.actions) - set(self.vocabulary_.actions):
+            raise DataError("The log has actions the model was not built with", hint="Use the training log's vocabulary.")
+        return self.vocabulary_
+
+    def save(self, path: str | Path) -> None:
+        import torch
+
+        from behaviorlab.models.base import write_directory_atomic
+
+        if self.network_ is None or self.vocabulary_ is None:
+            raise ModelError(f"Only a fitted {self.kind} model can be saved")
+        buffer = io.BytesIO()
+        torch.save(self.network_.state_dict(), buffer)
+        shapes = {"cardinalities": list(self._cardinalities), "numeric_width": self._numeric_width}
+        config = {"kind": self.kind, "config": self.config.model_dump(mode="json"), **shapes}
+        write_directory_atomic(path, {CONFIG_FILE: json.dumps(config).encode(), WEIGHTS_FILE: buffer.getvalue(),
+                                      VOCABULARY_FILE: self.vocabulary_.to_json().encode()})
+
+    @property
+    def _cardinalities(self) -> tuple[int, ...]:
+        return tuple(int(n) for n in np.diff(np.append(self.network_.offsets.numpy(), self.network_.embedding.num_embeddings)))
+
+    @property
+    def _numeric_width(self) -> int:
+        return self.network_.mlp[0].in_features - len(self._cardinalities) * self.config.embedding_dim
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        import torch
+
+        directory = Path(path)
+        if not (directory / CONFIG_FILE).is_file():
+            raise ModelError(f"{directory} is not a saved {cls.kind} model (no {CONFIG_FILE})")
+        saved = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+        if saved.get("kind") != cls.kind:
+            raise ModelError(f"{directory} holds a {saved.get('kind')!r} model, not {cls.kind!r}")
+        model = cls(parse_config(WindowConfig, saved["config"], where=str(directory / CONFIG_FILE)))
+        model.vocabulary_ = Vocabulary.from_json((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
+        model.network_ = build_window_network(tuple(saved["cardinalities"]), saved["numeric_width"], cls.outputs, model.config)
+        model.network_.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+        model.network_.eval()
+        return model
+
+
+class TimeToNextModel(_WindowModel):
+    """Predicts the seconds until a user's next event (trained on log1p seconds with an L1 loss)."""
+
+    kind = "time-to-next"
+    outputs = 1
+
+    def features(self, log: EventLog) -> FeatureTable:
+        return gap_table(log, self._adopt(log), self.config.history)
+
+    def _loss(self) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.L1Loss()
+
+    def _target_tensor(self, table: FeatureTable) -> torch.Tensor:
+        import torch
+
+        return torch.as_tensor(np.log1p(table.target), dtype=torch.float32).unsqueeze(1)  # [N, 1]
+
+    def predict_seconds(self, table: FeatureTable) -> np.ndarray:
+        """float64 [N]: predicted seconds to the next event."""
+        return np.expm1(np.clip(self._outputs(table)[:, 0].astype(np.float64), 0.0, None))
+
+
+class NextHourBinModel(_WindowModel):
+    """Predicts the 3-hour bin of a user's next event (softmax over the 8 bins)."""
+
+    kind = "next-hour-bin"
+    outputs = len(HOUR_BINS)
+
+    def features(self, log: EventLog) -> FeatureTable:
+        return hour_bin_table(log, self._adopt(log), self.config.history)
+
+    def _loss(self) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.CrossEntropyLoss()
+
+    def _target_tensor(self, table: FeatureTable) -> torch.Tensor:
+        import torch
+
+        return torch.as_tensor(table.target, dtype=torch.int64)
+
+    def predict_proba(self, table: FeatureTable) -> np.ndarray:
+        """float64 [N, 8]: p(next hour bin = HOUR_BINS[j])."""
+        import torch
+
+        return torch.softmax(torch.as_tensor(self._outputs(table)), dim=1).numpy().astype(np.float64)
