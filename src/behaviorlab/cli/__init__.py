@@ -13,10 +13,11 @@ import traceback
 import click
 
 from behaviorlab.cli import data as _data  # noqa: F401  (registers commands)
-from behaviorlab.cli import models as _models  # noqa: F401  (registers commands)
-from behaviorlab.cli import llm as _llm  # noqa: F401  (registers commands)
+from behaviorlab.cli import demo as _demo  # noqa: F401  (registers commands)
 from behaviorlab.cli import evaluation as _evaluation  # noqa: F401  (registers commands)
 from behaviorlab.cli import generate as _generate  # noqa: F401  (registers commands)
+from behaviorlab.cli import llm as _llm  # noqa: F401  (registers commands)
+from behaviorlab.cli import models as _models  # noqa: F401  (registers commands)
 from behaviorlab.cli import tasks as _tasks  # noqa: F401  (registers commands)
 from behaviorlab.cli.app import app, err_console
 from behaviorlab.errors import BehaviorLabError

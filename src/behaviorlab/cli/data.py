@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
+from behaviorlab.cli.common import FormatOption
 from behaviorlab.config import load_config
 from behaviorlab.datasets import FORMATS, ColumnMapping, detect_format, load, parse_mapping_flag, write_event_log
 from behaviorlab.errors import ConfigError
@@ -19,7 +20,6 @@ from behaviorlab.sequences import drop_exact_duplicates
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-FormatOption = Annotated[str | None, typer.Option("--format", "-f", help="Force a format (see `behaviorlab data formats`).")]
 MapOption = Annotated[str | None, typer.Option("--map", help="Column mapping for generic tables: user=COL,time=COL,action=COL[,time_format=...].")]
 ExtraOption = Annotated[list[str] | None, typer.Option("--extra", help="Keep a column as an extra: NAME:TYPE (str,int,float,bool,datetime). Repeatable.")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the column mapping (keys of ColumnMapping).")]

@@ -10,11 +10,11 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
+from behaviorlab.cli.common import FormatOption
 from behaviorlab.config import load_config
 from behaviorlab.errors import ConfigError, DataError, EvaluationError
 
 RealOption = Annotated[Path, typer.Option("--real", help="The real dataset the synthetic data imitates (any loadable format).")]
-FormatOption = Annotated[Optional[str], typer.Option("--format", "-f", help="Force the real data's format.")]
 
 
 def _load_real(path: Path, format_name: str | None):  # noqa: ANN202 - EventLog (imported lazily)

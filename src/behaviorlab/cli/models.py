@@ -7,21 +7,15 @@ examples; `evaluate` rebuilds the same split from the same data and scores the t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from behaviorlab.atomic import write_text_atomic
 from behaviorlab.cli.app import app, console
+from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, progress_bar, write_json
 from behaviorlab.errors import ConfigError, ModelError
-
-FormatOption = Annotated[str | None, typer.Option("--format", "-f", help="Force the data format (see `behaviorlab data formats`).")]
-JsonOption = Annotated[Path | None, typer.Option("--json-out", help="Also write the results as JSON to this file.")]
 
 
 def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple[str, Any]:
@@ -37,36 +31,6 @@ def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple
     if split == "published" and not has_published:
         raise ConfigError(f"{data} has no published split (no 'split' column)", hint="Use --split loo or --split temporal.")
     return split, {"loo": leave_one_out, "temporal": temporal_split, "published": published_split}[split](log)
-
-
-@contextmanager
-def _progress(title: str) -> Iterator[Any]:
-    """A ProgressReporter drawing a bar; epoch figures (when given) are printed as they come."""
-    with Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                  transient=True) as bar:
-        task = bar.add_task(title, total=None)
-
-        def report(done: int, total: int, info: Mapping[str, float | str] | None = None) -> None:
-            bar.update(task, completed=done, total=total)
-            if info:
-                bar.console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
-
-        yield report
-
-
-def _metrics_table(title: str, metrics: Mapping[str, float]) -> Table:
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        table.add_row(key, f"{value:,.0f}" if key == "examples" else f"{value:.4f}")
-    return table
-
-
-def _write_json(path: Path | None, payload: Mapping[str, Any]) -> None:
-    if path is not None:
-        write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-        console.print(f"Wrote {path}")
 
 
 @app.command("train")
@@ -97,15 +61,15 @@ def train(
     instance = cls(load_config(cls.config_class, config, overrides))
     split_name, parts = _load_split(data, format_name, split)
     console.print(f"Training {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
-    with _progress(f"training {model}") as report:
+    with progress_bar(f"training {model}") as report:
         instance.fit(parts.train, parts.valid, progress=report)
     valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
     instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics}
     instance.save(out)
     if valid_metrics:
-        console.print(_metrics_table(f"{model}: validation (full ranking)", valid_metrics))
+        console.print(metrics_table(f"{model}: validation (full ranking)", valid_metrics))
     console.print(f"Saved the model to {out}")
-    _write_json(json_out, {"model": model, "split": split_name, "valid": valid_metrics, "config": instance.config.model_dump(mode="json")})
+    write_json(json_out, {"model": model, "split": split_name, "valid": valid_metrics, "config": instance.config.model_dump(mode="json")})
 
 
 @app.command("evaluate")
@@ -130,8 +94,8 @@ def evaluate(
     split_name, parts = _load_split(data, format_name or model.metadata_.get("format"), split or model.metadata_.get("split"))
     metrics = ranking_report(model, parts.test, ks=cutoffs, negatives=negatives)
     ranking = "full ranking" if negatives is None else f"{negatives} sampled negatives"
-    console.print(_metrics_table(f"{model.name}: test, {split_name} split ({ranking})", metrics))
-    _write_json(json_out, {"model": model.name, "model_dir": str(model_dir), "split": split_name, "ranking": ranking,
+    console.print(metrics_table(f"{model.name}: test, {split_name} split ({ranking})", metrics))
+    write_json(json_out, {"model": model.name, "model_dir": str(model_dir), "split": split_name, "ranking": ranking,
                            "test": metrics})
 
 

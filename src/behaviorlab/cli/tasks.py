@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.models import FormatOption, JsonOption, _metrics_table, _progress, _write_json
+from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, progress_bar, write_json
 from behaviorlab.errors import ConfigError
 
 ctr_app = typer.Typer(help="User-representation CTR model: p(click | user history text, item features).", no_args_is_help=True)
@@ -96,15 +96,15 @@ def ctr_train(
                                                              "max_examples": max_examples}), epochs)
     parts = _ctr_split(data, format_name, split, value_column, min_value)
     model = CTRModel(settings)
-    with _progress("training ctr") as report:
+    with progress_bar("training ctr") as report:
         model.fit(parts.train, parts.valid, progress=report)
     metrics = ctr_report(model, parts.valid, seed=settings.seed)
     model.metadata_ = {"data": str(data), "format": format_name, "split": split, "value_column": value_column,
                        "min_value": min_value, "valid": metrics}
     model.save(out)
-    console.print(_metrics_table("ctr: validation", metrics))
+    console.print(metrics_table("ctr: validation", metrics))
     console.print(f"Saved the model to {out}")
-    _write_json(json_out, {"model": "ctr", "split": split, "valid": metrics, "config": settings.model_dump(mode="json")})
+    write_json(json_out, {"model": "ctr", "split": split, "valid": metrics, "config": settings.model_dump(mode="json")})
 
 
 @ctr_app.command("evaluate")
@@ -122,8 +122,8 @@ def ctr_evaluate(
     parts = _ctr_split(data, stored.get("format"), stored.get("split", "loo"),
                        stored.get("value_column"), stored.get("min_value"))
     metrics = ctr_report(model, parts.test, negatives=negatives, seed=model.config.seed)
-    console.print(_metrics_table("ctr: test", metrics))
-    _write_json(json_out, {"model": "ctr", "model_dir": str(model_dir), "test": metrics})
+    console.print(metrics_table("ctr: test", metrics))
+    write_json(json_out, {"model": "ctr", "model_dir": str(model_dir), "test": metrics})
 
 
 # ---------------------------------------------------------------- timing
@@ -155,7 +155,7 @@ def timing_gaps(
     log = _load(data, format_name)
     model = TimeToNextModel(_window_config(config, seed, epochs, history))
     train, valid, test = gap_split(model.features(log), log, valid_ratio, test_ratio)
-    with _progress("training time-to-next") as report:
+    with progress_bar("training time-to-next") as report:
         model.fit(train, valid, progress=report)
     rows = {"neural (MLP, L1 on log-seconds)": gap_metrics(test.target, model.predict_seconds(test)),
             **gap_baselines(train, test)}
@@ -163,7 +163,7 @@ def timing_gaps(
     if out is not None:
         model.save(out)
         console.print(f"Saved the model to {out}")
-    _write_json(json_out, {"task": "time-to-next", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
+    write_json(json_out, {"task": "time-to-next", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
                            "test": rows})
 
 
@@ -184,7 +184,7 @@ def timing_hour_bin(
     log = _load(data, format_name)
     model = NextHourBinModel(_window_config(config, seed, epochs, history))
     train, valid, test = hour_bin_split(model.features(log), log)
-    with _progress("training next-hour-bin") as report:
+    with progress_bar("training next-hour-bin") as report:
         model.fit(train, valid, progress=report)
     rows = {"neural (MLP, softmax)": hour_bin_metrics(model.predict_proba(test), test.target),
             **hour_bin_baselines(train, test)}
@@ -192,7 +192,7 @@ def timing_hour_bin(
     if out is not None:
         model.save(out)
         console.print(f"Saved the model to {out}")
-    _write_json(json_out, {"task": "next-hour-bin", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
+    write_json(json_out, {"task": "next-hour-bin", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
                            "test": rows})
 
 
@@ -218,13 +218,13 @@ def timing_daily(
     settings = _fit_overrides(load_config(DailyCountsConfig, config, {
         "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users}), epochs)
     log = _load(data, format_name)
-    with _progress("fitting ARIMA per user") as report:
+    with progress_bar("fitting ARIMA per user") as report:
         result = compare_forecasters(log, settings, progress=report)
     console.print(_comparison_table(
         f"daily event counts: test tail {result.test_days[0]}..{result.test_days[-1]} ({result.users} users)", result.metrics))
     console.print(f"ARIMA order {result.arima_order} chosen on validation MAE {result.arima_validation_mae}; "
                   f"{result.arima_failures} fits failed (those users got their training mean).")
-    _write_json(json_out, {"task": "daily-counts", **asdict(result)})
+    write_json(json_out, {"task": "daily-counts", **asdict(result)})
 
 
 # ---------------------------------------------------------------- anomaly
@@ -259,11 +259,11 @@ def anomaly_train(
     cls = model_class(model)
     sequence_model = cls(load_config(cls.config_class, model_config))
     train, valid, _ = split_logs(_load(data, format_name))
-    with _progress(f"training {model}") as report:
+    with progress_bar(f"training {model}") as report:
         detector = fit_detector(sequence_model, train, valid, settings, progress=report)
     detector.save(out)
     console.print(f"Threshold {detector.threshold_:.4f} chosen on validation ({settings.threshold_rule}). Saved to {out}")
-    _write_json(json_out, {"model": model, "threshold": detector.threshold_, "config": settings.model_dump(mode="json")})
+    write_json(json_out, {"model": model, "threshold": detector.threshold_, "config": settings.model_dump(mode="json")})
 
 
 @anomaly_app.command("evaluate")
@@ -280,4 +280,4 @@ def anomaly_evaluate(
     _, _, test = split_logs(_load(data, format_name))
     report = evaluate_detector(detector, test)
     console.print(_anomaly_table(report))
-    _write_json(json_out, {"detector": str(detector_dir), "model": detector.model.name, "test": report.to_dict()})
+    write_json(json_out, {"detector": str(detector_dir), "model": detector.model.name, "test": report.to_dict()})

@@ -1,0 +1,55 @@
+"""What several command groups share: option types, a progress bar, a metrics table, JSON output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from behaviorlab.atomic import write_text_atomic
+from behaviorlab.cli.app import console
+
+FormatOption = Annotated[str | None, typer.Option("--format", "-f", help="Force the data format (see `behaviorlab data formats`).")]
+JsonOption = Annotated[Path | None, typer.Option("--json-out", help="Also write the results as JSON to this file.")]
+
+
+@contextmanager
+def progress_bar(title: str) -> Iterator[Any]:
+    """A ProgressReporter drawing a bar; epoch figures (when given) are printed as they come."""
+    with Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                  transient=True) as bar:
+        task = bar.add_task(title, total=None)
+
+        def report(done: int, total: int, info: Mapping[str, float | str] | None = None) -> None:
+            bar.update(task, completed=done, total=total)
+            if info:
+                bar.console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
+
+        yield report
+
+
+def metrics_table(title: str, metrics: Mapping[str, float]) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:,.0f}" if key == "examples" else f"{value:.4f}")
+    return table
+
+
+def write_json(path: Path | None, payload: Mapping[str, Any]) -> None:
+    if path is not None:
+        write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        console.print(f"Wrote {path}")
