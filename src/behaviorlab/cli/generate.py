@@ -1,0 +1,161 @@
+"""`behaviorlab generate ...` (synthetic behavior from a real log) and `behaviorlab profiles ...`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import polars as pl
+import typer
+from pydantic import Field
+
+from behaviorlab.cli.app import app, console, err_console
+from behaviorlab.config import StrictConfig, parse_config, read_toml
+from behaviorlab.errors import DataError
+from behaviorlab.generate.config import GenerateConfig
+from behaviorlab.schema import EventLog
+
+SPLIT_COLUMN = "split"
+
+
+class GenerateJob(StrictConfig):
+    """The whole `generate` command as a TOML file: top-level data/out/format/split, then [generate] and [generate.llm]."""
+
+    data: Path
+    out: Path
+    format: str | None = None
+    split: str | None = Field("train", description="keep only this published split (real training data) when the log has one")
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Flags win over the file; nested tables merge key by key; None means "flag not given"."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping):
+            merged[key] = _merge(dict(merged.get(key, {})), value)
+        elif value is not None:
+            merged[key] = value
+    return merged
+
+
+def load_job(config_file: Path | None, overrides: Mapping[str, Any]) -> GenerateJob:
+    values = read_toml(config_file) if config_file is not None else {}
+    return parse_config(GenerateJob, _merge(values, overrides), where="generate configuration")
+
+
+def training_log(job: GenerateJob) -> EventLog:
+    """The real log that grounds generation: only its training split when the log carries one."""
+    from behaviorlab.datasets import load
+
+    log = load(job.data, format=job.format)
+    if job.split and SPLIT_COLUMN in log.frame.columns:
+        kept = log.filter(pl.col(SPLIT_COLUMN) == job.split)
+        if kept.n_events == 0:
+            raise DataError(f"No events in split {job.split!r} of {job.data}",
+                            hint=f"Splits present: {sorted(log.frame.get_column(SPLIT_COLUMN).unique().to_list())}.")
+        return kept
+    return log
+
+
+@app.command("generate")
+def generate(
+    data: Annotated[Optional[Path], typer.Option("--data", help="Real log (any format `behaviorlab data formats` lists).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory; re-run the same command to resume.")] = None,
+    n_users: Annotated[Optional[int], typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="LLM backend: embedded (default) or http.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Named embedded model, .gguf path, or the server's model id.")] = None,
+    scenario: Annotated[Optional[list[str]], typer.Option(help="Environment change, e.g. night, weekend, winter, "
+                                                               "more-occupants, new-device:Fan. Repeatable.")] = None,
+    diversity: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="0 = clones of the typical user, 1 = cover every stratum.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Run seed: same seed, same output.")] = None,
+    length: Annotated[Optional[int], typer.Option(min=2, help="Events per sequence (default: real median, at most 10).")] = None,
+    dp_epsilon: Annotated[Optional[float], typer.Option(help="Differential privacy for the count tables in prompts.")] = None,
+    parallel: Annotated[Optional[int], typer.Option(min=1, help="Parallel LLM slots.")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads of the embedded model.")] = None,
+    format_name: Annotated[Optional[str], typer.Option("--format", help="Force the data format.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Published split to learn from (default: train).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file (see GenerateJob); flags override it.")] = None,
+    partial: Annotated[bool, typer.Option("--partial", help="Generate nothing more: write the log and manifest of the "
+                                                            "work finished so far (re-run without it to complete).")] = False,
+) -> None:
+    """Generate synthetic behavior sequences grounded on a real log, resumably."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from behaviorlab.generate.run import run_generation
+    from behaviorlab.llm import create_backend
+
+    job = load_job(config, {
+        "data": data, "out": out, "format": format_name, "split": split,
+        "generate": {"n_users": n_users, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
+                     "dp_epsilon": dp_epsilon,
+                     "llm": {"backend": backend, "model": model, "parallel": parallel, "threads": threads}},
+    })
+    log = training_log(job)
+    llm = create_backend(job.generate.llm, notify=lambda message: err_console.print(message, highlight=False))
+    columns = (TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+               TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=err_console) as bar:
+            task = bar.add_task("generate", total=job.generate.n_users, status="loading data and priors")
+
+            def report(done: int, total: int, info: Mapping[str, float | str] | None = None) -> None:
+                info = info or {}
+                status = (f"accepted {info.get('accepted', 0)}  {info.get('tokens_per_s', 0)} tok/s  "
+                          f"ETA {float(info.get('eta_s', 0)) / 60:.1f} min")
+                bar.update(task, completed=done, total=total, status=status)
+
+            result = run_generation(log, job.out, job.generate, llm, progress=report, partial=partial)
+    finally:
+        llm.close()
+    manifest = result.manifest
+    tokens = manifest["tokens"]
+    console.print(f"[bold]{manifest['synthetic']['sequences']}[/] synthetic sequences -> {job.out / manifest['synthetic']['file']}")
+    console.print(f"validity before repair {manifest['validity_rate_before_repair']:.1%}, after repair "
+                  f"{manifest['validity_rate_after_repair']:.1%}; failed {manifest['attempts']['failed']}, "
+                  f"rejected {manifest['attempts']['rejected']}; copies flagged {manifest['copies']['count']}; "
+                  f"outliers dropped {manifest['outliers']['dropped'] if manifest['outliers'] else 0}", highlight=False)
+    console.print(f"prompt tokens per generated event: {tokens['prompt_tokens_per_generated_event_compressed']} compressed vs "
+                  f"{tokens['prompt_tokens_per_generated_event_plain_json']} plain JSON "
+                  f"({tokens['compressed_over_plain']:.0%})", highlight=False)
+    if not manifest["complete"]:
+        console.print(f"[yellow]partial:[/] {manifest['pending_profiles']} profiles still to generate; "
+                      "re-run without --partial to complete the run.")
+    console.print(f"manifest: {job.out / 'manifest.json'}", highlight=False)
+
+
+profiles_app = typer.Typer(help="Simulated populations: sample profiles and measure their diversity.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
+
+
+@profiles_app.command("sample")
+def sample(
+    data: Annotated[Path, typer.Option("--data", help="Real log the priors are estimated from.")],
+    out: Annotated[Path, typer.Option("--out", help="Population JSON file to write.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Profiles to sample.")] = 100,
+    diversity: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
+    seed: Annotated[int, typer.Option()] = 0,
+    length: Annotated[int, typer.Option(min=2, help="Episode length for the per-user statistics.")] = 10,
+    split: Annotated[Optional[str], typer.Option(help="Published split to learn from.")] = "train",
+) -> None:
+    """Sample a population from ATUS routine priors and the real log; print its diversity measures."""
+    from behaviorlab.atomic import write_text_atomic
+    from behaviorlab.profiles.atus import load_atus_priors
+    from behaviorlab.profiles.diversity import diversity_report
+    from behaviorlab.profiles.realstats import estimate_real_priors
+    from behaviorlab.profiles.sampling import PopulationConfig, sample_population
+
+    log = training_log(GenerateJob(data=data, out=out, split=split))
+    priors = estimate_real_priors(log, length, seed=seed)
+    population = sample_population(priors, load_atus_priors(), PopulationConfig(n_profiles=n, seed=seed, diversity=diversity))
+    write_text_atomic(out, population.to_json())
+    report = diversity_report(population, priors)
+    console.print(f"{n} profiles -> {out}; attribute entropy {report['attribute_entropy']:.3f}, "
+                  f"action coverage {report['action_coverage']:.1%}", highlight=False)

@@ -1,0 +1,345 @@
+"""A resumable generation run: profiles -> grounded compact prompts -> constrained LLM -> checked sequences.
+
+Everything a run makes is a function of (config, data, profile index, attempt): the population, each
+prompt and each request's seed. Finished attempts are committed to the SQLite store batch by batch,
+so a re-run of the same command skips them and an interrupted-then-resumed run writes exactly the
+output an uninterrupted one writes.
+
+Run directory: `run.sqlite` (store), `synthetic.parquet` (the synthetic EventLog), `manifest.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from behaviorlab.atomic import write_text_atomic
+from behaviorlab.compress.encode import CodeBook
+from behaviorlab.compress.tokens import PromptCost, message_tokens
+from behaviorlab.errors import GenerationError
+from behaviorlab.generate.config import GenerateConfig
+from behaviorlab.generate.grounding import Grounding, ground_profile, neighbourhood_stats
+from behaviorlab.generate.outliers import markov_outliers
+from behaviorlab.generate.output import check_completion, output_schema
+from behaviorlab.generate.prompts import build_messages
+from behaviorlab.generate.rules import DomainRules
+from behaviorlab.generate.scenario import Scenario, parse_scenario
+from behaviorlab.generate.store import RunStore
+from behaviorlab.llm.base import ChatMessage, ChatRequest, ChatResult, LLMBackend, SamplingSettings
+from behaviorlab.profiles.atus import load_atus_priors
+from behaviorlab.profiles.diversity import diversity_report
+from behaviorlab.profiles.episodes import Event, log_has_time, real_windows
+from behaviorlab.profiles.infer import llm_personas
+from behaviorlab.profiles.realstats import RealPriors, StratumStats, estimate_real_priors
+from behaviorlab.profiles.sampling import PopulationConfig, sample_population
+from behaviorlab.progress import ProgressReporter
+from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Population, Profile
+
+STORE_FILE, PARQUET_FILE, MANIFEST_FILE = "run.sqlite", "synthetic.parquet", "manifest.json"
+SYNTHETIC_WEEK = datetime(2024, 1, 1, tzinfo=timezone.utc)  # a Monday: synthetic timestamps start here
+MAX_DEFAULT_LENGTH = 10
+_MAX_SEED = 2**31 - 1
+
+
+def _max_tokens(length: int) -> int:
+    """Room for the answer: a compact `[bin,"A12"]` pair costs about 7 tokens; 12 per event leaves headroom,
+    and a cut-off answer would be a wasted request."""
+    return 16 + 12 * length
+
+
+def request_seed(run_seed: int, profile_index: int, attempt: int) -> int:
+    """A request's sampling seed: fixed by (run seed, profile, attempt), whatever batch it runs in."""
+    digest = hashlib.sha256(f"{run_seed}:{profile_index}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % _MAX_SEED
+
+
+def default_length(log: EventLog) -> int:
+    per_user = log.frame.group_by(USER).len().get_column("len")
+    return int(max(2, min(MAX_DEFAULT_LENGTH, int(per_user.median() or 2))))
+
+
+def _fingerprint(config: GenerateConfig, log: EventLog, model: str) -> str:
+    """What fixes a run's output: the config (minus how fast it runs), the model and the data."""
+    settings = config.model_dump(mode="json", exclude={"batch_size": True, "llm": {"parallel", "threads", "timeout_s"}})
+    data = int(log.frame.hash_rows(seed=0).sum()) if log.n_events else 0
+    payload = json.dumps({"config": settings, "model": model, "data": data, "events": log.n_events}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out_dir: Path
+    synthetic: EventLog
+    manifest: dict[str, Any]
+
+
+class RunContext:
+    """Everything derived from the real log once per process (deterministic, so never stored)."""
+
+    def __init__(self, log: EventLog, config: GenerateConfig) -> None:
+        self.log = log
+        self.config = config
+        self.length = config.length or default_length(log)
+        self.has_time = log_has_time(log)
+        self.scenario: Scenario = parse_scenario(config.scenario)
+        self.priors: RealPriors = estimate_real_priors(log, self.length, config.n_strata, config.seed)
+        self.population: Population = sample_population(self.priors, load_atus_priors(), PopulationConfig(
+            n_profiles=config.n_users, seed=config.seed, diversity=config.diversity, n_neighbours=config.n_neighbours))
+        self.rules = DomainRules.from_real(log.vocabulary.actions,
+                                           (e.actions for episodes in self.priors.episodes.values() for e in episodes))
+        self._stratum_stats: dict[int, StratumStats] = {}
+
+    def stats_for(self, profile: Profile) -> StratumStats:
+        """Counts behind habits, legend and time skeleton: exact over the neighbours, or DP per stratum."""
+        if self.config.dp_epsilon is None:
+            return neighbourhood_stats(self.priors, profile.neighbours)
+        stratum = int(self.priors.strata[self.priors.users.index(profile.neighbours[0])])
+        if stratum not in self._stratum_stats:
+            rng = np.random.default_rng([self.config.seed, 7919, stratum])
+            # Three tables are released (actions, transitions, time slots): each gets a third of epsilon.
+            self._stratum_stats[stratum] = self.priors.stratum_stats(stratum, self.config.dp_epsilon / 3, rng)
+        return self._stratum_stats[stratum]
+
+
+def prepare_prompts(ctx: RunContext, store: RunStore, backend: LLMBackend) -> None:
+    """Ground and render the prompt of every profile not yet in the store."""
+    todo = [i for i in range(ctx.config.n_users) if i not in store.prepared()]
+    if not todo:
+        return
+    profiles = [ctx.population.profiles[i] for i in todo]
+    if ctx.config.persona == "llm":
+        # persona requests get their own seeds: attempt -1 of each profile, so they never equal a sequence request's
+        profiles = llm_personas(profiles, backend, [request_seed(ctx.config.seed, i, -1) for i in todo])
+    rows = []
+    for index, profile in zip(todo, profiles, strict=True):
+        rng = np.random.default_rng([ctx.config.seed, index, 1])
+        grounding = ground_profile(profile, ctx.priors, ctx.stats_for(profile), ctx.log.vocabulary, ctx.scenario,
+                                   length=ctx.length, has_time=ctx.has_time, n_exemplars=ctx.config.n_exemplars,
+                                   n_habits=ctx.config.n_habits, max_similarity=ctx.config.max_similarity, rng=rng)
+        persona = profile.persona if ctx.config.persona == "llm" else ""
+        kwargs = dict(length=ctx.length, persona_text=persona)
+        compact = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=True, **kwargs)
+        plain = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=False, **kwargs)
+        schema = output_schema(CodeBook(grounding.legend_actions), ctx.length, grounding.bins if ctx.has_time else None)
+        rows.append((index, profile.to_json(), json.dumps(_grounding_record(grounding)),
+                     json.dumps([asdict(m) for m in compact]), json.dumps(schema),
+                     message_tokens(backend, compact), message_tokens(backend, plain)))
+    store.add_profiles(rows)
+
+
+def _grounding_record(grounding: Grounding) -> dict[str, Any]:
+    return {"exemplars": [e.key for e in grounding.exemplars], "habits": [list(h) for h in grounding.habits],
+            "legend": list(grounding.legend_actions), "days": list(grounding.days) if grounding.days else None,
+            "bins": list(grounding.bins), "redundant_skipped": grounding.redundant_skipped}
+
+
+def _events_json(events: list[Event]) -> list[list[Any]]:
+    return [[e.action, e.weekday, e.hour_bin] for e in events]
+
+
+def _attempt_record(ctx: RunContext, index: int, attempt: int, grounding: dict[str, Any], result: ChatResult) -> dict[str, Any]:
+    """What the store keeps of one attempt: the completion, its check, issues and accepted events."""
+    record: dict[str, Any] = {"idx": index, "attempt": attempt, "seed": result.request.sampling.seed, "completion": None,
+                              "failure": None, "prompt_tokens": None, "completion_tokens": None, "latency_s": None,
+                              "valid_before_repair": False, "events": None, "issues": []}
+    if result.completion is None:
+        assert result.failure is not None  # a ChatResult holds exactly one of the two
+        return record | {"status": "failed", "failure": f"{result.failure.kind}: {result.failure.message}",
+                         "issues": [(f"backend failure ({result.failure.kind}): {result.failure.message[:200]}", False)]}
+    completion = result.completion
+    checked = check_completion(completion.text, CodeBook(tuple(grounding["legend"])), ctx.length,
+                               tuple(grounding["days"]) if grounding["days"] else None, tuple(grounding["bins"]),
+                               ctx.rules, truncated=completion.finish_reason == "length")
+    return record | {"status": "accepted" if checked.accepted else "rejected", "completion": completion.text,
+                     "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+                     "latency_s": completion.latency_s, "valid_before_repair": checked.valid_before_repair,
+                     "issues": [(i.message, i.repaired) for i in checked.issues],
+                     "events": _events_json(checked.events) if checked.events is not None else None}
+
+
+def _generate(ctx: RunContext, store: RunStore, backend: LLMBackend, progress: ProgressReporter | None) -> None:
+    config = ctx.config
+    prepared = {row[0]: row for row in store.profile_rows()}
+    attempts = store.attempts_made()
+    accepted = set(store.accepted())
+    pending = [i for i in range(config.n_users) if i not in accepted and attempts.get(i, 0) < config.max_attempts]
+    total = config.n_users
+    started, tokens_done, done_at_start = time.perf_counter(), 0, total - len(pending)
+    while pending:
+        batch = pending[:config.batch_size]
+        requests = []
+        for index in batch:
+            _, _, _, messages, schema, _, _ = prepared[index]
+            seed = request_seed(config.seed, index, attempts.get(index, 0))
+            requests.append(ChatRequest(
+                messages=tuple(ChatMessage(**m) for m in json.loads(messages)), json_schema=json.loads(schema),
+                sampling=SamplingSettings(temperature=config.temperature, max_tokens=_max_tokens(ctx.length), seed=seed)))
+        batch_start = time.perf_counter()
+        results = backend.complete(requests)
+        records = [_attempt_record(ctx, index, attempts.get(index, 0), json.loads(prepared[index][2]), result)
+                   for index, result in zip(batch, results, strict=True)]
+        tokens_done += sum(r["completion_tokens"] or 0 for r in records)
+        store.record_batch(records, time.perf_counter() - batch_start)
+        for record in records:
+            attempts[record["idx"]] = record["attempt"] + 1
+            if record["events"] is not None:
+                accepted.add(record["idx"])
+        pending = [i for i in range(config.n_users) if i not in accepted and attempts.get(i, 0) < config.max_attempts]
+        if progress is not None:
+            elapsed = time.perf_counter() - started
+            done = total - len(pending)
+            per_profile = elapsed / max(done - done_at_start, 1)
+            progress(done, total, {"accepted": len(accepted), "tokens_per_s": round(tokens_done / max(elapsed, 1e-9), 1),
+                                   "eta_s": round(per_profile * len(pending), 1)})
+
+
+def _synthetic_log(ctx: RunContext, sequences: dict[int, list[list[Any]]]) -> EventLog:
+    """The accepted sequences as an EventLog with the real log's schema and vocabulary."""
+    schema = ctx.log.schema
+    rows: dict[str, list[Any]] = {column: [] for column in schema.columns}
+    for index, events in sorted(sequences.items()):
+        day_offset, previous_day, slot_counts = 0, None, Counter((e[1], e[2]) for e in events)
+        seen_in_slot: Counter = Counter()
+        for position, (action, weekday, hour_bin) in enumerate(events):
+            if weekday is not None and previous_day is not None:
+                day_offset += (weekday - previous_day) % 7
+            previous_day = weekday if weekday is not None else previous_day
+            rows[USER].append(f"syn-{index:05d}")
+            rows[ACTION].append(action)
+            minute = 180 * seen_in_slot[(weekday, hour_bin)] // max(slot_counts[(weekday, hour_bin)], 1)
+            seen_in_slot[(weekday, hour_bin)] += 1
+            if schema.time == TIMESTAMP:
+                first_day = events[0][1] or 0
+                rows[TIMESTAMP].append(
+                    SYNTHETIC_WEEK + timedelta(days=first_day + day_offset, hours=3 * hour_bin, minutes=minute)
+                    if weekday is not None and hour_bin is not None else SYNTHETIC_WEEK + timedelta(minutes=position))
+            else:
+                rows[schema.time].append(position)
+            for column, kind in schema.extras.items():
+                rows[column].append(_extra_value(column, kind, action, weekday, hour_bin, minute))
+    frame = pl.DataFrame(rows, schema=schema.dtypes())
+    return EventLog(frame, schema, ctx.log.vocabulary)
+
+
+def _extra_value(column: str, kind: str, action: str, weekday: int | None, hour_bin: int | None, minute: int) -> Any:
+    """Extras a synthetic event can honestly have; every other extra stays null."""
+    if column == "weekday" and weekday is not None:
+        return WEEKDAYS[weekday]
+    if column == "hour_bin" and hour_bin is not None:
+        return HOUR_BINS[hour_bin]
+    if column == "local_hour" and hour_bin is not None:
+        return 3 * hour_bin + minute // 60
+    if column == "device" and ":" in action:
+        return action.split(":", 1)[0]
+    if column == "utc_offset_min" and kind == "int":
+        return 0
+    if column == "split" and kind == "str":
+        return "synthetic"
+    return None
+
+
+def _finish(ctx: RunContext, store: RunStore, backend: LLMBackend, out_dir: Path, wall_s: float) -> RunResult:
+    from behaviorlab.datasets import write_event_log
+
+    config = ctx.config
+    sequences = store.accepted()
+    windows = real_windows(ctx.log, ctx.length)
+    copies = sorted(i for i, events in sequences.items() if tuple(e[0] for e in events) in windows)
+    kept = {i: e for i, e in sequences.items() if not (config.copies == "reject" and i in copies)}
+    outliers = None
+    if config.outlier_filter and kept:
+        order = sorted(kept)
+        outliers = markov_outliers(ctx.log, [[e[0] for e in kept[i]] for i in order])
+        for position in outliers.dropped:
+            kept.pop(order[position])
+    synthetic = _synthetic_log(ctx, kept)
+    write_event_log(synthetic, out_dir / PARQUET_FILE)
+    manifest = _manifest(ctx, store, backend, copies, outliers, len(kept), wall_s)
+    write_text_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=2, ensure_ascii=False))
+    return RunResult(out_dir, synthetic, manifest)
+
+
+def _manifest(ctx: RunContext, store: RunStore, backend: LLMBackend, copies: list[int], outliers, kept: int,
+              wall_s: float) -> dict[str, Any]:
+    config = ctx.config
+    totals = store.totals()
+    rows = store.profile_rows()
+    attempts, accepted = store.attempts_made(), store.accepted()
+    pending = sum(1 for i in range(config.n_users) if i not in accepted and attempts.get(i, 0) < config.max_attempts)
+    cost = PromptCost(sum(r[5] for r in rows), sum(r[6] for r in rows), len(rows) * ctx.length)
+    exemplars = sorted({key for r in rows for key in json.loads(r[2])["exemplars"]})
+    issue_counts = Counter(message.split(":")[0].split(" (")[0][:60] for message, _ in totals["issues"])
+    completed = totals["accepted"] + totals["rejected"]
+    return {
+        "config": config.model_dump(mode="json"),
+        "backend": backend.name, "model": backend.model, "seed": config.seed,
+        "data": {"schema": ctx.log.schema.model_dump(mode="json"), "real_users": ctx.log.n_users,
+                 "real_events": ctx.log.n_events},
+        "sequence_length": ctx.length,
+        "scenario": {"names": config.scenario, "text": ctx.scenario.text, "bins": sorted(ctx.scenario.bins),
+                     "days": sorted(ctx.scenario.days)},
+        "population": diversity_report(ctx.population, ctx.priors) | {"diversity": config.diversity},
+        "attempts": {k: totals[k] for k in ("attempts", "accepted", "rejected", "failed")},
+        "validity_rate_before_repair": round(totals["valid_before_repair"] / max(totals["attempts"], 1), 4),
+        "validity_rate_before_repair_of_completions": round(totals["valid_before_repair"] / max(completed, 1), 4),
+        "validity_rate_after_repair": round(totals["accepted"] / max(totals["attempts"], 1), 4),
+        "complete": pending == 0,
+        "pending_profiles": pending,
+        "profiles_without_sequence": config.n_users - totals["accepted"] - pending,  # every attempt failed
+        "issues": dict(issue_counts.most_common()),
+        "domain_rules": {"enforced": sorted(ctx.rules.enforced),
+                         "real_repeat_rates": {k: round(v, 4) for k, v in ctx.rules.real_rates.items()}},
+        "tokens": {"prompt": totals["prompt_tokens"], "completion": totals["completion_tokens"],
+                   "prompt_tokens_per_generated_event_compressed": round(cost.compressed_per_event, 2),
+                   "prompt_tokens_per_generated_event_plain_json": round(cost.plain_per_event, 2),
+                   "compressed_over_plain": round(cost.ratio, 4),
+                   "counted_with": f"{backend.name}:{backend.model} tokenizer (message text)"},
+        "time": {"llm_wall_s": round(totals["llm_wall_s"], 2), "this_invocation_wall_s": round(wall_s, 2),
+                 "completion_tokens_per_s": round(totals["completion_tokens"] / max(totals["llm_wall_s"], 1e-9), 2)},
+        "copies": {"policy": config.copies, "count": len(copies), "profiles": copies},
+        "outliers": outliers.to_dict() if outliers is not None else None,
+        "synthetic": {"sequences": kept, "events": kept * ctx.length, "file": PARQUET_FILE},
+        "privacy": {"dp_epsilon": config.dp_epsilon,
+                    "covers": ("Laplace noise on per-stratum count tables behind habits, legend and time skeleton "
+                               "(actions, transitions, time slots; epsilon/3 each, one episode per user)")
+                    if config.dp_epsilon is not None else "nothing: no differential privacy requested",
+                    "not_covered": "the exemplars below are real records shown verbatim in prompts; stratum "
+                                   "assignment and neighbour choice use exact data"},
+        "exemplars_in_prompts": {"count": len(exemplars), "records": exemplars},
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_generation(log: EventLog, out_dir: str | Path, config: GenerateConfig, backend: LLMBackend,
+                   progress: ProgressReporter | None = None, *, partial: bool = False) -> RunResult:
+    """Generate (or resume generating) `config.n_users` synthetic sequences into `out_dir`.
+
+    `partial=True` generates nothing more: it writes the log and manifest of the work finished so far
+    (the manifest says `complete: false`); running again without it resumes and completes the run.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if log.n_users < 2:
+        raise GenerationError("Generation needs a real log with at least two users",
+                              hint="Load more data, or check the --split filter.")
+    ctx = RunContext(log, config)
+    store = RunStore(out_dir / STORE_FILE)
+    try:
+        store.claim(_fingerprint(config, log, backend.model))
+        prepare_prompts(ctx, store, backend)
+        if not partial:
+            _generate(ctx, store, backend, progress)
+        return _finish(ctx, store, backend, out_dir, time.perf_counter() - started)
+    finally:
+        store.close()
+

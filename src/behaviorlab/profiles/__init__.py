@@ -1,0 +1,1 @@
+"""Populations of simulated people: priors from time-use statistics and from the real log, inferred profiles."""

@@ -1,0 +1,49 @@
+import json
+
+from behaviorlab.cli import main
+from behaviorlab.cli.generate import load_job
+from behaviorlab.datasets import read_event_log, write_event_log
+from behaviorlab.llm.base import register_backend
+
+
+def test_toml_and_flags_give_the_same_job(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('data = "d.parquet"\nout = "run"\n[generate]\nn_users = 7\nscenario = ["night"]\n'
+                      '[generate.llm]\nmodel = "smollm2-135m"\n')
+    from_file = load_job(config, {})
+    from_flags = load_job(None, {"data": "d.parquet", "out": "run",
+                                 "generate": {"n_users": 7, "scenario": ["night"], "llm": {"model": "smollm2-135m"}}})
+    assert from_file == from_flags
+    overridden = load_job(config, {"generate": {"n_users": 9, "seed": None, "llm": {"parallel": 2}}})
+    assert overridden.generate.n_users == 9 and overridden.generate.llm.parallel == 2
+    assert overridden.generate.llm.model == "smollm2-135m" and overridden.generate.scenario == ["night"]
+
+
+def test_unknown_keys_and_scenarios_are_config_errors(tmp_path, tiny_log):
+    config = tmp_path / "bad.toml"
+    config.write_text('data = "d.parquet"\nout = "run"\n[generate]\nn_user = 7\n')
+    assert main(["generate", "--config", str(config)]) == 2
+    data = tmp_path / "tiny.parquet"
+    write_event_log(tiny_log, data)
+    assert main(["generate", "--data", str(data), "--out", str(tmp_path / "r"), "--scenario", "nigth"]) == 2
+
+
+def test_generate_command_runs_and_resumes(tmp_path, tiny_log, fake, monkeypatch, capsys):
+    monkeypatch.setenv("BEHAVIORLAB_CACHE_DIR", str(tmp_path / "cache"))
+    backends = []
+
+    def factory(config, notify=None):  # noqa: ANN001, ARG001 - the registry's factory signature
+        backends.append(fake())
+        return backends[-1]
+
+    register_backend("fake-for-cli-test")(factory)
+    data = tmp_path / "tiny.parquet"
+    write_event_log(tiny_log, data)
+    args = ["generate", "--data", str(data), "--out", str(tmp_path / "run"), "--n-users", "3", "--length", "4",
+            "--backend", "fake-for-cli-test", "--seed", "3"]
+    assert main(args) == 0
+    assert "3 synthetic sequences" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["backend"] == backends[0].name
+    assert read_event_log(tmp_path / "run" / "synthetic.parquet").n_users == 3
+    assert main(args) == 0 and backends[1].requests == []  # re-running a finished run redoes nothing

@@ -1,0 +1,94 @@
+"""End to end with the real embedded test model (smollm2-135m): constrained output, checks, resume after kill."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from behaviorlab.datasets import read_event_log, write_event_log
+from behaviorlab.generate.config import GenerateConfig
+from behaviorlab.generate.run import MANIFEST_FILE, PARQUET_FILE, STORE_FILE, run_generation
+from behaviorlab.llm.config import LLMConfig
+
+pytestmark = pytest.mark.llm
+SMALL = {"n_users": 3, "length": 4, "n_exemplars": 2, "n_neighbours": 4, "n_strata": 3, "batch_size": 1,
+         "max_attempts": 2, "outlier_filter": True}
+LLM = {"model": "smollm2-135m", "parallel": 1, "threads": 1, "context_per_slot": 1024, "use_cache": False}
+
+
+def test_pipeline_end_to_end_with_the_small_model(tmp_path, tiny_log, smollm2_path):
+    from behaviorlab.llm.embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(smollm2_path, model="smollm2-135m", parallel=1, threads=1, context_per_slot=1024)
+    try:
+        result = run_generation(tiny_log, tmp_path, GenerateConfig(**SMALL, llm=LLMConfig(**LLM)), backend)
+    finally:
+        backend.close()
+    manifest = result.manifest
+    attempts = manifest["attempts"]
+    assert attempts["accepted"] + attempts["rejected"] + attempts["failed"] == attempts["attempts"] >= 3
+    # constrained decoding: every completion the model wrote parsed into legend codes of the right length
+    db = sqlite3.connect(tmp_path / STORE_FILE)
+    for (text,) in db.execute("SELECT completion FROM attempts WHERE completion IS NOT NULL"):
+        assert len(json.loads(text)) == 4
+    synthetic = read_event_log(tmp_path / PARQUET_FILE)
+    assert set(synthetic.frame.get_column("action")) <= set(tiny_log.vocabulary.actions)
+    assert synthetic.n_events == 4 * synthetic.n_users
+    tokens = manifest["tokens"]
+    assert 0 < tokens["prompt_tokens_per_generated_event_compressed"] < tokens["prompt_tokens_per_generated_event_plain_json"]
+    assert manifest["outliers"]["scored"] == attempts["accepted"]  # copies are flagged, not dropped, by default
+
+
+def _job(tmp_path: Path, data: Path, out: Path) -> Path:
+    config = tmp_path / f"{out.name}.toml"
+    settings = SMALL
+    lines = [f'data = "{data}"', f'out = "{out}"', "[generate]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    lines += ["[generate.llm]"] + [f"{k} = {json.dumps(v)}" for k, v in LLM.items()]
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def _cli(config: Path) -> subprocess.Popen:
+    code = "import sys; from behaviorlab.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, "generate", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ | {"COLUMNS": "120"})
+
+
+@pytest.mark.slow
+def test_killed_then_resumed_run_ends_with_exactly_the_uninterrupted_output(tmp_path, tiny_log, smollm2_path):
+    data = tmp_path / "tiny.parquet"
+    write_event_log(tiny_log, data)
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert _cli(_job(tmp_path, data, once)).wait(timeout=600) == 0
+
+    killed = _cli(_job(tmp_path, data, twice))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # kill as soon as some, but not all, work is committed
+        store = twice / STORE_FILE
+        if store.exists():
+            with sqlite3.connect(store) as db:
+                try:
+                    done = db.execute("SELECT COUNT(*) FROM sequences").fetchone()[0]
+                except sqlite3.OperationalError:
+                    done = 0
+            if done >= 1:
+                break
+        time.sleep(0.2)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (twice / MANIFEST_FILE).exists()  # it really died before finishing
+    with sqlite3.connect(twice / STORE_FILE) as db:
+        finished_before = db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+    assert _cli(_job(tmp_path, data, twice)).wait(timeout=600) == 0
+    with sqlite3.connect(twice / STORE_FILE) as db:
+        rows = db.execute("SELECT idx, attempt, completion FROM attempts ORDER BY idx, attempt").fetchall()
+    with sqlite3.connect(once / STORE_FILE) as db:
+        assert rows == db.execute("SELECT idx, attempt, completion FROM attempts ORDER BY idx, attempt").fetchall()
+    assert finished_before < len(rows)
+    assert (once / PARQUET_FILE).read_bytes() == (twice / PARQUET_FILE).read_bytes()
