@@ -33,18 +33,7 @@ class Grounding:
 
 def neighbourhood_stats(priors: RealPriors, users: list[str]) -> StratumStats:
     """Exact count tables over the given users' episodes (used when no privacy budget is set)."""
-    index = {a: i for i, a in enumerate(priors.actions)}
-    v = len(priors.actions)
-    actions, transitions, slots = np.zeros(v), np.zeros((v, v)), np.zeros(WEEK_SLOTS)
-    for user in users:
-        for episode in priors.episodes[user]:
-            columns = [index[a] for a in episode.actions]
-            np.add.at(actions, columns, 1.0)
-            np.add.at(transitions, (columns[:-1], columns[1:]), 1.0)
-            for event in episode.events:
-                if event.week_slot is not None:
-                    slots[event.week_slot] += 1.0
-    return StratumStats(actions, transitions, slots)
+    return priors.count_tables(users)
 
 
 def _awake_weights(profile: Profile) -> np.ndarray:

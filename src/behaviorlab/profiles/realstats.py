@@ -8,6 +8,7 @@ the most cosine-similar users.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,23 +63,28 @@ class RealPriors:
         Each user's contribution is bounded by using only their first episode (at most
         `episode_length` events), which is the sensitivity of every table.
         """
+        members = [self.users[member] for member in self.stratum_members(stratum)]
+        exact = self.count_tables(members, first_episode_only=epsilon is not None)
+        bound = float(self.episode_length)
+        return StratumStats(laplace_counts(exact.action_counts, epsilon, bound, rng),
+                            laplace_counts(exact.transition_counts, epsilon, bound, rng),
+                            laplace_counts(exact.slot_counts, epsilon, bound, rng))
+
+    def count_tables(self, users: Iterable[str], *, first_episode_only: bool = False) -> StratumStats:
+        """Exact action, transition and week-slot counts over the given users' episodes."""
         index = {a: i for i, a in enumerate(self.actions)}
         v = len(self.actions)
         actions, transitions, slots = np.zeros(v), np.zeros((v, v)), np.zeros(WEEK_SLOTS)
-        for member in self.stratum_members(stratum):
-            user_episodes = self.episodes[self.users[member]]
-            chosen = user_episodes[:1] if epsilon is not None else user_episodes
-            for episode in chosen:
+        for user in users:
+            user_episodes = self.episodes[user]
+            for episode in user_episodes[:1] if first_episode_only else user_episodes:
                 columns = [index[a] for a in episode.actions]
                 np.add.at(actions, columns, 1.0)
                 np.add.at(transitions, (columns[:-1], columns[1:]), 1.0)
                 for event in episode.events:
                     if event.week_slot is not None:
                         slots[event.week_slot] += 1.0
-        bound = float(self.episode_length)
-        return StratumStats(laplace_counts(actions, epsilon, bound, rng),
-                            laplace_counts(transitions, epsilon, bound, rng),
-                            laplace_counts(slots, epsilon, bound, rng))
+        return StratumStats(actions, transitions, slots)
 
 
 def _kmeans_strata(mix: np.ndarray, n_strata: int, seed: int) -> np.ndarray:
