@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS completions (
 """
 
 
+_OPEN_TIMEOUT_S = 30.0
+
+
 class ResponseCache:
     """Completions by key in one SQLite file. WAL mode lets several processes read and write it at once."""
 
@@ -52,17 +55,26 @@ class ResponseCache:
             yield self._connection
 
     def _open(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(_SCHEMA)
-            connection.commit()
-        except sqlite3.Error as exc:
-            raise LLMError(f"Cannot open the completions cache {self.path}: {exc}",
-                           hint="Check that the cache folder is writable, or run with --no-cache.") from exc
-        return connection
+        # Switching a fresh file to WAL takes a lock that SQLite's busy timeout does not wait for, so
+        # processes opening the same new cache at once can see "database is locked": retry briefly.
+        deadline = time.monotonic() + _OPEN_TIMEOUT_S
+        while True:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(self.path, timeout=_OPEN_TIMEOUT_S, check_same_thread=False)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute(_SCHEMA)
+                connection.commit()
+                return connection
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise LLMError(f"Cannot open the completions cache {self.path}: {exc}",
+                                   hint="Check that the cache folder is writable, or run with --no-cache.") from exc
+                time.sleep(0.05)
+            except sqlite3.Error as exc:
+                raise LLMError(f"Cannot open the completions cache {self.path}: {exc}",
+                               hint="Check that the cache folder is writable, or run with --no-cache.") from exc
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
         found: dict[str, Completion] = {}
