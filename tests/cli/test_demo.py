@@ -22,6 +22,8 @@ def test_default_dataset_is_found_in_a_shared_folder_above(tmp_path: Path) -> No
 
 
 def test_missing_default_dataset_says_to_pass_data(tmp_path: Path) -> None:
+    if any((folder / "shared" / "datasets" / "smartthings-fr" / "train.csv").is_file() for folder in tmp_path.parents):
+        pytest.skip("a shared/datasets/smartthings-fr lies above the temporary folder on this machine")
     with pytest.raises(DataError, match="--data"):
         find_default_dataset([tmp_path])
 
