@@ -10,7 +10,8 @@ import os
 import sys
 import traceback
 
-import click
+import typer
+from typer.exceptions import TyperException
 
 from behaviorlab.cli import data as _data  # noqa: F401  (registers commands)
 from behaviorlab.cli import demo as _demo  # noqa: F401  (registers commands)
@@ -19,10 +20,9 @@ from behaviorlab.cli import generate as _generate  # noqa: F401  (registers comm
 from behaviorlab.cli import llm as _llm  # noqa: F401  (registers commands)
 from behaviorlab.cli import models as _models  # noqa: F401  (registers commands)
 from behaviorlab.cli import tasks as _tasks  # noqa: F401  (registers commands)
-from behaviorlab.cli.app import app, err_console
+from behaviorlab.cli.app import INTERRUPTED, app, err_console
 from behaviorlab.errors import BehaviorLabError
 
-INTERRUPTED = 130
 INTERNAL_ERROR = 70
 
 
@@ -36,16 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         if len(detail) > 1:
             err_console.print(detail[1], highlight=False, markup=False)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("Interrupted. Re-run the same command to resume where it stopped.")
         return INTERRUPTED
     except KeyboardInterrupt:
         err_console.print("Interrupted. Re-run the same command to resume where it stopped.")
         return INTERRUPTED
-    except click.exceptions.ClickException as exc:
+    except TyperException as exc:  # usage errors (typer ships its own click: plain click's classes never match)
         exc.show(file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback reaches a user
         if os.environ.get("BEHAVIORLAB_DEBUG"):
