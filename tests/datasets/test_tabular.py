@@ -69,3 +69,21 @@ def test_non_utf8_csv_is_a_data_error(tmp_path):
     path.write_bytes("user_id,timestamp,action\nu,1,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match="could not be read"):
         load(path)
+
+
+def test_quoted_fields_keep_their_commas_and_files_without_quotes_parse_the_same(tmp_path):
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('user_id,timestamp,action\nu1,1700000000,"open, then close"\nu1,1700000060,"x"\n')
+    plain = tmp_path / "plain.csv"
+    plain.write_text("user_id,timestamp,action\nu1,1700000000,open then close\nu1,1700000060,x\n")
+    assert load(quoted).action_sequences() == {"u1": ["open, then close", "x"]}
+    assert load(plain).action_sequences() == {"u1": ["open then close", "x"]}
+
+
+@pytest.mark.parametrize("quote", ["", '"'])
+def test_empty_ids_are_listed_by_row_with_and_without_quoting(tmp_path, quote):
+    path = tmp_path / "events.csv"
+    path.write_text(f"user_id,timestamp,action\nu1,1700000000,{quote}a{quote}\n,1700000001,b\nu2,1700000002,\n")
+    with pytest.raises(DataError) as info:
+        load(path)
+    assert {(p.row, p.column) for p in info.value.problems} == {(2, "user_id"), (3, "action")}

@@ -8,12 +8,24 @@ data row number, in one DataError; nothing is silently dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import polars as pl
 from pydantic import Field, field_validator
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError, Problem
-from behaviorlab.schema import ACTION, POSITION, TIMESTAMP, USER, Domain, EventLog, ExtraType, Schema, Vocabulary
+from behaviorlab.schema import (
+    ACTION,
+    POSITION,
+    TIMESTAMP,
+    USER,
+    Domain,
+    EventLog,
+    ExtraType,
+    Schema,
+    Vocabulary,
+    has_missing_values,
+)
 
 # How the time column is read. "auto" looks at the first values: ISO text -> timestamps; integers of
 # 11+ digits -> epoch ms, 9-10 digits -> epoch s, smaller -> positions. A value containing '%' is a
@@ -219,13 +231,6 @@ def _plan(mapping: ColumnMapping, dtypes: pl.Schema, kind: str, time_name: str) 
     return columns, core_flags, extra_flags
 
 
-def _core_columns_complete(table: pl.DataFrame, time_name: str) -> bool:
-    """No null id or time and no empty id (null counts are free; the emptiness test is one cheap pass)."""
-    if any(table.get_column(c).null_count() for c in (USER, ACTION, time_name)):
-        return False
-    return not any((table.get_column(c).str.len_bytes() == 0).any() for c in (USER, ACTION))
-
-
 def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping, *, source: str,
                          descriptions: Mapping[str, str] | None = None) -> EventLog:
     """Parse and check `frame` into an EventLog (timestamps in UTC, or positions).
@@ -249,7 +254,7 @@ def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapp
     try:
         table = lazy.select(*columns, *extra_flags).collect(engine="streaming")
         flags = table.select([f.meta.output_name() for f in extra_flags])
-        if not _core_columns_complete(table, time_name):  # bad input only: a second pass finds the rows
+        if has_missing_values(table, (USER, ACTION, time_name), empty_text=(USER, ACTION)):  # bad input only: a second pass finds the rows
             flags = pl.concat([lazy.select(*core_flags).collect(engine="streaming"), flags], how="horizontal")
     except pl.exceptions.PolarsError as exc:
         raise _unreadable(source, exc) from exc

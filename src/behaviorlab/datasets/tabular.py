@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import mmap
 from pathlib import Path
 
 import polars as pl
@@ -32,8 +33,16 @@ def scan_text_table(path: Path, separator: str | None = None, integer_columns: t
     separator = separator or _separator(path)
     # Strict UTF-8: the lossy decoder costs ~20% of the read; a non-UTF-8 file fails with a DataError.
     # low_memory: smaller parse buffers; measured both leaner and ~10% faster on the 2-core machine.
+    # A file without a single '"' parses the same with quoting off, and the parser skips its quote state.
     return pl.scan_csv(path, separator=separator, infer_schema=False, encoding="utf8", low_memory=True,
+                       quote_char='"' if _has_quote(path) else None,
                        schema_overrides=dict.fromkeys(integer_columns, pl.Int64) or None)
+
+
+def _has_quote(path: Path) -> bool:
+    """Whether the file holds a '"' byte (one memchr pass over the mapped file, ~40 ms per 250 MB)."""
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        return mapped.find(b'"') >= 0
 
 
 def _first_rows(path: Path) -> pl.DataFrame:
