@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
 
+import behaviorlab.cli.models as models_cli
 import behaviorlab.sequences as sequences
+from behaviorlab import llm
 from behaviorlab.cli import main
+from behaviorlab.llm.base import Failure
 
 
 @pytest.fixture
@@ -125,3 +129,132 @@ def test_smartthings_folder_trains_on_its_published_split_by_default(tmp_path, c
     assert len(json.loads(capsys.readouterr().out)["predictions"]) == 4
     assert main(["predict", str(model_dir), "--history", "Light:switch on"]) == 6  # spaces need --sep
     assert "--sep" in " ".join(capsys.readouterr().err.split())
+
+
+def tiny_sasrec(tmp_path):
+    """A config file for a sasrec that trains in a second; dropout stays on, so resuming must restore its RNG."""
+    config = tmp_path / "tiny.toml"
+    config.write_text("embedding_dim = 8\nmax_len = 4\nbatch_size = 16\nlearning_rate = 0.01\ndropout = 0.3\n")
+    return config
+
+
+def test_interrupted_train_resumes_with_the_metrics_of_an_uninterrupted_run(log_csv, tmp_path, monkeypatch, capsys):
+    base = ["train", "--model", "sasrec", "--data", str(log_csv), "--config", str(tiny_sasrec(tmp_path)),
+            "--epochs", "4", "--patience", "10", "--threads", "1"]
+    straight = tmp_path / "straight.json"
+    assert main([*base, "--out", str(tmp_path / "straight"), "--json-out", str(straight)]) == 0
+
+    model_dir, resumed = tmp_path / "model", tmp_path / "resumed.json"
+    run = [*base, "--out", str(model_dir), "--json-out", str(resumed)]
+    real_bar = models_cli.progress_bar
+
+    @contextmanager
+    def ctrl_c_after_epoch_2(title):
+        def report(done, total, info=None):
+            if done == 2:
+                raise KeyboardInterrupt
+
+        yield report
+
+    monkeypatch.setattr(models_cli, "progress_bar", ctrl_c_after_epoch_2)
+    capsys.readouterr()
+    assert main(run) == 130
+    err = "".join(capsys.readouterr().err.split())  # rich wraps long lines, even inside a path
+    assert "--resume" in err and str(model_dir / "checkpoint.pt") in err
+    assert (model_dir / "checkpoint.pt").is_file() and not (model_dir / "model.json").exists()
+    monkeypatch.setattr(models_cli, "progress_bar", real_bar)
+
+    assert main(run) == 2  # an existing checkpoint is never silently overwritten or resumed
+    err = " ".join(capsys.readouterr().err.split())
+    assert "unfinished training run" in err and "--resume" in err
+    assert main([*run, "--resume"]) == 0
+    assert "Resuming" in capsys.readouterr().out
+    assert not (model_dir / "checkpoint.pt").exists() and (model_dir / "model.json").is_file()
+    assert json.loads(resumed.read_text())["valid"] == json.loads(straight.read_text())["valid"]
+    state = json.loads((model_dir / "state.json").read_text())["training"]
+    assert [e["epoch"] for e in state["epochs"]] == [1, 2, 3, 4]  # the record spans both sessions
+
+
+def test_resume_needs_a_checkpoint_and_a_neural_model(log_csv, tmp_path, capsys):
+    out = str(tmp_path / "m")
+    assert main(["train", "--model", "sasrec", "--data", str(log_csv), "--out", out, "--resume"]) == 2
+    assert "no checkpoint" in " ".join(capsys.readouterr().err.split())
+    assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", out, "--resume"]) == 2
+    assert "--resume does not apply to the markov model" in " ".join(capsys.readouterr().err.split())
+
+
+def test_patience_and_time_budget_flags(log_csv, tmp_path, capsys):
+    model_dir = tmp_path / "budget"
+    assert main(["train", "--model", "gru4rec", "--data", str(log_csv), "--out", str(model_dir), "--config",
+                 str(tiny_sasrec(tmp_path)), "--threads", "1", "--epochs", "5", "--patience", "2",
+                 "--time-budget", "0.001"]) == 0
+    config = json.loads((model_dir / "model.json").read_text())["config"]
+    assert config["patience"] == 2 and config["max_train_seconds"] == 0.001
+    training = json.loads((model_dir / "state.json").read_text())["training"]
+    assert training["stopped_by_time"] and len(training["epochs"]) == 1  # the first epoch crosses the budget
+    capsys.readouterr()
+    for flags in (["--patience", "2"], ["--time-budget", "60"], ["--patience", "2", "--epochs", "3"]):
+        assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", str(tmp_path / "m"), *flags]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "not apply to the markov model" in err and all(f in err for f in flags if f.startswith("--"))
+    assert main(["train", "--model", "sasrec", "--data", str(log_csv), "--out", str(tmp_path / "m"),
+                 "--time-budget", "0"]) == 2  # the config's own validation: a budget must be positive
+    assert "max_train_seconds" in capsys.readouterr().err
+
+
+def zero_shot_model(log_csv, tmp_path) -> str:
+    """`behaviorlab train` a zero-shot model: it keeps the vocabulary, and its validation metrics ask the LLM."""
+    config = tmp_path / "zero_shot.toml"
+    config.write_text("top_k = 3\nmax_tokens = 96\n")
+    model_dir = tmp_path / "zero-shot"
+    assert main(["train", "--model", "zero-shot-llm", "--data", str(log_csv), "--out", str(model_dir),
+                 "--config", str(config)]) == 0
+    return str(model_dir)
+
+
+def test_evaluate_shows_how_many_zero_shot_predictions_failed(log_csv, tmp_path, monkeypatch, fake, capsys):
+    # Every 4th answer fails (a timeout), every 4th after that is not JSON; the rest name three actions.
+    def answer(request, n):
+        if n % 4 == 0:
+            return Failure("timeout", "slow", attempts=3)
+        return "{oops" if n % 4 == 1 else json.dumps({"next": ["commute", "work", "dinner"]})
+
+    monkeypatch.setattr(llm, "create_backend", lambda config, notify=None: fake(answer))  # a new one per model
+    model_dir = zero_shot_model(log_csv, tmp_path)
+    result = tmp_path / "test.json"
+    capsys.readouterr()
+    assert main(["evaluate", model_dir, "--data", str(log_csv), "--json-out", str(result)]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long titles
+    report = json.loads(result.read_text())
+    assert report["test"]["examples"] == 40
+    assert report["failures"] == {"requests": 40, "failures": 20, "timeout": 10, "invalid_output": 10}
+    assert "failed test predictions" in out
+    for row in ("requests │ 40", "failures │ 20 │ 50.0%", "timeout │ 10 │ 25.0%", "invalid_output │ 10 │ 25.0%"):
+        assert row in out
+
+
+def test_evaluate_of_a_model_that_cannot_fail_has_no_failure_counts(log_csv, tmp_path, capsys):
+    model_dir = tmp_path / "markov"
+    assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", str(model_dir)]) == 0
+    result = tmp_path / "test.json"
+    assert main(["evaluate", str(model_dir), "--data", str(log_csv), "--json-out", str(result)]) == 0
+    assert "failures" not in json.loads(result.read_text()) and "failed" not in capsys.readouterr().out
+
+
+@pytest.mark.llm
+def test_evaluate_counts_the_real_small_models_zero_shot_answers(tmp_path, monkeypatch, smollm2_backend, capsys):
+    """smollm2-135m answers every test example of a small log; the counts cover each of them."""
+    lines = ["user_id,timestamp,action"]
+    ring = ["wake", "coffee", "commute", "work", "dinner", "sleep"]
+    for u in range(6):
+        lines += [f"u{u},2024-01-01T{t:02d}:00:00Z,{ring[(u + t) % 6]}" for t in range(6)]
+    data = tmp_path / "small.csv"
+    data.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(llm, "create_backend", lambda config, notify=None: smollm2_backend)  # the session's loaded model
+    model_dir = zero_shot_model(data, tmp_path)
+    result = tmp_path / "test.json"
+    assert main(["evaluate", model_dir, "--data", str(data), "--json-out", str(result)]) == 0
+    failures = json.loads(result.read_text())["failures"]
+    assert failures["requests"] == 6 and failures["failures"] == sum(v for k, v in failures.items()
+                                                                     if k not in ("requests", "failures"))
+    assert "failed test predictions" in " ".join(capsys.readouterr().out.split())

@@ -14,3 +14,4 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), for `main` and commands with their own resume advice

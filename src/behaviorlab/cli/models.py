@@ -13,9 +13,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from behaviorlab.cli.app import app, console
+from behaviorlab.cli.app import INTERRUPTED, app, console, err_console
 from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, progress_bar, write_json
 from behaviorlab.errors import ConfigError, ModelError
+
+CHECKPOINT_FILE = "checkpoint.pt"  # inside --out while a neural model trains
 
 
 def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple[str, Any]:
@@ -45,31 +47,72 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Maximum epochs for neural models (overrides the config).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (overrides the config).")] = None,
+    patience: Annotated[int | None, typer.Option(help="Neural models: stop after this many epochs without a better "
+                                                      "validation NDCG@10 (overrides the config).")] = None,
+    time_budget: Annotated[float | None, typer.Option("--time-budget", metavar="<seconds>",
+                                                      help="Neural models: stop after the epoch that crosses this "
+                                                           "much training time (overrides max_train_seconds).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted training run saved in --out "
+                                                          "(same --model, --data and settings).")] = False,
     json_out: JsonOption = None,
 ) -> None:
-    """Train a next-behavior model on the train part of a split; early stopping on its validation part."""
+    """Train a next-behavior model on the train part of a split; early stopping on its validation part.
+
+    Neural models save a checkpoint (OUT/checkpoint.pt) after every epoch; an interrupted run
+    continues with the same command and --resume. The saved model replaces the checkpoint.
+    """
     from behaviorlab.config import load_config
     from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.models.neural import NeuralModel
     from behaviorlab.models.registry import model_class
 
     cls = model_class(model)
-    overrides: dict[str, Any] = {"seed": seed}
-    if epochs is not None or threads is not None:
-        if "epochs" not in cls.config_class.model_fields:
-            raise ConfigError(f"--epochs/--threads do not apply to the {model} model", hint="Drop them.")
-        overrides |= {"epochs": epochs, "threads": threads}
+    # flag -> (config field, value): the training-loop flags exist only for models with those fields.
+    loop_flags = {"--epochs": ("epochs", epochs), "--threads": ("threads", threads), "--patience": ("patience", patience),
+                  "--time-budget": ("max_train_seconds", time_budget)}
+    given = {flag: (field, value) for flag, (field, value) in loop_flags.items() if value is not None}
+    foreign = [flag for flag, (field, _) in given.items() if field not in cls.config_class.model_fields]
+    if foreign:
+        raise ConfigError(f"{'/'.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to the {model} model",
+                          hint="Drop them.")
+    overrides: dict[str, Any] = {"seed": seed} | dict(given.values())
     instance = cls(load_config(cls.config_class, config, overrides))
+    checkpoint = out / CHECKPOINT_FILE
+    _check_resume(isinstance(instance, NeuralModel), model, checkpoint, resume)
     split_name, parts = _load_split(data, format_name, split)
-    console.print(f"Training {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
-    with progress_bar(f"training {model}") as report:
-        instance.fit(parts.train, parts.valid, progress=report)
+    console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
+    try:
+        with progress_bar(f"training {model}") as report:
+            if isinstance(instance, NeuralModel):
+                instance.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
+            else:
+                instance.fit(parts.train, parts.valid, progress=report)
+    except KeyboardInterrupt:
+        saved = checkpoint.exists()  # no checkpoint before the first epoch ends, nor for one-pass models
+        err_console.print(f"Interrupted. The finished epochs are saved in {checkpoint}: run the same command with "
+                          "--resume to continue." if saved else "Interrupted before anything was saved.", highlight=False)
+        raise typer.Exit(INTERRUPTED) from None
     valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
     instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics}
-    instance.save(out)
+    instance.save(out)  # replaces the whole directory, checkpoint included: the model takes its place in one rename
     if valid_metrics:
         console.print(metrics_table(f"{model}: validation (full ranking)", valid_metrics))
     console.print(f"Saved the model to {out}")
     write_json(json_out, {"model": model, "split": split_name, "valid": valid_metrics, "config": instance.config.model_dump(mode="json")})
+
+
+def _check_resume(checkpoints: bool, model: str, checkpoint: Path, resume: bool) -> None:
+    """A checkpoint is continued only when asked to (--resume), and --resume needs one to continue."""
+    if not checkpoints:
+        if resume:
+            raise ConfigError(f"--resume does not apply to the {model} model: it trains in one pass", hint="Drop it.")
+        return
+    if checkpoint.exists() and not resume:
+        raise ConfigError(f"{checkpoint.parent} holds the checkpoint of an unfinished training run ({checkpoint})",
+                          hint="Add --resume to continue it, or remove the file to start afresh.")
+    if resume and not checkpoint.exists():
+        raise ConfigError(f"--resume: there is no checkpoint to continue at {checkpoint}",
+                          hint="Check that --out is the interrupted run's directory, or drop --resume to start afresh.")
 
 
 @app.command("evaluate")
@@ -84,6 +127,7 @@ def evaluate(
 ) -> None:
     """Score a trained model on the test part of the split (full ranking over all actions by default)."""
     from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.models.base import CountsFailures
     from behaviorlab.models.registry import load_model
 
     try:
@@ -95,8 +139,24 @@ def evaluate(
     metrics = ranking_report(model, parts.test, ks=cutoffs, negatives=negatives)
     ranking = "full ranking" if negatives is None else f"{negatives} sampled negatives"
     console.print(metrics_table(f"{model.name}: test, {split_name} split ({ranking})", metrics))
-    write_json(json_out, {"model": model.name, "model_dir": str(model_dir), "split": split_name, "ranking": ranking,
-                           "test": metrics})
+    payload: dict[str, Any] = {"model": model.name, "model_dir": str(model_dir), "split": split_name, "ranking": ranking,
+                               "test": metrics}
+    if isinstance(model, CountsFailures):
+        # The model was loaded for this command, so its counts are those of the test predictions.
+        payload["failures"] = failures = model.failure_report()
+        console.print(_failures_table(f"{model.name}: failed test predictions (scored as misses)", failures))
+    write_json(json_out, payload)
+
+
+def _failures_table(title: str, counts: dict[str, int]) -> Table:
+    """Requests, failures, then the failures by kind, each with its share of the requests."""
+    table = Table(title=title)
+    for column in ("", "count", "share"):
+        table.add_column(column, justify="left" if not column else "right")
+    for key, count in counts.items():
+        share = f"{count / counts['requests']:.1%}" if counts["requests"] and key != "requests" else ""
+        table.add_row(key, f"{count:,}", share)
+    return table
 
 
 def _parse_context(text: str | None) -> dict[str, str]:

@@ -58,6 +58,18 @@ class NextBehaviorModel(Protocol):
     def load(cls, path: str | Path) -> Self: ...
 
 
+@runtime_checkable
+class CountsFailures(Protocol):
+    """A model whose single predictions can fail (an LLM's unusable answer): a failed example's scores
+    stay flat, which the ranking metrics count as a miss, and the model counts the failures.
+
+    `failure_report()` gives {"requests": predictions asked for, "failures": how many failed, then one
+    count per failure kind} over every prediction since the model was created or loaded.
+    """
+
+    def failure_report(self) -> dict[str, int]: ...
+
+
 class BaseModel(ABC):
     """Shared behaviour: vocabulary handling, top-k, scoring, and the saved-directory layout.
 

@@ -19,9 +19,19 @@ import numpy as np
 
 from behaviorlab.errors import ModelError
 from behaviorlab.models.base import BaseModel
+from behaviorlab.models.checkpoint import Checkpoint, fingerprint
 from behaviorlab.models.explain import Contribution, Explanation
-from behaviorlab.models.training import NeuralConfig, TrainingRecord, make_windows, resolve_device, train_network
+from behaviorlab.models.training import (
+    NeuralConfig,
+    TrainingRecord,
+    Windows,
+    make_windows,
+    resolve_device,
+    train_network,
+)
 from behaviorlab.schema import ACTION, USER
+
+RESUMABLE_WITH_CHANGES = ("epochs", "patience", "max_train_seconds", "threads")  # config keys a resume may change
 
 if TYPE_CHECKING:
     import torch
@@ -132,7 +142,21 @@ class NeuralModel(BaseModel):
 
     # -- learning -----------------------------------------------------------------------------
     def fit(self, train: EventLog, valid: NextEventExamples | None = None, *, warm_start: bool = False,
-            progress: ProgressReporter | None = None) -> Self:
+            progress: ProgressReporter | None = None, checkpoint: str | Path | None = None) -> Self:
+        """Train on every prefix of `train`'s sequences; keep the epoch best on `valid` (NDCG@10).
+
+        `checkpoint` makes the training resumable: the training state is saved to that file after
+        every epoch, and when the file already exists this call resumes it from the epoch after the
+        saved one and ends with exactly the weights an uninterrupted fit computes. A checkpoint
+        written by another run (another model, config, training data, validation data, or warm
+        start) is refused with a ModelError. The file stays when fit returns, holding the finished
+        run (fitting again with it returns the same weights without training); delete it once the
+        model is saved.
+
+        Only the torch models take a checkpoint because only their fits are long: the count models
+        fit in one pass over the data and the zero-shot model does not train, so an interrupted fit
+        of those loses next to nothing.
+        """
         import polars as pl
 
         if warm_start and self.network_ is None:
@@ -178,8 +202,33 @@ class NeuralModel(BaseModel):
             def validate() -> float:
                 return ndcg_at_k(self._log_probs(valid.histories, valid.context), targets, 10)
 
-        self.training_record_ = train_network(network, loss_fn, windows, self.config, device, validate, progress)
+        run = None
+        if checkpoint is not None:
+            checked = valid if validate is not None else None  # the examples that choose the best epoch
+            run = Checkpoint(Path(checkpoint), self._run_identity(windows, checked, warm_start))
+        self.training_record_ = train_network(network, loss_fn, windows, self.config, device, validate, progress, run)
         return self
+
+    def _run_identity(self, windows: Windows, valid: NextEventExamples | None, warm_start: bool) -> dict[str, Any]:
+        """What makes two fits the same run (see `fit`): the model, its config, and fingerprints of the data."""
+        meaning = json.dumps([self.vocabulary.actions, self.context_values_]).encode()  # what the ids stand for
+        identity: dict[str, Any] = {
+            "model": self.name,
+            # when to stop is not part of what an epoch computes, so a run may be resumed with a larger
+            # budget (epochs, patience, time); another thread count changes sums only by float rounding
+            "config": self.config.model_dump(mode="json", exclude=set(RESUMABLE_WITH_CHANGES)),
+            "training data": fingerprint(windows.inputs, windows.targets, windows.context, meaning),
+            "validation data": "none",
+            "start": "fresh",
+        }
+        if valid is not None:
+            ids, ctx = self._encode(valid.histories, valid.context)  # what validation feeds the network
+            targets = np.asarray(self.vocabulary.ids_of(valid.targets), dtype=np.int64)
+            identity["validation data"] = fingerprint(ids, ctx, targets)
+        if warm_start:
+            weights = [t.detach().cpu().numpy() for t in self._network().state_dict().values()]
+            identity["start"] = "warm: " + fingerprint(*weights)
+        return identity
 
     # -- prediction ---------------------------------------------------------------------------
     def _network(self) -> nn.Module:

@@ -8,6 +8,12 @@ every sequence, like a prefix-per-example loader but without re-encoding the sam
 Loss is cross-entropy over the full vocabulary; optimisation is Adam; after each epoch the model is
 scored on the validation examples (NDCG@10, full ranking) and the best weights are kept. Training
 stops after `patience` epochs without improvement. Seeds fix the initialisation and the batch order.
+
+With a checkpoint, the loop saves its whole state after every epoch and, when the checkpoint already
+holds a state of the same run, continues from the epoch after it; the result is the one an
+uninterrupted run computes.
+
+Torch is imported inside the functions, so importing this module (and the model configs) stays light.
 """
 
 from __future__ import annotations
@@ -17,16 +23,20 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 from pydantic import Field
-from torch import nn
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import ModelError
-from behaviorlab.progress import ProgressReporter
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from behaviorlab.models.checkpoint import Checkpoint
+    from behaviorlab.progress import ProgressReporter
 
 
 class NeuralConfig(StrictConfig):
@@ -105,6 +115,8 @@ def make_windows(sequences: Sequence[np.ndarray], contexts: Sequence[np.ndarray]
 
 
 def resolve_device(choice: str) -> torch.device:
+    import torch
+
     if choice == "cuda" and not torch.cuda.is_available():
         raise ModelError("device='cuda' was asked for but no CUDA device is available", hint="Use device='auto' or 'cpu'.")
     if choice == "auto":
@@ -128,13 +140,20 @@ class TrainingRecord:
 
 def train_network(network: nn.Module, loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], windows: Windows,
                   config: NeuralConfig, device: torch.device, validate: Callable[[], float] | None,
-                  progress: ProgressReporter | None = None) -> TrainingRecord:
+                  progress: ProgressReporter | None = None, checkpoint: Checkpoint | None = None) -> TrainingRecord:
     """Optimise `network` on `windows`; keep the weights of the best validation epoch.
 
     `loss_fn(batch)` returns the mean cross-entropy of a batch dict with tensors "inputs" [B, L],
     "targets" [B, L] and "context" [B, L, C]. `validate()` returns validation NDCG@10 with the
     network in eval mode. Without validation every epoch runs and the last weights are kept.
+
+    With `checkpoint`, the loop's state is saved after every epoch, before `progress` hears of it, and
+    a state found there is resumed from the epoch after it (see `_loop_state`); a checkpoint of a run
+    that had already stopped returns its best weights without training. `max_train_seconds` counts
+    the training time of every call of the run, not the time between them.
     """
+    import torch
+
     generator = torch.Generator().manual_seed(config.seed)
     trainable = [p for p in network.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -146,9 +165,26 @@ def train_network(network: nn.Module, loss_fn: Callable[[dict[str, torch.Tensor]
     n_batches = math.ceil(len(windows) / config.batch_size)
     record = TrainingRecord()
     best_state: dict[str, torch.Tensor] | None = None
-    epochs_without_gain = 0
-    training_started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    epochs_without_gain, epoch, seconds_before, stopped = 0, 0, 0.0, False
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        network.load_state_dict(saved["network"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["batch_order_rng"])
+        torch.set_rng_state(saved["torch_rng"])  # dropout draws from torch's global generator
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        record = TrainingRecord(**saved["record"])
+        best_state = saved["best_state"]
+        epochs_without_gain, epoch = saved["epochs_without_gain"], saved["epoch"]
+        seconds_before = saved["train_seconds"]
+        # stopping is judged again with this call's settings, so a larger budget continues a stopped run
+        out_of_time = config.max_train_seconds is not None and seconds_before > config.max_train_seconds
+        stopped = epochs_without_gain >= config.patience or out_of_time
+        record.stopped_by_time = out_of_time and epochs_without_gain < config.patience
+    training_started = time.perf_counter() - seconds_before
+    while not stopped and epoch < config.epochs:
+        epoch += 1
         started = time.perf_counter()
         network.train()
         order = torch.randperm(len(windows), generator=generator)
@@ -176,14 +212,37 @@ def train_network(network: nn.Module, loss_fn: Callable[[dict[str, torch.Tensor]
         else:
             record.best_epoch = epoch
         record.epochs.append(entry)
+        train_seconds = time.perf_counter() - training_started
+        if epochs_without_gain >= config.patience:
+            stopped = True
+        elif config.max_train_seconds is not None and train_seconds > config.max_train_seconds:
+            record.stopped_by_time = stopped = True
+        if checkpoint is not None:
+            checkpoint.save(_loop_state(network, optimizer, generator, device, epoch, record, best_state,
+                                        epochs_without_gain, train_seconds))
         if progress is not None:
             progress(epoch, config.epochs, entry)
-        if epochs_without_gain >= config.patience:
-            break
-        if config.max_train_seconds is not None and time.perf_counter() - training_started > config.max_train_seconds:
-            record.stopped_by_time = True
-            break
     if best_state is not None:
         network.load_state_dict(best_state)
     network.eval()
     return record
+
+
+def _loop_state(network: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, device: torch.device,
+                epoch: int, record: TrainingRecord, best_state: dict[str, torch.Tensor] | None,
+                epochs_without_gain: int, train_seconds: float) -> dict[str, Any]:
+    """Everything the epochs after `epoch` depend on, as tensors and plain values (a checkpoint's state)."""
+    import torch
+
+    return {
+        "epoch": epoch,  # epochs finished
+        "network": network.state_dict(),
+        "optimizer": optimizer.state_dict(),  # Adam's moments and step counts
+        "batch_order_rng": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "record": record.to_dict(),
+        "best_state": best_state,
+        "epochs_without_gain": epochs_without_gain,
+        "train_seconds": train_seconds,
+    }

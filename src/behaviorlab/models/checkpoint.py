@@ -1,0 +1,95 @@
+"""Training checkpoints: an interrupted torch training run resumes at its next epoch, exactly.
+
+A checkpoint is one file, rewritten atomically after every epoch, holding everything the next epoch
+depends on (the training loop in training.py decides what that is) together with the identity of the
+run it belongs to: the model name, its whole config, and fingerprints of the data. It resumes that
+run only; a checkpoint of any other run is refused, naming what differs.
+
+The file is a torch archive read back in weights_only mode: it may hold tensors and plain values
+(dicts, lists, numbers, strings), never code, so loading a checkpoint cannot run anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from behaviorlab.atomic import atomic_path
+from behaviorlab.errors import ModelError
+
+CHECKPOINT_FORMAT = 1
+
+
+def fingerprint(*parts: np.ndarray | bytes) -> str:
+    """A cheap identity of arrays and byte strings: dtypes, shapes and a BLAKE2 hash of the contents."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            part = np.ascontiguousarray(part)
+            digest.update(f"array {part.dtype.str} {part.shape}|".encode())
+            digest.update(part.data)
+        else:
+            digest.update(f"bytes {len(part)}|".encode())
+            digest.update(part)
+    return digest.hexdigest()
+
+
+def _differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """What differs between two identities, config keys by name (e.g. "config (learning_rate)")."""
+    differences = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key), current.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            differences.append(f"{key} ({', '.join(keys)})")
+        else:
+            differences.append(key)
+    return differences
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where one training run keeps its state between epochs, and which run that is.
+
+    `identity` is JSON-like (strings, numbers, lists, dicts): e.g. {"model": "sasrec", "config": {...},
+    "training data": fingerprint(...)}. Two runs with equal identities compute the same epochs.
+    """
+
+    path: Path
+    identity: Mapping[str, Any]
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved training state, or None when the file does not exist yet."""
+        import torch
+
+        if not self.path.exists():
+            return None
+        try:
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
+        except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
+            raise ModelError(f"{self.path} is not a readable training checkpoint: {exc}",
+                             hint="Delete it to start the training afresh.") from exc
+        if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+            raise ModelError(f"{self.path} is not a training checkpoint of this version of behaviorlab",
+                             hint="Delete it to start the training afresh.")
+        differences = _differences(saved["identity"], self.identity)
+        if differences:
+            raise ModelError(f"{self.path} belongs to another training run: its {'; '.join(differences)} differ",
+                             hint="Resume with the same model, config and data as the interrupted run, "
+                                  "or delete the checkpoint to start afresh.")
+        return saved["state"]
+
+    def save(self, state: Mapping[str, Any]) -> None:
+        """Replace the file with `state` in one rename: an interruption leaves the previous epoch's."""
+        import torch
+
+        with atomic_path(self.path) as tmp:
+            torch.save({"format": CHECKPOINT_FORMAT, "identity": dict(self.identity), "state": dict(state)}, tmp)
