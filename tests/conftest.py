@@ -96,21 +96,12 @@ def make_log() -> Callable[..., EventLog]:
 
 
 def schema_answer(request: ChatRequest) -> str:
-    """A valid compact answer for the request's schema, varied by the request's seed."""
+    """A valid compact answer for the request's schema (an array of codes), varied by the request's seed."""
     schema = request.json_schema
     assert schema is not None
     rng = np.random.default_rng(request.sampling.seed)
-    item = schema["items"]
-    events = []
-    for _ in range(schema["minItems"]):
-        if item.get("type") == "array":
-            bins, codes = item["prefixItems"][0]["enum"], item["prefixItems"][1]["enum"]
-            events.append([int(rng.choice(bins)), str(rng.choice(codes))])
-        else:
-            events.append(str(rng.choice(item["enum"])))
-    if events and isinstance(events[0], list):  # keep bins in order so the answer needs no repair
-        events.sort(key=lambda e: e[0])
-    return json.dumps(events, separators=(",", ":"))
+    codes = [str(rng.choice(schema["items"]["enum"])) for _ in range(schema["minItems"])]
+    return json.dumps(codes, separators=(",", ":"))
 
 
 class FakeBackend:

@@ -11,6 +11,7 @@ from behaviorlab.errors import GenerationError
 from behaviorlab.generate.config import GenerateConfig
 from behaviorlab.generate.run import MANIFEST_FILE, PARQUET_FILE, STORE_FILE, request_seed, run_generation
 from behaviorlab.llm.base import Failure
+from behaviorlab.schema import HOUR_BINS, WEEKDAYS, EventLog, Schema
 
 CONFIG = GenerateConfig(n_users=6, length=4, n_exemplars=2, n_neighbours=4, n_strata=3, batch_size=4, max_attempts=3,
                         outlier_filter=False)
@@ -32,16 +33,52 @@ def test_run_writes_log_store_and_manifest(tmp_path, tiny_log, fake):
     assert all(r.json_schema["minItems"] == r.json_schema["maxItems"] == 4 for r in backend.requests)
 
 
+def _stated_times(prompt: str) -> list[tuple[int, int]]:
+    """(weekday, hour bin) of each event, read back from the prompt's `Times: Wed 6*2 7, Thu 2` line."""
+    line = next(line for line in prompt.split("\n") if line.startswith("Times: "))
+    slots = []
+    for day in line.removeprefix("Times: ").split(", "):
+        name, *bins = day.split(" ")
+        for token in bins:
+            hour_bin, _, count = token.partition("*")
+            slots += [(WEEKDAYS.index(name), int(hour_bin))] * int(count or 1)
+    return slots
+
+
+def test_events_take_the_sampled_times_that_the_prompt_states(tmp_path, tiny_log, fake):
+    backend = fake()
+    result = run_generation(tiny_log, tmp_path, CONFIG, backend)
+    db = sqlite3.connect(tmp_path / STORE_FILE)
+    skeletons = {idx: [tuple(slot) for slot in json.loads(grounding)["time_slots"]]
+                 for idx, grounding in db.execute("SELECT idx, grounding FROM profiles")}
+    # the LLM is asked for codes only; the times come from the skeleton, so the output's bins are the skeleton's
+    assert all(r.json_schema["items"]["type"] == "string" for r in backend.requests)
+    for idx, request in enumerate(backend.requests):
+        assert _stated_times(request.messages[1].content) == skeletons[idx]
+        events = result.synthetic.frame.filter(pl.col("user_id") == f"syn-{idx:05d}")
+        written = [(WEEKDAYS.index(d), HOUR_BINS.index(b)) for d, b in events.select("weekday", "hour_bin").rows()]
+        assert written == skeletons[idx]
+
+
+def test_position_only_logs_generate_codes_without_times(tmp_path, tiny_log, fake):
+    schema = Schema(name="ordered", domain="smart_home", time="position", action_meaning="device-control")
+    log = EventLog(tiny_log.frame.drop("weekday", "hour_bin"), schema, tiny_log.vocabulary)
+    backend = fake()
+    result = run_generation(log, tmp_path, CONFIG, backend)
+    assert result.synthetic.n_events == 24 and result.manifest["validity_rate_before_repair"] == 1.0
+    assert all("Times" not in r.messages[1].content for r in backend.requests)
+
+
 def test_failures_and_invalid_answers_are_recorded_and_retried(tmp_path, tiny_log, fake, valid_answer):
     def answer(request, call):
         if call == 0:
             return ""  # empty
         if call == 1:
-            return '[[1,"A1"],[2,'  # truncated
+            return '["A1",'  # truncated
         if call == 2:
             return Failure("timeout", "took too long")
         if call == 3:
-            return '[[1,"A999"],[2,"A1"],[3,"A1"],[4,"A1"]]'  # unknown action
+            return '["A999","A1","A1","A1"]'  # unknown action
         return valid_answer(request)
 
     run_generation(tiny_log, tmp_path, CONFIG, fake(answer))
@@ -124,8 +161,7 @@ def test_copies_of_real_sequences_are_flagged_or_rejected(tmp_path, tiny_log, fa
     def copy_a_real_window(request, call):
         codes = _legend(request.messages[1].content)
         window = next(w for w in sorted(windows) if all(a in codes for a in w))  # an exemplar always qualifies
-        bins = request.json_schema["items"]["prefixItems"][0]["enum"]
-        return json.dumps([[bins[0], codes[a]] for a in window])
+        return json.dumps([codes[a] for a in window])
 
     flagged = run_generation(tiny_log, tmp_path / "flag", CONFIG, fake(copy_a_real_window))
     copies = flagged.manifest["copies"]

@@ -15,7 +15,8 @@ Usage (the CLI's `behaviorlab generate` does the same)::
     result.manifest        # validity before/after repair, tokens (compressed vs plain JSON), privacy, exemplars
 
 Stages: `profiles` samples a population and grounds each profile on its nearest real users;
-`grounding` picks SPPC exemplars, habits, a legend and a day skeleton; `prompts` renders the template
-files; `output` builds the JSON schema and checks/repairs completions; `rules` holds domain rules;
+`grounding` picks SPPC exemplars, habits, a legend and a time skeleton (the weekday and hour bin of
+every event, sampled from real counts); `prompts` renders the template files; `output` builds the JSON
+schema (action codes only) and checks/repairs completions; `rules` holds domain rules;
 `outliers` filters with a Markov model; `store` and `run` make the run resumable and deterministic.
 """

@@ -3,11 +3,17 @@
 Exemplars are real episodes of the profile's nearest real users, chosen by SPPC selection. Habits,
 action mix and time-of-week counts come from the neighbourhood's counts, or, with differential
 privacy, from the profile's stratum's Laplace-noised count tables (see profiles.privacy).
+
+The time skeleton fixes when every event happens (weekday and hour bin), sampled in code from the
+time-of-week counts: the LLM only chooses the action at each given time. Bins chosen by the LLM were
+far from real (hour-bin Jensen-Shannon divergence 0.152 with Qwen2.5-Coder-1.5B, real vs real 0.003),
+and every bin it wrote cost output tokens.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,13 +27,17 @@ MAX_LEGEND = 40  # codes in one prompt: the profile's own world, not the whole v
 NIGHT_WEIGHT = 0.3  # devices still act while people sleep, so asleep hours keep some weight
 
 
+class TimeSlot(NamedTuple):
+    weekday: int  # 0..6, Monday first
+    hour_bin: int  # 0..7, three hours each
+
+
 @dataclass(frozen=True)
 class Grounding:
     exemplars: tuple[Episode, ...]
     habits: tuple[tuple[str, str, int], ...]  # (from, to, count), most common first
     legend_actions: tuple[str, ...]
-    days: tuple[int, ...] | None  # weekday of each slot to fill, in time order; None without time
-    bins: tuple[int, ...]  # hour bins the LLM may choose
+    time_slots: tuple[TimeSlot, ...] | None  # when each event to write happens, in time order; None without time
     redundant_skipped: int
 
 
@@ -47,17 +57,18 @@ def _awake_weights(profile: Profile) -> np.ndarray:
     return weights
 
 
-def skeleton_days(profile: Profile, stats: StratumStats, scenario: Scenario, length: int,
-                  rng: np.random.Generator) -> tuple[int, ...]:
-    """Weekday of each of `length` slots: sampled from the time-of-week counts, in order from the first day."""
+def skeleton_slots(profile: Profile, stats: StratumStats, scenario: Scenario, length: int,
+                   rng: np.random.Generator) -> tuple[TimeSlot, ...]:
+    """Weekday and hour bin of each of `length` events: sampled from the time-of-week counts within the
+    scenario's days and bins, then put in time order from the first sampled day (a sequence spans at
+    most one week)."""
     weights = (stats.slot_counts + 0.5).reshape(7, N_BINS) * _awake_weights(profile)[None, :]
     mask = np.zeros((7, N_BINS))
     mask[np.ix_(sorted(scenario.days), sorted(scenario.bins))] = 1.0
     weights = (weights * mask).ravel()
-    slots = rng.choice(WEEK_SLOTS, size=length, p=weights / weights.sum())
-    days = slots // N_BINS
-    start = int(days[0])
-    return tuple(int(d) for d in sorted(days.tolist(), key=lambda d: (d - start) % 7))
+    slots = [TimeSlot(*divmod(int(s), N_BINS)) for s in rng.choice(WEEK_SLOTS, size=length, p=weights / weights.sum())]
+    start = slots[0].weekday
+    return tuple(sorted(slots, key=lambda s: ((s.weekday - start) % 7, s.hour_bin)))
 
 
 def ground_profile(profile: Profile, priors: RealPriors, stats: StratumStats, vocabulary: Vocabulary,
@@ -81,12 +92,12 @@ def ground_profile(profile: Profile, priors: RealPriors, stats: StratumStats, vo
             break
         ordered.setdefault(action, None)
     legend = tuple(ordered)
-    days = skeleton_days(profile, stats, scenario, length, rng) if has_time else None
-    return Grounding(exemplars, habits, legend, days, tuple(sorted(scenario.bins)), selection.redundant)
+    time_slots = skeleton_slots(profile, stats, scenario, length, rng) if has_time else None
+    return Grounding(exemplars, habits, legend, time_slots, selection.redundant)
 
 
-def assemble_events(days: tuple[int, ...] | None, bins: list[int] | None, actions: list[str]) -> list[Event]:
-    """Events from the skeleton's days, the LLM's bins and the decoded actions."""
-    if days is None or bins is None:
+def assemble_events(time_slots: tuple[TimeSlot, ...] | None, actions: list[str]) -> list[Event]:
+    """Events from the skeleton's time slots and the LLM's decoded actions, one action per slot."""
+    if time_slots is None:
         return [Event(a) for a in actions]
-    return [Event(a, d, b) for d, b, a in zip(days, bins, actions, strict=True)]
+    return [Event(a, slot.weekday, slot.hour_bin) for slot, a in zip(time_slots, actions, strict=True)]

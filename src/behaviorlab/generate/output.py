@@ -1,14 +1,15 @@
 """The constrained output schema, and parsing, validation and repair of what comes back.
 
-The schema is built from the prompt's legend: a fixed-length JSON array whose items are codes from an
-enum (position-only logs) or `[bin, code]` pairs with the bin from the allowed set (timed logs). The
-embedded backend decodes under this schema, so its completions always parse; servers that ignore it
-are caught by the same checks.
+The schema is built from the prompt's legend: a fixed-length JSON array of codes from an enum, one
+per event. Timed logs get the same schema: the grounding's time skeleton already fixes each event's
+weekday and hour bin, so the LLM writes only actions and the checked events take the skeleton's times.
+The embedded backend decodes under this schema, so its completions always parse; servers that ignore
+it are caught by the same checks.
 
-Checks, in order: JSON, shape and types, known codes, length, time order within a day, domain rules.
-Safe repairs: codes written with stray spaces or lower case, a full action name instead of its code,
-extra events past the requested length (cut), bins out of order within a day (re-sorted). Anything
-else rejects the attempt. Every problem found is returned, repaired or not.
+Checks, in order: JSON, shape and types, known codes, length, domain rules. Safe repairs: codes
+written with stray spaces or lower case, a full action name instead of its code, extra events past
+the requested length (cut). Anything else rejects the attempt. Every problem found is returned,
+repaired or not.
 """
 
 from __future__ import annotations
@@ -18,17 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from behaviorlab.compress.encode import CodeBook
-from behaviorlab.generate.grounding import assemble_events
+from behaviorlab.generate.grounding import TimeSlot, assemble_events
 from behaviorlab.generate.rules import DomainRules
 from behaviorlab.profiles.episodes import Event
 
 
-def output_schema(book: CodeBook, length: int, bins: tuple[int, ...] | None) -> dict[str, Any]:
+def output_schema(book: CodeBook, length: int) -> dict[str, Any]:
+    """A fixed-length array of the legend's codes, one per event (times, where any, come from the skeleton)."""
     code = {"type": "string", "enum": list(book.codes)}
-    item: dict[str, Any] = code if bins is None else {
-        "type": "array", "prefixItems": [{"type": "integer", "enum": list(bins)}, code],
-        "items": False, "minItems": 2, "maxItems": 2}
-    return {"type": "array", "items": item, "minItems": length, "maxItems": length}
+    return {"type": "array", "items": code, "minItems": length, "maxItems": length}
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,9 @@ def _code(value: Any, book: CodeBook, issues: list[Issue]) -> str | None:
     return None
 
 
-def check_completion(text: str, book: CodeBook, length: int, days: tuple[int, ...] | None,
-                     bins: tuple[int, ...], rules: DomainRules, *, truncated: bool = False) -> Checked:
+def check_completion(text: str, book: CodeBook, length: int, time_slots: tuple[TimeSlot, ...] | None,
+                     rules: DomainRules, *, truncated: bool = False) -> Checked:
+    """Check one completion; accepted events take their times from `time_slots` (None: position-only log)."""
     issues: list[Issue] = []
     if not text.strip():
         return Checked(None, [Issue("empty completion", False)])
@@ -89,45 +89,11 @@ def check_completion(text: str, book: CodeBook, length: int, days: tuple[int, ..
         value = value[:length]
     if len(value) < length:
         issues.append(Issue(f"{len(value)} events, {length} required", False))
-    actions: list[str | None] = []
-    hour_bins: list[int] = []
-    for item in value:
-        if days is None:
-            actions.append(_code(item, book, issues))
-            continue
-        if not (isinstance(item, list) and len(item) == 2):
-            issues.append(Issue(f"event {json.dumps(item)[:40]} is not a [bin, code] pair", False))
-            actions.append(None)
-            continue
-        hour_bin, code = item
-        if not isinstance(hour_bin, int) or isinstance(hour_bin, bool) or hour_bin not in bins:
-            issues.append(Issue(f"bin {hour_bin!r} is not one of {list(bins)}", False))
-            actions.append(None)
-            continue
-        hour_bins.append(hour_bin)
-        actions.append(_code(code, book, issues))
+    actions = [_code(item, book, issues) for item in value]
     if any(not i.repaired for i in issues):
         return Checked(None, issues)
-    events = assemble_events(days, hour_bins if days is not None else None, [a for a in actions if a is not None])
-    events = _time_ordered(events, issues)
+    events = assemble_events(time_slots, [a for a in actions if a is not None])
     issues.extend(Issue(message, False) for message in rules.violations([e.action for e in events]))
     if any(not i.repaired for i in issues):
         return Checked(None, issues)
     return Checked(events, issues)
-
-
-def _time_ordered(events: list[Event], issues: list[Issue]) -> list[Event]:
-    """Within each day (the skeleton fixes the day order), bins must not go back; re-sort them if they do."""
-    out: list[Event] = []
-    start = 0
-    while start < len(events):
-        end = start
-        while end < len(events) and events[end].weekday == events[start].weekday:
-            end += 1
-        day = events[start:end]
-        ordered = sorted(day, key=lambda e: -1 if e.hour_bin is None else e.hour_bin)
-        if ordered != day:
-            issues.append(Issue(f"bins out of order on weekday {day[0].weekday}: re-sorted", True))
-        out.extend(ordered)
-        start = end
-    return out

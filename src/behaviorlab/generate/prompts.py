@@ -1,20 +1,24 @@
-"""Prompts from the template files: role and rules (system), task, scene, scenario and a <data> block.
+"""Prompts from the template files: role and rules (system), task, scene, scenario, a <data> block and
+the answer's time slots.
 
 Two renderings of the same content: `compact` (SPPC codes, legend, time bins, run-lengths; what is
 sent) and `plain` (full names as JSON; rendered only to count what prompting without SPPC would cost).
 All text that comes from real data passes through `compress.encode.defuse`/`data_text` and sits inside
-the <data> block.
+the <data> block. The time slots come from the grounding's skeleton, so the prompt states when each
+event happens and asks only for the actions.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import cache
+from itertools import groupby
 
 import jinja2
 
 from behaviorlab.compress.encode import CodeBook, data_text, defuse, encode_compact, encode_plain
-from behaviorlab.generate.grounding import Grounding
+from behaviorlab.generate.grounding import Grounding, TimeSlot
 from behaviorlab.generate.scenario import Scenario
 from behaviorlab.llm.base import ChatMessage
 from behaviorlab.schema import HOUR_BINS, WEEKDAYS, Profile, Schema, Vocabulary
@@ -44,43 +48,48 @@ def _profile_line(profile: Profile, scenario: Scenario, name: Callable[[str], st
     return "; ".join(parts)
 
 
-def _days_text(days: tuple[int, ...]) -> str:
-    runs: list[list] = []
-    for day in days:
-        if runs and runs[-1][0] == day:
-            runs[-1][1] += 1
-        else:
-            runs.append([day, 1])
-    return " ".join(f"{WEEKDAYS[d]}*{n}" if n > 1 else WEEKDAYS[d] for d, n in runs)
+def _times_compact(time_slots: tuple[TimeSlot, ...]) -> str:
+    """`Wed 6*2 7, Thu 2`: each weekday once (the slots are in time order), then its bins, a repeated bin
+    written once with a count, as in the exemplars."""
+    days = []
+    for weekday, slots in groupby(time_slots, key=lambda s: s.weekday):
+        runs = [(b, len(list(run))) for b, run in groupby(s.hour_bin for s in slots)]
+        days.append(f"{WEEKDAYS[weekday]} " + " ".join(f"{b}*{n}" if n > 1 else str(b) for b, n in runs))
+    return ", ".join(days)
+
+
+def _times_plain(time_slots: tuple[TimeSlot, ...]) -> str:
+    """The same slots as JSON objects with clock-bin text, the way `encode_plain` writes an event's time."""
+    return json.dumps([{"weekday": WEEKDAYS[s.weekday], "hour_bin": HOUR_BINS[s.hour_bin]} for s in time_slots],
+                      separators=(",", ":"))
 
 
 def build_messages(profile: Profile, grounding: Grounding, scenario: Scenario, schema: Schema, vocabulary: Vocabulary,
                    *, length: int, compact: bool, persona_text: str = "") -> tuple[ChatMessage, ChatMessage]:
     """System and user message for one profile, compact (sent) or plain (counted only)."""
     book = CodeBook(grounding.legend_actions)
-    has_time = grounding.days is not None
+    time_slots = grounding.time_slots
     if compact:
         name = book.code_of
         legend = "\n".join(book.legend(vocabulary))
         exemplars = "\n".join(encode_compact(e.events, book) for e in grounding.exemplars)
         habits = " ".join(f"{name(a)}>{name(b)}" for a, b, _ in grounding.habits)
-        event_shape = "[bin,code]" if has_time else "a code"
+        answer_items = "codes"
+        times = _times_compact(time_slots) if time_slots is not None else ""
     else:
         name = data_text
         legend = ""
         exemplars = "\n".join(encode_plain(e.events) for e in grounding.exemplars)
         habits = "; ".join(f"{data_text(a)} then {data_text(b)}" for a, b, _ in grounding.habits)
-        event_shape = '{"hour_bin":"(b~b+3)","action":"<name>"}' if has_time else '{"action":"<name>"}'
+        answer_items = 'events, each {"action":"<name>"}'
+        times = _times_plain(time_slots) if time_slots is not None else ""
     profile_line = _profile_line(profile, scenario, name)
     if persona_text:
         profile_line += f". {defuse(persona_text)}"
     values = {
         "subject": SUBJECTS[schema.domain], "action_meaning": schema.action_meaning, "length": length,
-        "has_time": has_time, "compact": compact, "scenario": scenario.text, "profile": profile_line,
-        "legend": legend, "habits": habits, "exemplars": exemplars, "event_shape": event_shape,
-        "days": _days_text(grounding.days) if has_time else "",
-        # the bins are only worth stating when a scenario limits them
-        "bins": ",".join(map(str, grounding.bins)) if len(grounding.bins) < len(HOUR_BINS) else "",
+        "has_time": time_slots is not None, "compact": compact, "scenario": scenario.text, "profile": profile_line,
+        "legend": legend, "habits": habits, "exemplars": exemplars, "answer_items": answer_items, "times": times,
     }
     env = _templates()
     return (ChatMessage("system", env.get_template("system.txt").render(values)),

@@ -27,7 +27,7 @@ from behaviorlab.compress.encode import CodeBook
 from behaviorlab.compress.tokens import PromptCost, message_tokens
 from behaviorlab.errors import GenerationError
 from behaviorlab.generate.config import GenerateConfig
-from behaviorlab.generate.grounding import Grounding, ground_profile, neighbourhood_stats
+from behaviorlab.generate.grounding import Grounding, TimeSlot, ground_profile, neighbourhood_stats
 from behaviorlab.generate.outliers import markov_outliers
 from behaviorlab.generate.output import check_completion, output_schema
 from behaviorlab.generate.prompts import build_messages
@@ -50,10 +50,15 @@ MAX_DEFAULT_LENGTH = 10
 _MAX_SEED = 2**31 - 1
 
 
+# What the stored prompts and groundings look like; a run stored in another format cannot be resumed
+# (2: the code fixes each event's time slot and the LLM writes codes only).
+STORE_FORMAT = 2
+
+
 def _max_tokens(length: int) -> int:
-    """Room for the answer: a compact `[bin,"A12"]` pair costs about 7 tokens; 12 per event leaves headroom,
+    """Room for the answer: a compact `"A12",` costs about 4 tokens; 8 per event leaves headroom,
     and a cut-off answer would be a wasted request."""
-    return 16 + 12 * length
+    return 16 + 8 * length
 
 
 def request_seed(run_seed: int, profile_index: int, attempt: int) -> int:
@@ -71,7 +76,8 @@ def _fingerprint(config: GenerateConfig, log: EventLog, model: str) -> str:
     """What fixes a run's output: the config (minus how fast it runs), the model and the data."""
     settings = config.model_dump(mode="json", exclude={"batch_size": True, "llm": {"parallel", "threads", "timeout_s"}})
     data = int(log.frame.hash_rows(seed=0).sum()) if log.n_events else 0
-    payload = json.dumps({"config": settings, "model": model, "data": data, "events": log.n_events}, sort_keys=True)
+    payload = json.dumps({"config": settings, "model": model, "data": data, "events": log.n_events,
+                          "store format": STORE_FORMAT}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -129,7 +135,7 @@ def prepare_prompts(ctx: RunContext, store: RunStore, backend: LLMBackend) -> No
         kwargs = dict(length=ctx.length, persona_text=persona)
         compact = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=True, **kwargs)
         plain = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=False, **kwargs)
-        schema = output_schema(CodeBook(grounding.legend_actions), ctx.length, grounding.bins if ctx.has_time else None)
+        schema = output_schema(CodeBook(grounding.legend_actions), ctx.length)
         rows.append((index, profile.to_json(), json.dumps(_grounding_record(grounding)),
                      json.dumps([asdict(m) for m in compact]), json.dumps(schema),
                      message_tokens(backend, compact), message_tokens(backend, plain)))
@@ -137,9 +143,16 @@ def prepare_prompts(ctx: RunContext, store: RunStore, backend: LLMBackend) -> No
 
 
 def _grounding_record(grounding: Grounding) -> dict[str, Any]:
+    """What the store keeps of a grounding: enough to check a completion again, on resume included."""
+    time_slots = [list(s) for s in grounding.time_slots] if grounding.time_slots is not None else None
     return {"exemplars": [e.key for e in grounding.exemplars], "habits": [list(h) for h in grounding.habits],
-            "legend": list(grounding.legend_actions), "days": list(grounding.days) if grounding.days else None,
-            "bins": list(grounding.bins), "redundant_skipped": grounding.redundant_skipped}
+            "legend": list(grounding.legend_actions), "time_slots": time_slots,
+            "redundant_skipped": grounding.redundant_skipped}
+
+
+def _time_slots(record: dict[str, Any]) -> tuple[TimeSlot, ...] | None:
+    """The time skeleton of a stored grounding record ([[weekday, hour bin], ...] or null)."""
+    return tuple(TimeSlot(*s) for s in record["time_slots"]) if record["time_slots"] is not None else None
 
 
 def _events_json(events: list[Event]) -> list[list[Any]]:
@@ -157,8 +170,7 @@ def _attempt_record(ctx: RunContext, index: int, attempt: int, grounding: dict[s
                          "issues": [(f"backend failure ({result.failure.kind}): {result.failure.message[:200]}", False)]}
     completion = result.completion
     checked = check_completion(completion.text, CodeBook(tuple(grounding["legend"])), ctx.length,
-                               tuple(grounding["days"]) if grounding["days"] else None, tuple(grounding["bins"]),
-                               ctx.rules, truncated=completion.finish_reason == "length")
+                               _time_slots(grounding), ctx.rules, truncated=completion.finish_reason == "length")
     return record | {"status": "accepted" if checked.accepted else "rejected", "completion": completion.text,
                      "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
                      "latency_s": completion.latency_s, "valid_before_repair": checked.valid_before_repair,

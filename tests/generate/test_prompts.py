@@ -1,0 +1,42 @@
+"""Prompt rendering: the time skeleton is stated, compactly or as plain JSON, and only actions are asked for."""
+
+import json
+
+from behaviorlab.generate.grounding import Grounding, TimeSlot
+from behaviorlab.generate.prompts import build_messages
+from behaviorlab.generate.scenario import Scenario
+from behaviorlab.schema import Profile, Schema, Vocabulary
+
+VOCABULARY = Vocabulary.from_actions(["Light:switch on", "Light:switch off"])
+SCHEMA = Schema(name="home", domain="smart_home", time="position", extras={"weekday": "str", "hour_bin": "str"},
+                action_meaning="device-control")
+SLOTS = (TimeSlot(2, 6), TimeSlot(2, 6), TimeSlot(2, 7), TimeSlot(3, 2))  # Wed 18-21h twice, Wed 21-24h, Thu 6-9h
+
+
+def render(time_slots: tuple[TimeSlot, ...] | None, *, compact: bool) -> tuple[str, str]:
+    grounding = Grounding((), (), tuple(VOCABULARY.actions), time_slots, 0)
+    system, user = build_messages(Profile(profile_id="p"), grounding, Scenario(), SCHEMA, VOCABULARY,
+                                  length=len(SLOTS), compact=compact)
+    return system.content, user.content
+
+
+def test_compact_prompt_states_every_events_time_and_asks_only_for_codes():
+    system, user = render(SLOTS, compact=True)
+    assert "at given times" in system
+    assert user.endswith("</data>\nTimes: Wed 6*2 7, Thu 2\nAnswer: a JSON array of 4 codes, one per time, in order.")
+
+
+def test_plain_prompt_states_the_same_times_as_json():
+    _, user = render(SLOTS, compact=False)
+    times = next(line for line in user.split("\n") if line.startswith("Times: "))
+    assert json.loads(times.removeprefix("Times: ")) == [
+        {"weekday": "Wed", "hour_bin": "(18~21)"}, {"weekday": "Wed", "hour_bin": "(18~21)"},
+        {"weekday": "Wed", "hour_bin": "(21~24)"}, {"weekday": "Thu", "hour_bin": "(6~9)"}]
+    assert user.endswith('Answer: a JSON array of 4 events, each {"action":"<name>"}, one per time, in order.')
+
+
+def test_position_only_prompts_state_no_time():
+    for compact in (True, False):
+        system, user = render(None, compact=compact)
+        assert "Times" not in user and "bin" not in user and "given times" not in system
+        assert user.split("\n")[-1].startswith("Answer: a JSON array of 4 ")
