@@ -10,6 +10,9 @@ Stages, each run in its own process so that its peak memory is its own:
   smartthings  SmartThings FR, published split, predict the 10th event from the first 9: HR@1/5/10
                and NDCG@10 of every model, mean and std over seeds; also on rare targets (actions
                with few training events), where MiniLM text initialisation should help.
+  ml100k_textinit  SASRec on MovieLens-100k without / with frozen / with fine-tuned MiniLM initialisation
+               of the item embeddings (from titles and genres), the same --time-budget each; HR/NDCG@10 on
+               all test targets and on rare items (--rare-max-items). Not in the default stages (slow).
 
     .venv/bin/python bench/models.py [--datasets ../shared/datasets] [--stages ml100k,recbole,smartthings]
 """
@@ -34,10 +37,14 @@ from rich.table import Table
 console = Console(width=200)  # wide tables stay readable in logs
 HERE = Path(__file__).resolve().parent
 RECBOLE_REFERENCE = {"HR@10": 0.1442, "NDCG@10": 0.0670, "MRR@10": 0.0438, "best epoch": 27, "s/epoch": 98.0}
-# Chosen on validation NDCG@10 among three runs (dropout 0.3/0.2 batch 32: 0.0680; 0.5/0.5 batch 32: 0.0699;
-# 0.5/0.5 batch 16: 0.0726); batch = windows of up to 50 predictions each.
-ML100K_SASREC = {"max_len": 50, "embedding_dim": 64, "n_layers": 2, "n_heads": 2, "inner_size": 256, "dropout": 0.5,
-                 "attention_dropout": 0.5, "batch_size": 16, "learning_rate": 1e-3, "patience": 10}
+CONFIGS = HERE.parent / "configs"  # the TOML model settings users pass to `behaviorlab train --config`
+
+
+def config_file(dataset: str, model: str) -> dict:
+    """A model's settings for a dataset, from configs/<dataset>/<model>.toml (shared with the CLI)."""
+    import tomllib
+
+    return tomllib.loads((CONFIGS / dataset / f"{model}.toml").read_text(encoding="utf-8"))
 
 
 def _peak_rss_mb() -> float:
@@ -62,7 +69,7 @@ def stage_ml100k(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     split = leave_one_out(load(args.datasets / "movielens-100k"))
-    config = ML100K_SASREC | json.loads(args.sasrec_config)
+    config = config_file("ml-100k", "sasrec") | json.loads(args.sasrec_config)
     model = create_model("sasrec", **config, epochs=args.epochs, seed=args.seed, threads=args.threads, device="cpu",
                          max_train_seconds=args.time_budget)
     started = time.perf_counter()
@@ -170,7 +177,6 @@ SMARTTHINGS_MODELS: dict[str, tuple[str, dict]] = {
     "sasrec + MiniLM init (finetune)": ("sasrec", {"text_init": "finetune"}),
     "sasrec + MiniLM init (frozen)": ("sasrec", {"text_init": "frozen"}),
 }
-SMARTTHINGS_NEURAL = {"max_len": 9, "embedding_dim": 64, "batch_size": 128, "learning_rate": 2e-3, "patience": 3, "dropout": 0.3}
 
 
 def stage_smartthings(args: argparse.Namespace) -> dict:
@@ -192,7 +198,7 @@ def stage_smartthings(args: argparse.Namespace) -> dict:
             continue
         runs = []
         for seed in args.seeds:
-            extra = SMARTTHINGS_NEURAL | {"epochs": args.epochs, "threads": args.threads, "device": "cpu",
+            extra = config_file("smartthings-fr", name) | {"epochs": args.epochs, "threads": args.threads, "device": "cpu",
                                           "max_train_seconds": args.run_budget} \
                 if name in ("gru4rec", "lstm", "sasrec") else {}
             started = time.perf_counter()
@@ -214,7 +220,42 @@ def stage_smartthings(args: argparse.Namespace) -> dict:
             "rare_max_train_events": args.rare_max, "peak_rss_mb": _peak_rss_mb()}
 
 
-STAGES = {"ml100k": stage_ml100k, "recbole": stage_recbole, "smartthings": stage_smartthings}
+def stage_ml100k_textinit(args: argparse.Namespace) -> dict:
+    """SASRec on ml-100k with and without MiniLM text initialisation of the item embeddings (titles and
+    genres), the same budget each; scored on all test targets and on rare ones (items with at most
+    --rare-max-items train interactions), where text should help most."""
+    import torch
+
+    from behaviorlab.datasets import load
+    from behaviorlab.evaluate.metrics import ranking_metrics, target_columns
+    from behaviorlab.models.registry import create_model
+    from behaviorlab.sequences import leave_one_out
+
+    torch.set_num_threads(args.threads)
+    split = leave_one_out(load(args.datasets / "movielens-100k"))
+    counts = split.train.frame.get_column("action").value_counts()
+    train_count = dict(zip(counts.get_column("action").to_list(), counts.get_column("count").to_list(), strict=True))
+    rare = np.array([train_count.get(t, 0) <= args.rare_max_items for t in split.test.targets])
+    results = {}
+    for text_init in ("none", "frozen", "finetune"):
+        started = time.perf_counter()
+        model = create_model("sasrec", **config_file("ml-100k", "sasrec"), text_init=text_init, epochs=args.epochs,
+                             seed=args.seed, threads=args.threads, device="cpu", max_train_seconds=args.time_budget)
+        model.fit(split.train, split.valid, progress=_print_epoch)
+        scores, targets = model.predict_scores(split.test), target_columns(model, split.test)
+        run = ranking_metrics(scores, targets, ks=(10,))
+        rare_run = ranking_metrics(scores[rare], targets[rare], ks=(10,))
+        run |= {"rare HR@10": rare_run["HR@10"], "rare NDCG@10": rare_run["NDCG@10"],
+                "best valid NDCG@10": model.training_record_.best_valid_ndcg10,
+                "epochs": len(model.training_record_.epochs), "fit seconds": time.perf_counter() - started}
+        console.print(f"  text_init={text_init}: " + "  ".join(f"{k} {v:.4f}" for k, v in run.items()), highlight=False)
+        results[text_init] = run
+    return {"results": results, "rare_targets": int(rare.sum()), "test_examples": len(split.test),
+            "rare_max_items": args.rare_max_items, "time_budget": args.time_budget}
+
+
+STAGES = {"ml100k": stage_ml100k, "recbole": stage_recbole, "smartthings": stage_smartthings,
+          "ml100k_textinit": stage_ml100k_textinit}
 
 
 # ---------------------------------------------------------------- printing
@@ -268,6 +309,19 @@ def print_smartthings(result: dict) -> None:
             console.print(f"  NDCG@10 ratio {label} / popularity: {mean_and_std(runs)['NDCG@10'][0] / baseline:.2f}")
 
 
+def print_ml100k_textinit(result: dict) -> None:
+    table = Table(title=f"MovieLens-100k SASRec, MiniLM text initialisation of item embeddings ({result['test_examples']} test "
+                        f"users; rare = {result['rare_targets']} targets with <= {result['rare_max_items']} train "
+                        f"interactions; budget {result['time_budget']} s each)")
+    keys = ("HR@10", "NDCG@10", "rare HR@10", "rare NDCG@10", "best valid NDCG@10", "epochs", "fit seconds")
+    table.add_column("text_init")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for label, run in result["results"].items():
+        table.add_row(label, *(f"{run[k]:.4f}" if isinstance(run[k], float) else str(run[k]) for k in keys))
+    console.print(table)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -281,6 +335,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the SmartThings runs")
     parser.add_argument("--models", default="", help="SmartThings model labels to run (default: all), separated by ';'")
     parser.add_argument("--rare-max", type=int, default=50, help="a SmartThings target is rare with at most this many train events")
+    parser.add_argument("--rare-max-items", type=int, default=20,
+                        help="an ml-100k test target is rare with at most this many train interactions")
     parser.add_argument("--latency-requests", type=int, default=500)
     parser.add_argument("--sasrec-config", default="{}", help="JSON overrides of our ml100k SASRec config")
     parser.add_argument("--recbole-python", default="/tmp/recbole-venv/bin/python")
@@ -334,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         print_ml100k(results.get("ml100k"), results.get("recbole"))
     if "smartthings" in results:
         print_smartthings(results["smartthings"])
+    if "ml100k_textinit" in results:
+        print_ml100k_textinit(results["ml100k_textinit"])
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2))
     return 0

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -187,6 +188,14 @@ def leave_one_out(log: EventLog, min_events: int = 3, *, context_columns: Sequen
     )
 
 
+def temporal_cuts(log: EventLog, valid_ratio: float, test_ratio: float) -> tuple[Any, Any]:
+    """(valid cut, test cut): the event-time quantiles at 1 - valid - test and 1 - test. Events at or
+    after a cut belong to the later part (the one rule every temporal split here follows)."""
+    times = log.frame.get_column(log.time_column).sort()
+    n = times.len()
+    return times[min(n - 1, int(n * (1 - valid_ratio - test_ratio)))], times[min(n - 1, int(n * (1 - test_ratio)))]
+
+
 def temporal_split(log: EventLog, valid_ratio: float = 0.1, test_ratio: float = 0.1, *,
                    context_columns: Sequence[str] | None = None) -> SequenceSplit:
     """One global time cut for everybody: the oldest events train, the newest are evaluated.
@@ -200,10 +209,7 @@ def temporal_split(log: EventLog, valid_ratio: float = 0.1, test_ratio: float = 
         raise DataError(f"valid_ratio and test_ratio must be in [0, 1) with a sum below 1 (got {valid_ratio}, {test_ratio})")
     if log.n_events == 0:
         raise DataError("Cannot split an empty log", hint="Load a log with events.")
-    times = log.frame.get_column(log.time_column).sort()
-    n = times.len()
-    valid_cut = times[min(n - 1, int(n * (1 - valid_ratio - test_ratio)))]
-    test_cut = times[min(n - 1, int(n * (1 - test_ratio)))]
+    valid_cut, test_cut = temporal_cuts(log, valid_ratio, test_ratio)
     time = pl.col(log.time_column)
     train = log.filter(time < valid_cut) if valid_ratio + test_ratio > 0 else log
     columns = _context_columns(log, context_columns)
@@ -391,9 +397,9 @@ def value_threshold(log: EventLog, column: str, min_value: float) -> tuple[Event
 def _as_utc(value: datetime | date | int) -> datetime | int:
     """Naive datetimes and dates are read as UTC, matching how the log stores timestamps."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return value
 
 

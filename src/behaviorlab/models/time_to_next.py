@@ -33,6 +33,7 @@ from behaviorlab.errors import DataError, ModelError
 from behaviorlab.evaluate.metrics import accuracy, macro_recall, mae, rmse
 from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
 from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Vocabulary
+from behaviorlab.sequences import temporal_cuts
 
 if TYPE_CHECKING:
     import torch
@@ -145,12 +146,10 @@ def gap_table(log: EventLog, vocabulary: Vocabulary, history: int) -> FeatureTab
 
 def gap_split(table: FeatureTable, log: EventLog, valid_ratio: float = 0.1,
               test_ratio: float = 0.1) -> tuple[FeatureTable, FeatureTable, FeatureTable]:
-    """One global time cut, the rule of `sequences.temporal_split`: the cuts are the event-time
-    quantiles at 1 - valid - test and 1 - test; a row belongs to the part of the event it predicts."""
-    times = log.frame.get_column(TIMESTAMP).sort().to_numpy()
-    n = len(times)
-    valid_cut = times[min(n - 1, int(n * (1 - valid_ratio - test_ratio)))]
-    test_cut = times[min(n - 1, int(n * (1 - test_ratio)))]
+    """One global time cut, the rule of `sequences.temporal_split` (`temporal_cuts`); a row belongs to
+    the part of the event it predicts."""
+    # table.key is naive datetime64[us] in UTC; the cuts are aware UTC datetimes
+    valid_cut, test_cut = (np.datetime64(cut.replace(tzinfo=None), "us") for cut in temporal_cuts(log, valid_ratio, test_ratio))
     parts = (table.rows(table.key < valid_cut), table.rows((table.key >= valid_cut) & (table.key < test_cut)),
              table.rows(table.key >= test_cut))
     if any(len(part) == 0 for part in parts):
