@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 import torch
 
-from behaviorlab.errors import DataError
+from behaviorlab.errors import DataError, ModelError
 from behaviorlab.evaluate.metrics import ranking_report
 from behaviorlab.models.ctr import CTRConfig, CTRModel, ctr_report, item_categories
 from behaviorlab.models.registry import create_model, load_model
@@ -46,7 +46,7 @@ def taste_log(n_users: int = 80, length: int = 8, seed: int = 0, descriptive: bo
     return EventLog(pl.DataFrame(rows, schema=schema.dtypes()), schema, Vocabulary.from_actions(items, descriptions))
 
 
-FAST = FitSettings(epochs=15, batch_size=128, learning_rate=1e-2, patience=3)
+FAST = FitSettings(epochs=15, batch_size=32, learning_rate=1e-2, patience=3)  # ~12 steps an epoch on ~400 examples
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_click_probability_prefers_items_like_the_history(fitted):
 
 def test_plain_linear_form_cannot_personalise(split):
     """Without u * x_i a logistic model ranks items the same for every user (theta_u . u is constant)."""
-    model = CTRModel(CTRConfig(fit=FAST, recent=5, interaction=False)).fit(split.train, split.valid)
+    model = CTRModel(CTRConfig(fit=FAST, recent=5, interaction=False, seen_feature=False)).fit(split.train, split.valid)
     logits = model.logits([["s0", "s1"], ["r0", "r1"]])
     assert np.array_equal(np.argsort(logits[0]), np.argsort(logits[1]))
 
@@ -92,9 +92,53 @@ def test_categories_carry_the_signal_when_text_does_not():
     assert auc_genre > 0.65 and auc_genre > auc_blind + 0.1
 
 
-def test_mlp_head_learns_too(split):
-    model = CTRModel(CTRConfig(fit=FAST, recent=5, head="mlp", hidden=16)).fit(split.train, split.valid)
+@pytest.mark.parametrize(("head", "objective"), [("mlp", "softmax+bce"), ("mlp", "bce"), ("logistic", "bce")])
+def test_other_heads_and_objectives_learn_too(split, head, objective):
+    model = CTRModel(CTRConfig(fit=FAST, recent=5, head=head, hidden=16, objective=objective)).fit(split.train, split.valid)
     assert ctr_report(model, split.test, negatives=11)["AUC (11 sampled negatives)"] > 0.65
+
+
+def test_raw_features_without_projection_still_learn(split):
+    model = CTRModel(CTRConfig(fit=FAST, recent=5, projection=None)).fit(split.train, split.valid)
+    assert ctr_report(model, split.test, negatives=11)["AUC (11 sampled negatives)"] > 0.65
+
+
+def test_seen_weight_learns_that_films_are_not_watched_twice():
+    """Users who never repeat an item: the learned seen weight turns negative and nobody is
+    recommended, first, an item they already had; popularity keeps recommending those."""
+    rng = np.random.default_rng(1)
+    items = [f"m{i}" for i in range(12)]
+    rows: dict[str, list] = {"user_id": [], "position": [], "action": []}
+    for u in range(80):
+        for t, item in enumerate(rng.permutation(items)[:8]):
+            rows["user_id"].append(f"u{u:03d}")
+            rows["position"].append(t)
+            rows["action"].append(str(item))
+    schema = Schema(name="films", domain="items", time="position", action_meaning="movie")
+    log = EventLog(pl.DataFrame(rows, schema=schema.dtypes()), schema,
+                   Vocabulary.from_actions(items, {i: f"film number {i[1:]}" for i in items}))
+    parts = leave_one_out(log)
+    model = CTRModel(CTRConfig(fit=FAST, recent=8)).fit(parts.train, parts.valid)
+    assert float(model.network_.seen_weight.detach()) < -1.0
+    top = [model.predict_next(h, k=1)[0][0] for h in parts.test.histories]
+    assert not any(first in history for first, history in zip(top, parts.test.histories, strict=True))
+    popularity = ranking_report(create_model("popularity").fit(parts.train), parts.test, ks=(1,))
+    assert ctr_report(model, parts.test, ks=(1,))["HR@1"] > popularity["HR@1"] + 0.1
+
+
+def test_fit_never_reads_the_test_events():
+    """Two logs that differ only in each user's last (test) event train identical models."""
+    log = taste_log()
+    last = log.frame.with_row_index("_row").group_by("user_id").agg(pl.col("_row").max()).get_column("_row")
+    frame = log.frame.with_row_index("_row").with_columns(
+        pl.when(pl.col("_row").is_in(last.implode())).then(pl.lit("s5")).otherwise(pl.col("action")).alias("action"),
+    ).drop("_row")
+    changed = log.with_frame(frame)
+    first, second = leave_one_out(log), leave_one_out(changed)
+    assert first.test.targets != second.test.targets
+    models = [CTRModel(CTRConfig(fit=FAST, recent=5)).fit(parts.train, parts.valid) for parts in (first, second)]
+    histories = first.valid.histories
+    assert np.array_equal(models[0].logits(histories), models[1].logits(histories))
 
 
 def test_save_load_gives_identical_predictions(split, fitted, tmp_path):
@@ -110,3 +154,12 @@ def test_item_categories_and_errors():
     assert categories["s0"] == {"sci-fi", "action"}
     with pytest.raises(DataError, match="no category column"):
         item_categories(log, "colour", "|")
+
+
+def test_loading_weights_of_another_model_version_is_a_typed_error(fitted, tmp_path):
+    fitted.save(tmp_path / "ctr")
+    state = torch.load(tmp_path / "ctr" / "ctr.pt", weights_only=True)
+    del state["network"]["seen_weight"]  # as saved by a version without the seen feature
+    torch.save(state, tmp_path / "ctr" / "ctr.pt")
+    with pytest.raises(ModelError, match="does not fit this version"):
+        load_model(tmp_path / "ctr")

@@ -49,6 +49,18 @@ def metrics_table(title: str, metrics: Mapping[str, float]) -> Table:
     return table
 
 
+def comparison_table(title: str, rows: Mapping[str, Mapping[str, Any]]) -> Table:
+    """One row per method, one column per metric (floats to 4 places, other values as written)."""
+    table = Table(title=title)
+    metrics = list(dict.fromkeys(k for row in rows.values() for k in row))
+    table.add_column("method")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for method, row in rows.items():
+        table.add_row(method, *(f"{row[m]:.4f}" if isinstance(row.get(m), float) else str(row.get(m, "")) for m in metrics))
+    return table
+
+
 def write_json(path: Path | None, payload: Mapping[str, Any]) -> None:
     if path is not None:
         write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

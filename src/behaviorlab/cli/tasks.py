@@ -6,7 +6,6 @@ test part scored once), prints a table and optionally writes the results as JSON
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, progress_bar, write_json
+from behaviorlab.cli.common import FormatOption, JsonOption, comparison_table, metrics_table, progress_bar, write_json
 from behaviorlab.errors import ConfigError
 
 ctr_app = typer.Typer(help="User-representation CTR model: p(click | user history text, item features).", no_args_is_help=True)
@@ -33,18 +32,6 @@ def _load(data: Path, format_name: str | None) -> Any:
     from behaviorlab.datasets import load
 
     return load(data, format=format_name)
-
-
-def _comparison_table(title: str, rows: Mapping[str, Mapping[str, float]]) -> Table:
-    """One row per method, one column per metric."""
-    table = Table(title=title)
-    metrics = list(dict.fromkeys(k for row in rows.values() for k in row))
-    table.add_column("method")
-    for metric in metrics:
-        table.add_column(metric, justify="right")
-    for method, row in rows.items():
-        table.add_row(method, *(f"{row[m]:.4f}" if m in row else "" for m in metrics))
-    return table
 
 
 def _fit_overrides(config: Any, epochs: int | None) -> Any:
@@ -159,7 +146,7 @@ def timing_gaps(
         model.fit(train, valid, progress=report)
     rows = {"neural (MLP, L1 on log-seconds)": gap_metrics(test.target, model.predict_seconds(test)),
             **gap_baselines(train, test)}
-    console.print(_comparison_table(f"time to next event: test ({len(test):,} events, temporal split)", rows))
+    console.print(comparison_table(f"time to next event: test ({len(test):,} events, temporal split)", rows))
     if out is not None:
         model.save(out)
         console.print(f"Saved the model to {out}")
@@ -188,7 +175,7 @@ def timing_hour_bin(
         model.fit(train, valid, progress=report)
     rows = {"neural (MLP, softmax)": hour_bin_metrics(model.predict_proba(test), test.target),
             **hour_bin_baselines(train, test)}
-    console.print(_comparison_table(f"next hour bin: test ({len(test):,} events)", rows))
+    console.print(comparison_table(f"next hour bin: test ({len(test):,} events)", rows))
     if out is not None:
         model.save(out)
         console.print(f"Saved the model to {out}")
@@ -220,7 +207,7 @@ def timing_daily(
     log = _load(data, format_name)
     with progress_bar("fitting ARIMA per user") as report:
         result = compare_forecasters(log, settings, progress=report)
-    console.print(_comparison_table(
+    console.print(comparison_table(
         f"daily event counts: test tail {result.test_days[0]}..{result.test_days[-1]} ({result.users} users)", result.metrics))
     console.print(f"ARIMA order {result.arima_order} chosen on validation MAE {result.arima_validation_mae}; "
                   f"{result.arima_failures} fits failed (those users got their training mean).")
