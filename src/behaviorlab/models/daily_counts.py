@@ -155,8 +155,10 @@ def _arima_forecast_all(data: DailyCounts, config: DailyCountsConfig, progress: 
             errors.append(np.abs((forecast if forecast is not None else fallback) - series[valid_start:test_start]).mean())
             done += 1
             if progress is not None:
-                progress(done, steps, {"order": str(order)})
+                progress(done, steps)
         scores[str(order)] = float(np.mean(errors))
+        if progress is not None:  # one line per candidate order, not one per user
+            progress(done, steps, {"order": str(order), "valid_MAE": scores[str(order)]})
     best = min(config.arima_orders, key=lambda o: scores[str(o)])
     result = ArimaResult(best, scores, np.zeros((len(data.users), h)))
     for row, series in enumerate(data.counts):
@@ -168,7 +170,7 @@ def _arima_forecast_all(data: DailyCounts, config: DailyCountsConfig, progress: 
         result.forecast[row] = forecast
         done += 1
         if progress is not None:
-            progress(done, steps, {"order": str(best)})
+            progress(done, steps)
     return result
 
 
