@@ -49,3 +49,9 @@ def test_bad_inputs_give_messages_not_tracebacks(tiny_run, tmp_path, capsys) -> 
     assert main(["experiment", "--real", str(tiny_run.real), "--out", str(other), "--model", "markov",
                  "--seeds", "0", "--fractions", "1"]) == 7
     assert "different experiment" in capsys.readouterr().err
+
+
+def test_json_out_names_the_evaluation_file_like_other_commands(tiny_run, tmp_path) -> None:
+    target = tmp_path / "elsewhere.json"
+    assert main(["evaluate-synthetic", str(tiny_run.run), "--real", str(tiny_run.real), "--json-out", str(target)]) == 0
+    assert SyntheticEvaluation.from_json(target.read_text()).fidelity

@@ -47,7 +47,7 @@ def evaluate_synthetic_command(
     synthetic: Annotated[Path, typer.Argument(help="A generation run directory, or a synthetic .parquet file.")],
     real: RealOption,
     format_name: FormatOption = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where to write the JSON (default: RUN/evaluation.json).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "--json-out", help="Where to write the JSON (default: RUN/evaluation.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the real-vs-real halves, the classifier folds and samples.")] = 0,
     baseline: Annotated[bool, typer.Option(help=(
         "Also evaluate Markov-chain data of the same size, fitted to the real training part."))] = True,
