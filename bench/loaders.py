@@ -97,7 +97,7 @@ def main() -> None:
     # so it goes through a mapping file like a user's own CSV would (the TOML path is exercised by the CLI).
     mapped = args.out / f"events_{args.events}_mapped.csv"
     if not mapped.is_file():
-        header, _, rest = big.read_bytes().partition(b"\n")
+        _, _, rest = big.read_bytes().partition(b"\n")
         mapped.write_bytes(b"user_id,timestamp,action\n" + rest)
     cases = [
         ("ml-100k", args.datasets / "movielens-100k" / "ml-100k.inter", "\t"),
@@ -115,8 +115,8 @@ def main() -> None:
         # on the shared machine hits both alike.
         runs: dict[str, list[dict]] = {"pandas": [], "behaviorlab": []}
         for _ in range(args.repeats):
-            for kind in runs:
-                runs[kind].append(measure(kind, path, sep))
+            for kind, kind_runs in runs.items():
+                kind_runs.append(measure(kind, path, sep))
         results = {kind: sorted(r, key=lambda x: x["seconds"])[len(r) // 2] for kind, r in runs.items()}
         for kind, r in results.items():
             print(f"{name:<28} {kind:<12} {r['events']:>12,} {r['seconds']:>8.3f} {r['events'] / r['seconds']:>12,.0f} "

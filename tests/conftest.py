@@ -118,7 +118,7 @@ class FakeBackend:
         self.requests: list[ChatRequest] = []
         self.interrupt_after_batches = interrupt_after_batches
 
-    def complete(self, requests: Sequence[ChatRequest], progress=None) -> list[ChatResult]:  # noqa: ANN001
+    def complete(self, requests: Sequence[ChatRequest], progress=None) -> list[ChatResult]:
         if self.interrupt_after_batches is not None and self.batches >= self.interrupt_after_batches:
             raise KeyboardInterrupt
         self.batches += 1
@@ -288,6 +288,6 @@ def tiny_run(tmp_path: Path) -> TinyRun:
 
 
 @pytest.fixture
-def run_writer():  # noqa: ANN201 - the write_tiny_run function
+def run_writer():
     """`write_tiny_run`, for tests that need a variant of the tiny run."""
     return write_tiny_run

@@ -1,7 +1,8 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from behaviorlab.errors import DataError
 from behaviorlab.schema import HOUR_BINS, WEEKDAYS, EventLog, Population, Profile, RoutineAnchors, Schema, Vocabulary
@@ -15,14 +16,14 @@ def make_log(users, times, actions, schema=None, vocabulary=None):
 
 
 def t(hour):
-    return datetime(2024, 1, 1, hour, tzinfo=timezone.utc)
+    return datetime(2024, 1, 1, hour, tzinfo=UTC)
 
 
 def test_schema_json_round_trip_and_rejections():
     schema = Schema(name="x", domain="mobility", extras={"item": "str", "lat": "float"}, source="f.csv")
     assert Schema.from_json(schema.to_json()) == schema
     assert schema.columns == ["user_id", "timestamp", "action", "item", "lat"]
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="must not redefine canonical columns"):
         Schema(extras={"action": "str"})
     with pytest.raises(DataError):
         Schema.from_json('{"name": "x", "colour": "red"}')
@@ -74,11 +75,11 @@ def test_profile_population_round_trip_and_validation():
     population = Population(profiles=[profile], seed=7, diversity=0.8, settings={"k": 3})
     assert Population.from_json(population.to_json()) == population
     assert Profile.from_json(profile.to_json()) == profile
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="active hours must be 0..23"):
         Profile(profile_id="p", active_hours=[24])
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="work_end must be after work_start"):
         RoutineAnchors(work_start=9, work_end=8)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="given together or not at all"):
         RoutineAnchors(work_start=9)  # a work window needs both ends
     with pytest.raises(DataError):
         Profile.from_json('{"profile_id": "p", "shoe_size": 44}')

@@ -1,4 +1,4 @@
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -24,7 +24,7 @@ from behaviorlab.sequences import (
     windows,
 )
 
-T0 = datetime(2024, 1, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
 
 
 def stamp_log(rows, extras=None):
@@ -190,7 +190,7 @@ def test_k_core_iterates_to_fixed_point():
     assert sorted(log.users()) == ["v", "x"]
     assert set(log.vocabulary.actions) == {"q", "r"}
     assert report.events_after == 6 and report.users_before == 4 and "rounds" in report.detail
-    again, second = k_core(log, 3, 2)
+    _, second = k_core(log, 3, 2)
     assert second.events_removed == 0
 
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import write_tiny_real
 
 from behaviorlab.cli import main
 from behaviorlab.cli.demo import find_default_dataset
 from behaviorlab.errors import DataError
-from tests.conftest import write_tiny_real
 
 
 def test_default_dataset_is_found_in_a_shared_folder_above(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def test_generate_command_runs_and_resumes(tmp_path, tiny_log, fake, monkeypatch
     monkeypatch.setenv("BEHAVIORLAB_CACHE_DIR", str(tmp_path / "cache"))
     backends = []
 
-    def factory(config, notify=None):  # noqa: ANN001, ARG001 - the registry's factory signature
+    def factory(config, notify=None):
         backends.append(fake())
         return backends[-1]
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 import behaviorlab.cli.models as models_cli
-import behaviorlab.sequences as sequences
-from behaviorlab import llm
+from behaviorlab import llm, sequences
 from behaviorlab.cli import main
 from behaviorlab.llm.base import Failure
 
@@ -21,7 +20,7 @@ def log_csv(tmp_path):
     """A CSV log: 40 users walking a ring of 6 actions (a -> b -> c ...), one hour apart."""
     rng = np.random.default_rng(0)
     ring = ["wake", "coffee", "commute", "work", "dinner", "sleep"]
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     lines = ["user_id,timestamp,action"]
     for u in range(40):
         position = int(rng.integers(6))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -22,7 +22,7 @@ def home_data(tmp_path, make_home_log):
 def timed_data(path, n_users: int = 6, days: int = 60, seed: int = 0):
     """Users with a busy-weekend rhythm; the gap after each action depends on the action."""
     rng = np.random.default_rng(seed)
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     users, stamps, actions = [], [], []
     for u in range(n_users):
         for d in range(days):

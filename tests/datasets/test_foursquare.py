@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from behaviorlab.datasets import detect_format, load
 from behaviorlab.sequences import sessions_by_day
@@ -20,7 +20,7 @@ def test_original_tsv_local_time_from_offset(tmp_path):
     assert detect_format(path).name == "foursquare"
     log = load(path)
     rows = log.frame.sort("timestamp").to_dicts()
-    assert rows[0]["timestamp"] == datetime(2012, 4, 3, 18, 0, 9, tzinfo=timezone.utc)
+    assert rows[0]["timestamp"] == datetime(2012, 4, 3, 18, 0, 9, tzinfo=UTC)
     assert (rows[0]["local_hour"], rows[0]["weekday"]) == (14, "Tue")
     # 02:30 UTC Wednesday is 22:30 Tuesday in New York (UTC-4)
     assert (rows[1]["local_hour"], rows[1]["weekday"]) == (22, "Tue")

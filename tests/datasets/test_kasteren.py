@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,7 +19,7 @@ def test_sensor_events_with_covering_activity(tmp_path):
     log = load(tmp_path / "houseA.sensors")
     rows = log.frame.to_dicts()
     assert [r["action"] for r in rows] == ["Microwave", "Front door", "houseA:sensor#9"]
-    assert rows[0]["timestamp"] == datetime.fromtimestamp(1000, timezone.utc)
+    assert rows[0]["timestamp"] == datetime.fromtimestamp(1000, UTC)
     assert [r["activity"] for r in rows] == ["prepare dinner", "prepare dinner", None]  # 5000 is after 4000+100
     assert [r["duration_s"] for r in rows] == [5, 2, 1]
     assert log.vocabulary.describe("houseA:sensor#9") == "sensor 9 (no name in houseA.sensor_names)"

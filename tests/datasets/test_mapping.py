@@ -1,11 +1,11 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
 
+from behaviorlab.config import parse_config
 from behaviorlab.datasets.mapping import ColumnMapping, concat_logs, event_log_from_frame, parse_mapping_flag
 from behaviorlab.errors import ConfigError, DataError
-from behaviorlab.config import parse_config
 
 
 def frame(**columns):
@@ -16,13 +16,13 @@ def test_iso_times_with_offsets_become_utc():
     log = event_log_from_frame(frame(user_id=["u", "u"], timestamp=["2024-01-01T10:00:00+02:00", "2024-01-01T09:30:00+00:00"],
                                      action=["a", "b"]), ColumnMapping(), source="t")
     assert log.frame.get_column("timestamp").to_list() == [
-        datetime(2024, 1, 1, 8, 0, tzinfo=timezone.utc), datetime(2024, 1, 1, 9, 30, tzinfo=timezone.utc)]
+        datetime(2024, 1, 1, 8, 0, tzinfo=UTC), datetime(2024, 1, 1, 9, 30, tzinfo=UTC)]
 
 
 @pytest.mark.parametrize(("values", "expected_time"), [
-    (["881250949", "881250950"], datetime(1997, 12, 4, 15, 55, 49, tzinfo=timezone.utc)),
-    (["881250949000", "881250950000"], datetime(1997, 12, 4, 15, 55, 49, tzinfo=timezone.utc)),
-    (["881250949.0", "881250950.5"], datetime(1997, 12, 4, 15, 55, 49, tzinfo=timezone.utc)),
+    (["881250949", "881250950"], datetime(1997, 12, 4, 15, 55, 49, tzinfo=UTC)),
+    (["881250949000", "881250950000"], datetime(1997, 12, 4, 15, 55, 49, tzinfo=UTC)),
+    (["881250949.0", "881250950.5"], datetime(1997, 12, 4, 15, 55, 49, tzinfo=UTC)),
 ])
 def test_epoch_seconds_and_milliseconds_are_detected(values, expected_time):
     log = event_log_from_frame(frame(user_id=["u", "u"], timestamp=values, action=["a", "b"]), ColumnMapping(), source="t")
@@ -43,9 +43,9 @@ def test_strptime_pattern_and_typed_extras():
     log = event_log_from_frame(frame(who=["u"], when=["02/03/2024 10:15"], what=["x"], rating=["4.5"], n=["3"], ok=["yes"],
                                      seen=["2024-03-02T00:00:00"]), mapping, source="t")
     row = log.frame.row(0, named=True)
-    assert row["timestamp"] == datetime(2024, 3, 2, 10, 15, tzinfo=timezone.utc)
+    assert row["timestamp"] == datetime(2024, 3, 2, 10, 15, tzinfo=UTC)
     assert (row["rating"], row["n"], row["ok"]) == (4.5, 3, True)
-    assert row["seen"] == datetime(2024, 3, 2, tzinfo=timezone.utc)
+    assert row["seen"] == datetime(2024, 3, 2, tzinfo=UTC)
 
 
 def test_every_bad_row_is_listed_with_its_number():

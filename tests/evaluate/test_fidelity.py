@@ -15,8 +15,8 @@ from behaviorlab.evaluate.fidelity import (
     fidelity_table,
     fidelity_values,
     jensen_shannon,
-    ngram_overlap,
     matched_samples,
+    ngram_overlap,
     transition_distance,
 )
 

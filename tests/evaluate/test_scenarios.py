@@ -83,8 +83,8 @@ def test_neural_pretraining_on_matching_synthetic_data_runs(split, sequences_log
 
 def test_adding_a_source_later_trains_only_the_new_cells(split, sequences_log, tmp_path) -> None:
     path = tmp_path / "scenarios.json"
-    base = dict(predictor="markov", predictor_settings={"order": 1}, fractions=(1.0,), seeds=(0,),
-                scenarios=("real_only", "pretrain_augment"))
+    base = {"predictor": "markov", "predictor_settings": {"order": 1}, "fractions": (1.0,), "seeds": (0,),
+                "scenarios": ("real_only", "pretrain_augment")}
     run_experiment(split, None, ExperimentConfig(**base, sources=("markov",), markov_sequences=40), results_path=path)
     llm = sequences_log(cycle_sequences(40, 6, seed=7), vocabulary=CYCLE, prefix="g")
     trained = []

@@ -41,7 +41,7 @@ def test_f1_optimal_threshold_separates_when_it_can():
 
 
 def test_first_event_and_context_terms(home):
-    train, valid, _ = home
+    train, _, _ = home
     detector = SequenceAnomalyDetector(create_model("markov").fit(train), AnomalyConfig(context_weight=1.0))
     detector.fit_statistics(train)
     normal = ContextSequence("a", ("Light:switch on", "TV:switch on"), ("(18~21)", "(18~21)"))
@@ -79,7 +79,7 @@ def test_context_term_is_what_catches_unusual_times(home):
 
 def test_threshold_comes_from_validation_only(home, monkeypatch):
     """fit_detector never sees test sequences: the threshold is the same whatever the test split holds."""
-    train, valid, test = home
+    train, valid, _ = home
     seen: list[str] = []
     original = SequenceAnomalyDetector.score_sequences
 

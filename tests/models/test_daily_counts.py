@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -20,7 +20,7 @@ from behaviorlab.models.daily_counts import (
 from behaviorlab.models.tabular import FitSettings
 from behaviorlab.schema import EventLog, Schema
 
-START = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)  # a Monday
+START = datetime(2024, 1, 1, 12, tzinfo=UTC)  # a Monday
 
 
 def log_from_counts(counts: np.ndarray, offsets: list[int] | None = None) -> EventLog:

@@ -12,7 +12,7 @@ from behaviorlab.models.registry import load_model
 from behaviorlab.schema import EventLog, Schema, Vocabulary
 from behaviorlab.sequences import leave_one_out
 
-from .conftest import chain_matrix  # noqa: TID252
+from .conftest import chain_matrix
 
 
 def _log(sequences: list[list[str]], actions: tuple[str, ...] | None = None) -> EventLog:

@@ -30,7 +30,7 @@ def test_action_init_keeps_similar_descriptions_close(dim):
     table = action_embedding_init(vocabulary, dim, seed=0, std=0.02)
     assert table.shape == (6, dim) and table.dtype == np.float32
     assert table.std() == pytest.approx(0.02, rel=1e-3)
-    distance = lambda a, b: np.linalg.norm(table[vocabulary.id_of(a) - 1] - table[vocabulary.id_of(b) - 1])  # noqa: E731
+    distance = lambda a, b: np.linalg.norm(table[vocabulary.id_of(a) - 1] - table[vocabulary.id_of(b) - 1])
     assert distance("on", "on2") < distance("on", "door")
     np.testing.assert_array_equal(table, action_embedding_init(vocabulary, dim, seed=0, std=0.02))  # deterministic
 

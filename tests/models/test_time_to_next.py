@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -26,7 +26,7 @@ from behaviorlab.models.time_to_next import (
 )
 from behaviorlab.schema import HOUR_BINS, EventLog, Schema, Vocabulary
 
-START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+START = datetime(2024, 1, 1, tzinfo=UTC)
 # After each action the next event follows after about this many seconds.
 TYPICAL_GAP = {"wake": 600.0, "coffee": 1800.0, "leave": 9 * 3600.0, "return": 4 * 3600.0, "sleep": 8 * 3600.0}
 ROUTINE = ["wake", "coffee", "leave", "return", "sleep"]

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -17,7 +17,7 @@ ROUTINES = (("tv on", "channel", "tv off"), ("light on", "dim", "light off"), ("
 def routine_log(n_users: int = 45, length: int = 6) -> EventLog:
     """User u repeats routine u % 3 (one action of it swapped per user), at timestamps one hour apart."""
     rows = {"user_id": [], "timestamp": [], "action": []}
-    start = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, 8, tzinfo=UTC)
     for u in range(n_users):
         routine = list(ROUTINES[u % 3])
         for p in range(length):

@@ -8,7 +8,7 @@ import numpy as np
 
 from behaviorlab.datasets import load
 from behaviorlab.evaluate.baselines import markov_synthetic
-from behaviorlab.evaluate.synthetic import evaluate_synthetic, train_and_holdout, SyntheticEvaluationConfig
+from behaviorlab.evaluate.synthetic import SyntheticEvaluationConfig, evaluate_synthetic, train_and_holdout
 from behaviorlab.report.builder import Experiment, ReportData, render_report, write_report
 from behaviorlab.report.run_files import read_run
 

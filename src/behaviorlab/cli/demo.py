@@ -8,7 +8,7 @@ Each step is the same command a user would run by hand; the demo prints those co
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,7 +33,7 @@ def find_default_dataset(starts: list[Path]) -> Path:
 
 @app.command("demo")
 def demo(
-    data: Annotated[Optional[Path], typer.Option("--data", help="Real log (default: ../shared/datasets/smartthings-fr).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Real log (default: ../shared/datasets/smartthings-fr).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Demo folder: the generation run, evaluation and report.")] = Path("runs/demo"),
     n_users: Annotated[int, typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = 24,
     model: Annotated[str, typer.Option(help="Embedded model name or .gguf path.")] = "qwen2.5-coder-1.5b",
@@ -52,8 +52,8 @@ def demo(
          lambda: generate(data=dataset, out=run_dir, n_users=n_users, model=model, seed=seed)),
         (f"behaviorlab evaluate-synthetic {run_dir} --real {dataset} --seed {seed}",
          lambda: evaluate_synthetic_command(run_dir, dataset, seed=seed)),
-        (f"behaviorlab experiment --real {dataset} --synthetic {run_dir} --out {run_dir / 'experiment.json'} "
-         f"--model markov --fractions 0.1,1 --seeds {seed} --scenarios real_only,finetune_augment",
+        ((f"behaviorlab experiment --real {dataset} --synthetic {run_dir} --out {run_dir / 'experiment.json'} "
+         f"--model markov --fractions 0.1,1 --seeds {seed} --scenarios real_only,finetune_augment"),
          lambda: experiment_command(dataset, run_dir / "experiment.json", synthetic=run_dir, model="markov",
                                     fractions="0.1,1", seeds=str(seed), scenarios="real_only,finetune_augment")),
         (f"behaviorlab report {run_dir} --real {dataset}", lambda: report_command(run_dir, real=dataset)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,13 +17,13 @@ from behaviorlab.errors import ConfigError, DataError, EvaluationError
 RealOption = Annotated[Path, typer.Option("--real", help="The real dataset the synthetic data imitates (any loadable format).")]
 
 
-def _load_real(path: Path, format_name: str | None):  # noqa: ANN202 - EventLog (imported lazily)
+def _load_real(path: Path, format_name: str | None):
     from behaviorlab.datasets import load
 
     return load(path, format=format_name)
 
 
-def _split(real):  # noqa: ANN001, ANN202 - EventLog -> SequenceSplit
+def _split(real):
     """The dataset's own split when it has one, else RecBole's leave-one-out."""
     from behaviorlab.sequences import leave_one_out, published_split
 
@@ -47,7 +47,7 @@ def evaluate_synthetic_command(
     synthetic: Annotated[Path, typer.Argument(help="A generation run directory, or a synthetic .parquet file.")],
     real: RealOption,
     format_name: FormatOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "--json-out", help="Where to write the JSON (default: RUN/evaluation.json).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "--json-out", help="Where to write the JSON (default: RUN/evaluation.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the real-vs-real halves, the classifier folds and samples.")] = 0,
     baseline: Annotated[bool, typer.Option(help=(
         "Also evaluate Markov-chain data of the same size, fitted to the real training part."))] = True,
@@ -96,20 +96,20 @@ def _numbers(text: str, cast: type, what: str) -> tuple:
 def experiment_command(
     real: RealOption,
     out: Annotated[Path, typer.Option(help="Results JSON; an interrupted experiment resumes from it.")],
-    synthetic: Annotated[Optional[Path], typer.Option(help="Generation run directory or synthetic .parquet (the 'llm' source).")] = None,
+    synthetic: Annotated[Path | None, typer.Option(help="Generation run directory or synthetic .parquet (the 'llm' source).")] = None,
     format_name: FormatOption = None,
-    model: Annotated[Optional[str], typer.Option(help="Prediction model (see `behaviorlab train --help`).")] = None,
-    fractions: Annotated[Optional[str], typer.Option(help="Shares of the real training users, e.g. 0.1,0.25,1.")] = None,
-    seeds: Annotated[Optional[str], typer.Option(help="Seeds, e.g. 0,1,2.")] = None,
-    scenarios: Annotated[Optional[str], typer.Option(help=(
+    model: Annotated[str | None, typer.Option(help="Prediction model (see `behaviorlab train --help`).")] = None,
+    fractions: Annotated[str | None, typer.Option(help="Shares of the real training users, e.g. 0.1,0.25,1.")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Seeds, e.g. 0,1,2.")] = None,
+    scenarios: Annotated[str | None, typer.Option(help=(
         "Comma-separated scenarios: real_only, real_continued, synthetic_only, pretrain_augment, finetune_replace, "
         "finetune_augment (default: all)."))] = None,
-    sources: Annotated[Optional[str], typer.Option(help=(
+    sources: Annotated[str | None, typer.Option(help=(
         "Synthetic sources: llm, markov (default: both; markov only without --synthetic)."))] = None,
     shift: Annotated[bool, typer.Option("--shift", help="Environment shift: train on day scenes (06-18h), test on night.")] = False,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads per model.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Most epochs per fit (early stopping on validation).")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML file with an [experiment] section (ExperimentConfig keys).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads per model.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs per fit (early stopping on validation).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with an [experiment] section (ExperimentConfig keys).")] = None,
 ) -> None:
     """BehaviorGen's training scenarios with real, Markov-synthetic and LLM-synthetic data; tested once on real test data."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -158,10 +158,10 @@ def experiment_command(
 @app.command("report")
 def report_command(
     run: Annotated[Path, typer.Argument(help="A generation run directory.")],
-    real: Annotated[Optional[Path], typer.Option(help="Real data for the distribution plots (default: the one evaluate-synthetic used).")] = None,
+    real: Annotated[Path | None, typer.Option(help="Real data for the distribution plots (default: the one evaluate-synthetic used).")] = None,
     format_name: FormatOption = None,
-    out: Annotated[Optional[Path], typer.Option(help="HTML file to write (default: RUN/report.html).")] = None,
-    title: Annotated[Optional[str], typer.Option(help="Report title.")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (default: RUN/report.html).")] = None,
+    title: Annotated[str | None, typer.Option(help="Report title.")] = None,
 ) -> None:
     """One self-contained HTML report: manifest, evaluation tables, plots, profiles, scenario results."""
     from behaviorlab.evaluate.synthetic import SPLIT_COLUMN, SyntheticEvaluation
@@ -189,10 +189,10 @@ def report_command(
         except (json.JSONDecodeError, KeyError) as exc:
             raise EvaluationError(f"{path} is not an experiment result: {exc}",
                                   hint="Re-run `behaviorlab experiment --out` to rewrite it.") from exc
-        notes = [f"model {config['predictor']} {config['predictor_settings']}, seeds {config['seeds']}, real-data "
+        notes = [(f"model {config['predictor']} {config['predictor_settings']}, seeds {config['seeds']}, real-data "
                  f"fractions {config['fractions']}; early stopping on validation only, each model tested once on the "
                  "real test split. real_continued = fit on real, then continue on real again: the two-stage control "
-                 "without synthetic data, to read the two-stage scenarios against."]
+                 "without synthetic data, to read the two-stage scenarios against.")]
         if "llm" in config["sources"] and min(config["fractions"]) < 1:
             notes.append("The LLM data was generated once from the real data given to `generate` (its training split), "
                          "so at fractions below 100% it may carry information the subset lacks; the Markov data is "

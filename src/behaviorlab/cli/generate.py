@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -61,22 +61,22 @@ def training_log(job: GenerateJob) -> EventLog:
 
 @app.command("generate")
 def generate(
-    data: Annotated[Optional[Path], typer.Option("--data", help="Real log (any format `behaviorlab data formats` lists).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory; re-run the same command to resume.")] = None,
-    n_users: Annotated[Optional[int], typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="LLM backend: embedded (default) or http.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Named embedded model, .gguf path, or the server's model id.")] = None,
-    scenario: Annotated[Optional[list[str]], typer.Option(help="Environment change, e.g. night, weekend, winter, "
+    data: Annotated[Path | None, typer.Option("--data", help="Real log (any format `behaviorlab data formats` lists).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory; re-run the same command to resume.")] = None,
+    n_users: Annotated[int | None, typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = None,
+    backend: Annotated[str | None, typer.Option(help="LLM backend: embedded (default) or http.")] = None,
+    model: Annotated[str | None, typer.Option(help="Named embedded model, .gguf path, or the server's model id.")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(help="Environment change, e.g. night, weekend, winter, "
                                                                "more-occupants, new-device:Fan. Repeatable.")] = None,
-    diversity: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="0 = clones of the typical user, 1 = cover every stratum.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Run seed: same seed, same output.")] = None,
-    length: Annotated[Optional[int], typer.Option(min=2, help="Events per sequence (default: real median, at most 10).")] = None,
-    dp_epsilon: Annotated[Optional[float], typer.Option(help="Differential privacy for the count tables in prompts.")] = None,
-    parallel: Annotated[Optional[int], typer.Option(min=1, help="Parallel LLM slots.")] = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads of the embedded model.")] = None,
-    format_name: Annotated[Optional[str], typer.Option("--format", help="Force the data format.")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Published split to learn from (default: train).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file (see GenerateJob); flags override it.")] = None,
+    diversity: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="0 = clones of the typical user, 1 = cover every stratum.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed: same seed, same output.")] = None,
+    length: Annotated[int | None, typer.Option(min=2, help="Events per sequence (default: real median, at most 10).")] = None,
+    dp_epsilon: Annotated[float | None, typer.Option(help="Differential privacy for the count tables in prompts.")] = None,
+    parallel: Annotated[int | None, typer.Option(min=1, help="Parallel LLM slots.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads of the embedded model.")] = None,
+    format_name: Annotated[str | None, typer.Option("--format", help="Force the data format.")] = None,
+    split: Annotated[str | None, typer.Option(help="Published split to learn from (default: train).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML file (see GenerateJob); flags override it.")] = None,
     partial: Annotated[bool, typer.Option("--partial", help="Generate nothing more: write the log and manifest of the "
                                                             "work finished so far (re-run without it to complete).")] = False,
 ) -> None:
@@ -143,7 +143,7 @@ def sample(
     diversity: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
     seed: Annotated[int, typer.Option()] = 0,
     length: Annotated[int, typer.Option(min=2, help="Episode length for the per-user statistics.")] = 10,
-    split: Annotated[Optional[str], typer.Option(help="Published split to learn from.")] = "train",
+    split: Annotated[str | None, typer.Option(help="Published split to learn from.")] = "train",
 ) -> None:
     """Sample a population from ATUS routine priors and the real log; print its diversity measures."""
     from behaviorlab.atomic import write_text_atomic

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,12 +18,12 @@ llm_app = typer.Typer(help="Language models: what is available here, and a quick
                       no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="TOML file with an [llm] section.")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with an [llm] section.")]
 
 
 @llm_app.command("models")
 def models(
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache folder (default: $BEHAVIORLAB_CACHE_DIR or "
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache folder (default: $BEHAVIORLAB_CACHE_DIR or "
                                                            "the user cache dir).")] = None,
 ) -> None:
     """List the named embedded models: available? cached? size, and where each comes from."""
@@ -45,13 +45,13 @@ def models(
 @llm_app.command("try")
 def try_prompt(
     prompt: Annotated[str, typer.Argument(help="The user message to send.")],
-    model: Annotated[Optional[str], typer.Option(help="Named model, .gguf path, or the server's model id.")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="embedded (default) or http.")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")] = None,
-    schema_file: Annotated[Optional[Path], typer.Option(help="JSON Schema file the answer must follow.")] = None,
+    model: Annotated[str | None, typer.Option(help="Named model, .gguf path, or the server's model id.")] = None,
+    backend: Annotated[str | None, typer.Option(help="embedded (default) or http.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")] = None,
+    schema_file: Annotated[Path | None, typer.Option(help="JSON Schema file the answer must follow.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to write.")] = 256,
     temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 0.7,
-    seed: Annotated[Optional[int], typer.Option(help="Sampling seed (reproducible answers).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (reproducible answers).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the completions cache.")] = False,
     config: ConfigOption = None,
 ) -> None:

@@ -9,6 +9,7 @@ feature weight (information gain), plus a bonus for being close to the pool's ce
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ TRANSITION = ">"
 
 def episode_features(episode: Episode) -> list[str]:
     actions = episode.actions
-    return [*actions, *(f"{a}{TRANSITION}{b}" for a, b in zip(actions, actions[1:]))]
+    return [*actions, *(f"{a}{TRANSITION}{b}" for a, b in itertools.pairwise(actions))]
 
 
 def episode_vectors(episodes: Sequence[Episode]) -> np.ndarray:

@@ -9,7 +9,7 @@ when none does). A folder with several houses loads them all.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -60,7 +60,7 @@ def load_house(sensors_path: Path) -> EventLog:
         descriptions[tokens[unnamed]] = f"sensor {unnamed} (no name in {house}.sensor_names)"
     frame = pl.DataFrame({
         USER: [house] * len(rows),
-        TIMESTAMP: [datetime.fromtimestamp(r[0], timezone.utc) for r in rows],
+        TIMESTAMP: [datetime.fromtimestamp(r[0], UTC) for r in rows],
         ACTION: [tokens[r[2]] for r in rows],
         "duration_s": [r[1] for r in rows],
     }, schema={USER: pl.String, TIMESTAMP: TIMESTAMP_DTYPE, ACTION: pl.String, "duration_s": pl.Int64})

@@ -80,7 +80,7 @@ def detect_format(path: str | Path) -> DatasetFormat:
                          "(generic tables also need --map user=...,time=...,action=...).")
 
 
-def load(path: str | Path, format: str | None = None, mapping: ColumnMapping | None = None) -> EventLog:  # noqa: A002
+def load(path: str | Path, format: str | None = None, mapping: ColumnMapping | None = None) -> EventLog:
     """Load any supported dataset as an EventLog; `format` overrides detection.
 
     When a detected format fails to read the data, the error says which format was guessed and how

@@ -29,7 +29,7 @@ for _core in ("numpy.core", "numpy._core"):
 _NUMPY_TYPES = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): codecs.encode}
 
 
-def _numpy_core(submodule: str):  # noqa: ANN202 - returns a module
+def _numpy_core(submodule: str):
     try:
         return importlib.import_module(f"numpy._core.{submodule}")
     except ImportError:  # numpy < 2
@@ -39,7 +39,7 @@ def _numpy_core(submodule: str):  # noqa: ANN202 - returns a module
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Resolves only numpy array reconstruction; any other global is refused before it can be called."""
 
-    def __init__(self, handle, path: Path) -> None:  # noqa: ANN001 - a binary file object
+    def __init__(self, handle, path: Path) -> None:
         super().__init__(handle)
         self._path = path
 
@@ -68,7 +68,7 @@ def load_array_pickle(path: Path) -> np.ndarray:
             value = _ArrayOnlyUnpickler(handle, path).load()
         except UnsafeFileError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unreadable file
+        except Exception as exc:
             raise DataError(f"{path} is not a readable pickle", [Problem(f"{type(exc).__name__}: {exc}")],
                             hint="Check that the file is complete and is a pickled numpy array.") from exc
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":

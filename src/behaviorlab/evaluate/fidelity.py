@@ -7,6 +7,7 @@ bits (log base 2), so they lie in [0, 1]: 0 for identical distributions, 1 for d
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
@@ -109,7 +110,7 @@ def gap_bins_of(log: EventLog) -> list[int] | None:
         .get_column("gap")
         .to_numpy()
     )
-    return [int(math.floor(math.log2(max(g, 0) + 1))) for g in gaps]
+    return [math.floor(math.log2(max(g, 0) + 1)) for g in gaps]
 
 
 def transition_matrix(seqs: Sequence[Sequence[str]], actions: Sequence[str]) -> np.ndarray:
@@ -117,7 +118,7 @@ def transition_matrix(seqs: Sequence[Sequence[str]], actions: Sequence[str]) -> 
     index = {a: i for i, a in enumerate(actions)}
     counts = np.zeros((len(actions), len(actions)), dtype=np.float64)
     for seq in seqs:
-        for prev, nxt in zip(seq, seq[1:]):
+        for prev, nxt in itertools.pairwise(seq):
             counts[index[prev], index[nxt]] += 1
     return counts
 
@@ -198,8 +199,8 @@ def sequence_features(logs: Sequence[EventLog]) -> list[sparse.csr_matrix]:
 def discriminative_auc(real: EventLog, synthetic: EventLog, config: FidelityConfig) -> float:
     """Cross-validated ROC AUC of a logistic regression telling real from synthetic sequences (0.5 = cannot)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     x_real, x_synth = sequence_features([real, synthetic])
     rng = np.random.default_rng(config.seed)

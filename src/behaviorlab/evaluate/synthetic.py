@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
 import numpy as np
 import polars as pl
 from pydantic import Field
@@ -93,8 +94,8 @@ def train_and_holdout(real: EventLog, config: SyntheticEvaluationConfig) -> tupl
     held = [users[i] for i in order[: max(2, round(len(users) * config.holdout_fraction))]]
     is_held = pl.col(USER).is_in(held)
     return (real.filter(~is_held), real.filter(is_held),
-            f"random {config.holdout_fraction:.0%} of users held out (seed {config.seed}); valid only if the "
-            "generator was grounded on the other users")
+            (f"random {config.holdout_fraction:.0%} of users held out (seed {config.seed}); valid only if the "
+            "generator was grounded on the other users"))
 
 
 def _tables(real_train: EventLog, real_holdout: EventLog, synthetic: EventLog,

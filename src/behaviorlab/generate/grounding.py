@@ -80,7 +80,7 @@ def ground_profile(profile: Profile, priors: RealPriors, stats: StratumStats, vo
     flat = stats.transition_counts.ravel()
     top = [int(i) for i in np.argsort(-flat, kind="stable")[:n_habits] if flat[i] >= 1.0]
     v = len(priors.actions)
-    habits = tuple((priors.actions[i // v], priors.actions[i % v], int(round(flat[i]))) for i in top)
+    habits = tuple((priors.actions[i // v], priors.actions[i % v], round(float(flat[i]))) for i in top)
     by_frequency = [priors.actions[i] for i in np.argsort(-stats.action_counts, kind="stable")
                     if stats.action_counts[i] >= 1.0]
     new_device_actions = [a for a in vocabulary.actions for d in scenario.new_devices if a.startswith(f"{d}:")]

@@ -15,7 +15,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from behaviorlab.generate.output import check_completion, output_schema
 from behaviorlab.generate.prompts import build_messages
 from behaviorlab.generate.rules import DomainRules
 from behaviorlab.generate.scenario import Scenario, parse_scenario
-from behaviorlab.generate.store import RunStore
+from behaviorlab.generate.store import STORE_FORMAT, RunStore
 from behaviorlab.llm.base import ChatMessage, ChatRequest, ChatResult, LLMBackend, SamplingSettings
 from behaviorlab.profiles.atus import load_atus_priors
 from behaviorlab.profiles.diversity import diversity_report
@@ -45,14 +45,9 @@ from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Population, Profile
 
 STORE_FILE, PARQUET_FILE, MANIFEST_FILE = "run.sqlite", "synthetic.parquet", "manifest.json"
-SYNTHETIC_WEEK = datetime(2024, 1, 1, tzinfo=timezone.utc)  # a Monday: synthetic timestamps start here
+SYNTHETIC_WEEK = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: synthetic timestamps start here
 MAX_DEFAULT_LENGTH = 10
 _MAX_SEED = 2**31 - 1
-
-
-# What the stored prompts and groundings look like; a run stored in another format cannot be resumed
-# (2: the code fixes each event's time slot and the LLM writes codes only).
-STORE_FORMAT = 2
 
 
 def _max_tokens(length: int) -> int:
@@ -132,7 +127,7 @@ def prepare_prompts(ctx: RunContext, store: RunStore, backend: LLMBackend) -> No
                                    length=ctx.length, has_time=ctx.has_time, n_exemplars=ctx.config.n_exemplars,
                                    n_habits=ctx.config.n_habits, max_similarity=ctx.config.max_similarity, rng=rng)
         persona = profile.persona if ctx.config.persona == "llm" else ""
-        kwargs = dict(length=ctx.length, persona_text=persona)
+        kwargs = {"length": ctx.length, "persona_text": persona}
         compact = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=True, **kwargs)
         plain = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=False, **kwargs)
         schema = output_schema(CodeBook(grounding.legend_actions), ctx.length)
@@ -327,7 +322,7 @@ def _manifest(ctx: RunContext, store: RunStore, backend: LLMBackend, copies: lis
                     "not_covered": "the exemplars below are real records shown verbatim in prompts; stratum "
                                    "assignment and neighbour choice use exact data"},
         "exemplars_in_prompts": {"count": len(exemplars), "records": exemplars},
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

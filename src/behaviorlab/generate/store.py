@@ -27,7 +27,11 @@ CREATE TABLE IF NOT EXISTS issues (idx INTEGER NOT NULL, attempt INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS sequences (idx INTEGER PRIMARY KEY, attempt INTEGER NOT NULL, events TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, requests INTEGER NOT NULL, wall_s REAL NOT NULL);
 """
-FINGERPRINT = "fingerprint"
+FINGERPRINT, FORMAT = "fingerprint", "store format"
+# What the stored prompts and groundings look like; a run stored in another format cannot be resumed
+# (1: the LLM wrote (time bin, action) pairs; 2: the code fixes each event's time slot and the LLM
+# writes codes only). Format 1 stores did not record their format.
+STORE_FORMAT = 2
 
 
 class RunStore:
@@ -41,14 +45,23 @@ class RunStore:
         self._db.close()
 
     def claim(self, fingerprint: str) -> None:
-        """Bind the store to one configuration and dataset; a different one may not resume it."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (FINGERPRINT,)).fetchone()
-        if row is None:
-            with self._db:
-                self._db.execute("INSERT INTO meta VALUES (?, ?)", (FINGERPRINT, fingerprint))
-        elif row[0] != fingerprint:
+        """Bind the store to one configuration and dataset (`fingerprint`, which covers STORE_FORMAT);
+        a different one, or a store written in another format, may not resume it."""
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get(FINGERPRINT, fingerprint) == fingerprint:
+            with self._db:  # a store of format 2 made before the format was recorded gets it now
+                self._db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                                     [(FINGERPRINT, fingerprint), (FORMAT, str(STORE_FORMAT))])
+            return
+        if meta.get(FORMAT) == str(STORE_FORMAT):
             raise GenerationError(f"The run directory {self.path.parent} was started with other settings or data",
                                   hint="Re-run with the same command to resume it, or choose a new --out directory.")
+        stored = f"store format {meta[FORMAT]}" if FORMAT in meta else "an older store format"
+        raise GenerationError(
+            f"The run directory {self.path.parent} was started with other settings or data, or written in {stored} "
+            f"by an earlier behaviorlab (this one writes format {STORE_FORMAT}); it cannot be resumed",
+            hint="Re-run with the command that started it if this behaviorlab made it; otherwise choose a new "
+                 "--out directory, or delete this one to generate afresh.")
 
     # -- profiles and prompts ------------------------------------------------------------------
     def prepared(self) -> set[int]:

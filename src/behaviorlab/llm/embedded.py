@@ -50,7 +50,7 @@ class EmbeddedBackend:
         params.port = 0
         try:
             self._server: Any | None = xllamacpp.Server(params)
-        except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as generic exceptions
+        except Exception as exc:
             raise LLMError(f"llama.cpp could not load {model_path}: {exc}",
                            hint="Check that the file is a complete GGUF model; delete it from the cache to rebuild it.") from exc
 

@@ -110,7 +110,7 @@ def real_windows(log: EventLog, length: int) -> set[tuple[str, ...]]:
     windows: set[tuple[str, ...]] = set()
     for _, events in iter_user_events(log):
         actions = tuple(e.action for e in events)
-        for start in range(0, max(len(actions) - length, 0) + 1):
+        for start in range(max(len(actions) - length, 0) + 1):
             window = actions[start:start + length]
             if len(window) == length:
                 windows.add(window)

@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -132,7 +132,7 @@ def render_report(data: ReportData) -> str:
         ("profiles", "Profiles", data.profiles)) if present]
     sections += [(e["anchor"], e["title"]) for e in experiments]
     return template.render(
-        title=data.title, version=__version__, generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        title=data.title, version=__version__, generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         sections=sections, manifest=data.manifest,
         manifest_facts=_manifest_facts(data.manifest) if data.manifest else [],
         manifest_json=json.dumps(data.manifest, indent=2, default=str) if data.manifest else "",

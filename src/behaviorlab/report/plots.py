@@ -18,7 +18,7 @@ from behaviorlab.schema import ACTION, HOUR_BINS, WEEKDAYS, EventLog
 REAL_COLOUR, SYNTH_COLOUR, MARKOV_COLOUR, NONE_COLOUR = "#4c72b0", "#dd8452", "#55a868", "#8c8c8c"
 
 
-def _pyplot():  # noqa: ANN202 - the pyplot module
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
