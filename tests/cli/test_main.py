@@ -27,3 +27,12 @@ def test_python_dash_m_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "behaviorlab", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "train" in result.stdout
+
+
+def test_error_messages_keep_long_paths_on_one_line_and_show_brackets_literally(tmp_path, capsys):
+    # A path longer than any terminal: rich must not break it (users copy it), nor read [x] as markup.
+    missing = tmp_path / ("deep-folder-name-" * 8) / "[bold]events.csv"
+    code = main(["data", "inspect", str(missing)])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert any(str(missing) in line for line in err.splitlines())

@@ -11,6 +11,7 @@ import sys
 import traceback
 
 import typer
+from rich.markup import escape
 from typer.exceptions import TyperException
 
 from behaviorlab.cli import data as _data  # noqa: F401  (registers commands)
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="behaviorlab", standalone_mode=False)
     except BehaviorLabError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         detail = str(exc).split("\n", 1)
         if len(detail) > 1:
             err_console.print(detail[1], highlight=False, markup=False)
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("BEHAVIORLAB_DEBUG"):
             traceback.print_exc()
         err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
             "  -> This is a bug in behaviorlab. Re-run with BEHAVIORLAB_DEBUG=1 for the traceback and report it.",
             highlight=False,
         )

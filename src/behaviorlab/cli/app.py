@@ -13,5 +13,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: messages are left to the terminal to wrap, so a path in them stays one copyable string
+err_console = Console(stderr=True, soft_wrap=True)
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), for `main` and commands with their own resume advice
