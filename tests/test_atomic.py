@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from behaviorlab.atomic import atomic_path, write_text_atomic
+from behaviorlab.atomic import atomic_path, check_output_path, write_text_atomic
+from behaviorlab.errors import OutputError
 
 
 def test_success_replaces_target_and_leaves_no_temp_files(tmp_path: Path) -> None:
@@ -38,3 +39,27 @@ def test_new_files_are_readable_by_others_and_replacements_keep_the_old_mode(tmp
     target.chmod(0o600)
     write_text_atomic(target, "y")
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_unwritable_outputs_are_refused_up_front(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(OutputError, match="is a directory"):
+        check_output_path(folder)
+    with pytest.raises(OutputError, match="is not a directory"):
+        check_output_path(a_file, directory=True)
+    with pytest.raises(OutputError, match="is a file"):
+        check_output_path(a_file / "inside" / "out.json")
+    with pytest.raises(OutputError, match="not writable"):
+        check_output_path("/proc/behaviorlab-test/out.json")  # not writable even for root
+    assert check_output_path(tmp_path / "new" / "deeper" / "out.json") == tmp_path / "new" / "deeper" / "out.json"
+    assert not (tmp_path / "new").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "a-folder"]
+
+
+def test_writing_over_a_directory_is_an_output_error_that_leaves_it_alone(tmp_path: Path) -> None:
+    (tmp_path / "out.json").mkdir()
+    with pytest.raises(OutputError):
+        write_text_atomic(tmp_path / "out.json", "{}")
+    assert (tmp_path / "out.json").is_dir() and [p.name for p in tmp_path.iterdir()] == ["out.json"]

@@ -33,3 +33,15 @@ def test_invalid_toml_and_missing_file_say_what_to_fix(tmp_path: Path) -> None:
         load_config(Example, bad)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(Example, tmp_path / "missing.toml")
+
+
+def test_unknown_keys_get_a_spelling_suggestion_and_the_accepted_keys(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text("epoch = 3\nlr = 0\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(Example, path, {"name": "x"})
+    message = str(info.value)
+    assert str(path) in message  # the file to fix is named
+    assert "unknown key 'epoch' (did you mean 'epochs'?)" in message
+    assert "column" not in message  # keys, not columns
+    assert "accepts: epochs, lr, name" in message

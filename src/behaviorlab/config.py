@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from behaviorlab.errors import ConfigError, Problem
+from behaviorlab.errors import ConfigError
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
@@ -25,11 +26,19 @@ def parse_config(model: type[ConfigT], values: Mapping[str, Any], *, where: str 
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
-        problems = [
-            Problem(error["msg"], column=".".join(str(part) for part in error["loc"]) or None) for error in exc.errors()
-        ]
-        raise ConfigError(f"Invalid {where}:\n" + "\n".join(f"  - {p}" for p in problems),
-                          hint="Fix or remove the listed keys; see the README for the accepted keys.") from exc
+        accepted = list(model.model_fields)
+        lines = [_describe(error, accepted) for error in exc.errors()]
+        raise ConfigError(f"Invalid {where}:\n" + "\n".join(f"  - {line}" for line in lines),
+                          hint=f"Fix or remove the listed keys. {model.__name__} accepts: {', '.join(accepted)}.") from exc
+
+
+def _describe(error: Any, accepted: list[str]) -> str:
+    """One pydantic error as a line about a config key, with a spelling suggestion for an unknown top-level key."""
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, accepted, n=1) if len(error["loc"]) == 1 else []
+        return f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+    return f"key '{key}': {error['msg']}" if key else error["msg"]
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -51,4 +60,5 @@ def load_config(model: type[ConfigT], path: str | Path | None = None, overrides:
         if section is not None:
             values = values.get(section, {})
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
-    return parse_config(model, values, where=f"configuration{f' [{section}]' if section else ''}")
+    source = f" from {path}{f' [{section}]' if section else ''}" if path is not None else ""
+    return parse_config(model, values, where=f"configuration{source}")

@@ -96,3 +96,9 @@ class EvaluationError(BehaviorLabError):
     """An evaluation cannot be computed from the given inputs."""
 
     exit_code = 7
+
+
+class OutputError(BehaviorLabError):
+    """An output path cannot be written (a directory where a file goes, a missing or read-only folder)."""
+
+    exit_code = 8

@@ -36,3 +36,11 @@ def test_error_messages_keep_long_paths_on_one_line_and_show_brackets_literally(
     err = capsys.readouterr().err
     assert code != 0
     assert any(str(missing) in line for line in err.splitlines())
+
+
+def test_help_shows_toml_section_names_in_brackets(capsys):
+    # typer reads help as rich markup: an unescaped [llm] vanished from the text
+    assert main(["llm", "try", "--help"]) == 0
+    assert "[llm]" in capsys.readouterr().out
+    assert main(["experiment", "--help"]) == 0
+    assert "[experiment]" in capsys.readouterr().out

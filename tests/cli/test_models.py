@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -92,7 +94,7 @@ def test_errors_are_messages_with_exit_codes(log_csv, tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("embeding_dim = 8\n")
     assert main(["train", "--model", "sasrec", "--data", str(log_csv), "--out", str(tmp_path / "m"), "--config", str(bad)]) == 2
-    assert "embeding_dim" in capsys.readouterr().err
+    assert capsys.readouterr().err.count("embeding_dim") == 1  # each problem once, not again after the headline
     assert not (tmp_path / "m").exists()
     assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", str(tmp_path / "m")]) == 0
     capsys.readouterr()
@@ -102,6 +104,47 @@ def test_errors_are_messages_with_exit_codes(log_csv, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path), "--data", str(log_csv)]) == 6
     assert "not a saved model" in " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", str(tmp_path / "p"), "--split", "published"]) == 2
+
+
+def test_unwritable_outputs_fail_before_any_training(log_csv, tmp_path, capsys, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data was loaded although the output cannot be written")
+
+    monkeypatch.setattr(models_cli, "_load_split", no_loading)
+    (tmp_path / "a-folder").mkdir()
+    assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", str(tmp_path / "m"),
+                 "--json-out", str(tmp_path / "a-folder")]) == 8
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", "/proc/behaviorlab-test/m"]) == 8
+    assert "not writable" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_saved_model_follows_the_umask_and_a_checkpoint_folder_is_named_as_unfinished(log_csv, tmp_path, capsys):
+    old = os.umask(0o022)
+    try:
+        assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", str(tmp_path / "m")]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == 0o755  # readable by the services that serve it
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / models_cli.CHECKPOINT_FILE).write_bytes(b"")
+    capsys.readouterr()
+    assert main(["predict", str(unfinished), "--history", "wake"]) == 6
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_another_split_and_predict_refuses_context_the_model_ignores(log_csv, tmp_path, capsys):
+    assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", str(tmp_path / "m"), "--split", "temporal"]) == 0
+    capsys.readouterr()
+    # loo's test events lie inside the temporal split's train part: the scores would be inflated
+    assert main(["evaluate", str(tmp_path / "m"), "--data", str(log_csv), "--split", "loo"]) == 2
+    assert "overlaps its training data" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "m"), "--data", str(log_csv), "--split", "temporal"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "m"), "--history", "wake", "--context", "weekday=Mon"]) == 6
+    assert "reads no context" in capsys.readouterr().err
 
 
 def test_smartthings_folder_trains_on_its_published_split_by_default(tmp_path, capsys):

@@ -79,6 +79,14 @@ def test_context_features_are_used(chain_log):
     # at prediction time the phase is passed as context
     assert with_context.predict_next(["a00"], k=1, context={"phase": "y"})[0][0] == "a05"
     assert with_context.predict_next(["a00"], k=1, context={"phase": "x"})[0][0] == "a01"
+    # a request's context must be one the model reads, with a value it has seen; a model without
+    # context refuses any (silently ignoring it would answer a different question)
+    with pytest.raises(ModelError, match="reads no 'weekday'"):
+        with_context.predict_next(["a00"], context={"weekday": "Mon"})
+    with pytest.raises(ModelError, match="'z' never occurs"):
+        with_context.score(["a00"], "a01", context={"phase": "z"})
+    with pytest.raises(ModelError, match="reads no context"):
+        create_model("markov").fit(split.train).predict_next(["a00"], context={"phase": "x"})
 
 
 @pytest.mark.parametrize("name", ["gru4rec", "lstm"])

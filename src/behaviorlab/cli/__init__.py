@@ -32,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="behaviorlab", standalone_mode=False)
     except BehaviorLabError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
-        detail = str(exc).split("\n", 1)
-        if len(detail) > 1:
-            err_console.print(detail[1], highlight=False, markup=False)
+        headline, _, detail = str(exc).partition("\n")  # the message's own lines, the problems, the hint
+        err_console.print(f"[bold red]error:[/] {escape(headline)}", highlight=False)
+        if detail:
+            err_console.print(detail, highlight=False, markup=False)
         return exc.exit_code
     except typer.Abort:
         err_console.print("Interrupted. Re-run the same command to resume where it stopped.")

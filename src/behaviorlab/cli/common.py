@@ -18,11 +18,23 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from behaviorlab.atomic import write_text_atomic
+from behaviorlab.atomic import check_output_path, write_text_atomic
 from behaviorlab.cli.app import console
 
+
+# Option callbacks: an unwritable output fails while the command line is read, before any data is loaded
+# or any model trained (the write itself would only fail at the end).
+def output_file(path: Path | None) -> Path | None:
+    return None if path is None else check_output_path(path)
+
+
+def output_folder(path: Path | None) -> Path | None:
+    return None if path is None else check_output_path(path, directory=True)
+
+
 FormatOption = Annotated[str | None, typer.Option("--format", "-f", help="Force the data format (see `behaviorlab data formats`).")]
-JsonOption = Annotated[Path | None, typer.Option("--json-out", help="Also write the results as JSON to this file.")]
+JsonOption = Annotated[Path | None, typer.Option("--json-out", callback=output_file,
+                                                 help="Also write the results as JSON to this file.")]
 
 
 @contextmanager

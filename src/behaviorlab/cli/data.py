@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import FormatOption
+from behaviorlab.cli.common import FormatOption, output_file
 from behaviorlab.config import load_config
 from behaviorlab.datasets import FORMATS, ColumnMapping, detect_format, load, parse_mapping_flag, write_event_log
 from behaviorlab.errors import ConfigError
@@ -82,6 +82,7 @@ def convert(path: Path, out: Path, format_name: FormatOption = None, map_flag: M
     """Write a log as Parquet with its schema and vocabulary (reads back losslessly)."""
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
+    output_file(out)
     log = load(path, format=format_name, mapping=_mapping(map_flag, extra, config))
     if drop_duplicates:
         log, report = drop_exact_duplicates(log)

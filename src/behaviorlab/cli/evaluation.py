@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import FormatOption
+from behaviorlab.cli.common import FormatOption, output_file
 from behaviorlab.config import load_config
 from behaviorlab.errors import ConfigError, DataError, EvaluationError
 
@@ -47,7 +47,7 @@ def evaluate_synthetic_command(
     synthetic: Annotated[Path, typer.Argument(help="A generation run directory, or a synthetic .parquet file.")],
     real: RealOption,
     format_name: FormatOption = None,
-    out: Annotated[Path | None, typer.Option("--out", "--json-out", help="Where to write the JSON (default: RUN/evaluation.json).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "--json-out", callback=output_file, help="Where to write the JSON (default: RUN/evaluation.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the real-vs-real halves, the classifier folds and samples.")] = 0,
     baseline: Annotated[bool, typer.Option(help=(
         "Also evaluate Markov-chain data of the same size, fitted to the real training part."))] = True,
@@ -95,7 +95,7 @@ def _numbers(text: str, cast: type, what: str) -> tuple:
 @app.command("experiment")
 def experiment_command(
     real: RealOption,
-    out: Annotated[Path, typer.Option(help="Results JSON; an interrupted experiment resumes from it.")],
+    out: Annotated[Path, typer.Option(callback=output_file, help="Results JSON; an interrupted experiment resumes from it.")],
     synthetic: Annotated[Path | None, typer.Option(help="Generation run directory or synthetic .parquet (the 'llm' source).")] = None,
     format_name: FormatOption = None,
     model: Annotated[str | None, typer.Option(help="Prediction model (see `behaviorlab train --help`).")] = None,
@@ -109,7 +109,7 @@ def experiment_command(
     shift: Annotated[bool, typer.Option("--shift", help="Environment shift: train on day scenes (06-18h), test on night.")] = False,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per model.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs per fit (early stopping on validation).")] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML file with an [experiment] section (ExperimentConfig keys).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with an \\[experiment] section (ExperimentConfig keys).")] = None,
 ) -> None:
     """BehaviorGen's training scenarios with real, Markov-synthetic and LLM-synthetic data; tested once on real test data."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -160,7 +160,7 @@ def report_command(
     run: Annotated[Path, typer.Argument(help="A generation run directory.")],
     real: Annotated[Path | None, typer.Option(help="Real data for the distribution plots (default: the one evaluate-synthetic used).")] = None,
     format_name: FormatOption = None,
-    out: Annotated[Path | None, typer.Option(help="HTML file to write (default: RUN/report.html).")] = None,
+    out: Annotated[Path | None, typer.Option(callback=output_file, help="HTML file to write (default: RUN/report.html).")] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
 ) -> None:
     """One self-contained HTML report: manifest, evaluation tables, plots, profiles, scenario results."""

@@ -11,6 +11,7 @@ import typer
 from pydantic import Field
 
 from behaviorlab.cli.app import app, console, err_console
+from behaviorlab.cli.common import output_file, output_folder
 from behaviorlab.config import StrictConfig, parse_config, read_toml
 from behaviorlab.errors import DataError
 from behaviorlab.generate.config import GenerateConfig
@@ -62,7 +63,7 @@ def training_log(job: GenerateJob) -> EventLog:
 @app.command("generate")
 def generate(
     data: Annotated[Path | None, typer.Option("--data", help="Real log (any format `behaviorlab data formats` lists).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory; re-run the same command to resume.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", callback=output_folder, help="Run directory; re-run the same command to resume.")] = None,
     n_users: Annotated[int | None, typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = None,
     backend: Annotated[str | None, typer.Option(help="LLM backend: embedded (default) or http.")] = None,
     model: Annotated[str | None, typer.Option(help="Named embedded model, .gguf path, or the server's model id.")] = None,
@@ -138,7 +139,7 @@ app.add_typer(profiles_app, name="profiles")
 @profiles_app.command("sample")
 def sample(
     data: Annotated[Path, typer.Option("--data", help="Real log the priors are estimated from.")],
-    out: Annotated[Path, typer.Option("--out", help="Population JSON file to write.")],
+    out: Annotated[Path, typer.Option("--out", callback=output_file, help="Population JSON file to write.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Profiles to sample.")] = 100,
     diversity: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
     seed: Annotated[int, typer.Option()] = 0,

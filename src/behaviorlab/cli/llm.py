@@ -18,7 +18,7 @@ llm_app = typer.Typer(help="Language models: what is available here, and a quick
                       no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with an [llm] section.")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with an \\[llm] section.")]
 
 
 @llm_app.command("models")

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import INTERRUPTED, app, console, err_console
-from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, progress_bar, write_json
+from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, output_folder, progress_bar, write_json
 from behaviorlab.errors import ConfigError, ModelError
 
 CHECKPOINT_FILE = "checkpoint.pt"  # inside --out while a neural model trains
@@ -39,7 +39,7 @@ def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple
 def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (popularity, markov, gru4rec, lstm, sasrec, ...).")],
     data: Annotated[Path, typer.Option("--data", "-d", help="The behavior log (any format `behaviorlab data` reads).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to save the trained model in.")],
+    out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the trained model in.")],
     split: Annotated[str | None, typer.Option(help="loo (leave-one-out), temporal, or published (the dataset's own; "
                                                    "the default when the data has one, else loo).")] = None,
     format_name: FormatOption = None,
@@ -74,7 +74,7 @@ def train(
     foreign = [flag for flag, (field, _) in given.items() if field not in cls.config_class.model_fields]
     if foreign:
         raise ConfigError(f"{'/'.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to the {model} model",
-                          hint="Drop them.")
+                          hint=f"Drop {'it' if len(foreign) == 1 else 'them'}.")
     overrides: dict[str, Any] = {"seed": seed} | dict(given.values())
     instance = cls(load_config(cls.config_class, config, overrides))
     checkpoint = out / CHECKPOINT_FILE
@@ -135,7 +135,12 @@ def evaluate(
     except ValueError:
         raise ConfigError(f"--ks must be integers separated by commas, got {ks!r}") from None
     model = load_model(model_dir)
-    split_name, parts = _load_split(data, format_name or model.metadata_.get("format"), split or model.metadata_.get("split"))
+    trained_on = model.metadata_.get("split")
+    if split and trained_on and split != trained_on:
+        # Another split's test part holds events this model trained on: its scores would be inflated.
+        raise ConfigError(f"{model_dir} was trained on the {trained_on} split; the test part of the {split} split "
+                          "overlaps its training data", hint=f"Drop --split to use {trained_on}, or train a model with --split {split}.")
+    split_name, parts = _load_split(data, format_name or model.metadata_.get("format"), split or trained_on)
     metrics = ranking_report(model, parts.test, ks=cutoffs, negatives=negatives)
     ranking = "full ranking" if negatives is None else f"{negatives} sampled negatives"
     console.print(metrics_table(f"{model.name}: test, {split_name} split ({ranking})", metrics))
@@ -203,7 +208,7 @@ def predict(
             payload["explanation"] = explanation.to_dict()
         console.print_json(json.dumps(payload, ensure_ascii=False))
         return
-    table = Table(title=f"{model.name}: next action after {len(actions)} events")
+    table = Table(title=f"{model.name}: next action after {len(actions)} event{'' if len(actions) == 1 else 's'}")
     for column, justify in (("rank", "right"), ("action", "left"), ("probability", "right"), ("description", "left")):
         table.add_column(column, justify=justify)
     for rank, (action, probability) in enumerate(ranked, start=1):

@@ -13,7 +13,15 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import FormatOption, JsonOption, comparison_table, metrics_table, progress_bar, write_json
+from behaviorlab.cli.common import (
+    FormatOption,
+    JsonOption,
+    comparison_table,
+    metrics_table,
+    output_folder,
+    progress_bar,
+    write_json,
+)
 from behaviorlab.errors import ConfigError
 
 ctr_app = typer.Typer(help="User-representation CTR model: p(click | user history text, item features).", no_args_is_help=True)
@@ -62,7 +70,7 @@ def _ctr_split(data: Path, format_name: str | None, split: str, value_column: st
 @ctr_app.command("train")
 def ctr_train(
     data: Annotated[Path, typer.Option("--data", "-d", help="The interaction log (items as actions).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to save the model in.")],
+    out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the model in.")],
     split: Annotated[str, typer.Option(help="loo (leave-one-out) or temporal.")] = "loo",
     head: Annotated[str | None, typer.Option(help="logistic or mlp (overrides the config).")] = None,
     category_column: Annotated[str | None, typer.Option(help="An extra with each item's categories (e.g. genre).")] = None,
@@ -129,7 +137,7 @@ def timing_gaps(
     valid_ratio: Annotated[float, typer.Option(help="Share of events (newest but the test ones) for validation.")] = 0.1,
     test_ratio: Annotated[float, typer.Option(help="Share of the newest events for the test.")] = 0.1,
     history: Annotated[int | None, typer.Option(help="Past events the features look back.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the trained model here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")] = None,
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
@@ -158,7 +166,7 @@ def timing_gaps(
 def timing_hour_bin(
     data: Annotated[Path, typer.Option("--data", "-d", help="A log with an hour_bin column (e.g. SmartThings).")],
     history: Annotated[int | None, typer.Option(help="Past events the features look back.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the trained model here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")] = None,
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
@@ -230,7 +238,7 @@ def _anomaly_table(report: Any) -> Table:
 @anomaly_app.command("train")
 def anomaly_train(
     data: Annotated[Path, typer.Option("--data", "-d", help="Smart-home sequences with a published split (SmartThings).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to save the detector in.")],
+    out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the detector in.")],
     model: Annotated[str, typer.Option("--model", "-m", help="The sequence model whose likelihood scores events.")] = "markov",
     model_config: Annotated[Path | None, typer.Option(help="TOML file with the sequence model's config keys.")] = None,
     format_name: FormatOption = None,

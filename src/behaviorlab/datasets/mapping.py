@@ -260,7 +260,7 @@ def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapp
         raise _unreadable(source, exc) from exc
     problems = _row_problems(flags)
     if problems:
-        raise DataError(f"{source}: {len(problems)} problems in the rows", problems,
+        raise DataError(f"{source}: {len(problems)} problem{'' if len(problems) == 1 else 's'} in the rows", problems,
                         hint="Fix or remove these rows (rows are counted from 1 after the header), or set time_format.")
     table = table.drop(flags.columns, strict=False)
     if table.height == 0:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkab
 
 import numpy as np
 
+from behaviorlab.atomic import check_output_path
 from behaviorlab.config import StrictConfig, parse_config
 from behaviorlab.errors import ModelError
 from behaviorlab.schema import Vocabulary
@@ -135,6 +136,30 @@ class BaseModel(ABC):
                 hint="Use actions from the training data's vocabulary (see the model's vocabulary.json).",
             )
 
+    def context_values(self) -> Mapping[str, Sequence[str]] | None:
+        """The context this model reads: column -> the values it learned; {} reads none; None takes any text."""
+        return {}
+
+    def check_context(self, context: Mapping[str, str] | None) -> None:
+        """Raise one ModelError for context keys the model does not read or values it never saw in training.
+
+        A column left out is fine (it is then unknown); a request's context is checked, a split's is not
+        (unseen values in data are expected and map to 'unknown').
+        """
+        accepted = self.context_values()
+        if not context or accepted is None:
+            return
+        if not accepted:
+            raise ModelError(f"The {self.name} model reads no context, but got {sorted(context)}",
+                             hint="Drop the context, or train a neural model with context_columns (e.g. weekday, hour_bin).")
+        problems = [f"it reads no {key!r}" for key in context if key not in accepted]
+        problems += [f"{key}={value!r} never occurs in its training data" for key, value in context.items()
+                     if key in accepted and str(value) not in accepted[key]]
+        if problems:
+            known = "; ".join(f"{key}: {', '.join(values[:24])}{' ...' if len(values) > 24 else ''}"
+                              for key, values in accepted.items())
+            raise ModelError(f"Invalid context for the {self.name} model: {'; '.join(problems)}", hint=f"Known values: {known}.")
+
     def predict_scores(self, examples: NextEventExamples) -> np.ndarray:
         """float32 [N, V]: log-probabilities of every action for every example's history."""
         self.check_known([a for history in examples.histories for a in history])
@@ -144,6 +169,7 @@ class BaseModel(ABC):
 
     def _single(self, history: Sequence[str], context: Mapping[str, str] | None) -> np.ndarray:
         self.check_known(history)
+        self.check_context(context)
         return self._log_probs([list(history)], {key: [value] for key, value in (context or {}).items()})[0]
 
     def predict_next(self, history: Sequence[str], k: int = 10,
@@ -192,8 +218,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     """The manifest of a saved model directory, checked for the keys this version writes."""
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
-        raise ModelError(f"{directory} is not a saved model (no {MANIFEST})",
-                         hint="Pass the directory written by `behaviorlab train --out`.")
+        unfinished = any(directory.glob("*.pt"))  # a training checkpoint: the run stopped before saving
+        raise ModelError(f"{directory} is not a saved model (no {MANIFEST})"
+                         + ("; it holds the checkpoint of an unfinished training run" if unfinished else ""),
+                         hint="Finish it with the same `behaviorlab train` command and --resume." if unfinished
+                         else "Pass the directory written by `behaviorlab train --out`.")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -212,11 +241,12 @@ def write_directory_atomic(path: str | Path, files: Mapping[str, bytes]) -> None
     An existing directory at `path` is only replaced once the new one is complete; if anything
     fails, `path` is left as it was.
     """
-    target = Path(path)
+    target = check_output_path(path, directory=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and not target.is_dir():
-        raise ModelError(f"{target} exists and is not a directory", hint="Choose another --out path.")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    # A plain mkdir under a unique name, not mkdtemp: the saved model gets the umask's mode (mkdtemp's
+    # 0700 would hide it from other users and services).
+    staging = target.parent / f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
     old = target.parent / f".{target.name}.old-{os.getpid()}"
     try:
         for name, data in files.items():

@@ -131,6 +131,9 @@ class NeuralModel(BaseModel):
             network.action_embedding.weight.requires_grad_(self.config.text_init == "finetune")
         return network
 
+    def context_values(self) -> Mapping[str, Sequence[str]]:
+        return {c: self.context_values_.get(c, []) for c in self.config.context_columns}
+
     def _context_ids(self, values: Mapping[str, Sequence[Any]], n: int) -> np.ndarray:
         """int64 [n, C] context ids; unseen or missing values map to 0 (unknown)."""
         ids = np.zeros((n, len(self.config.context_columns)), dtype=np.int64)

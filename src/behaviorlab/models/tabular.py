@@ -72,10 +72,10 @@ def train_network(network: torch.nn.Module, loss_fn: LossFn,
         train_losses.append(total / max(n, 1))
         if valid is None:
             best_epoch, best_state = epoch, copy.deepcopy(network.state_dict())
-            progress(epoch, settings.epochs, {"train_loss": train_losses[-1]})
+            progress(epoch, settings.epochs, {"epoch": epoch, "train_loss": train_losses[-1]})
             continue
         valid_losses.append(evaluate_loss(network, loss_fn, valid, settings.batch_size))
-        progress(epoch, settings.epochs, {"train_loss": train_losses[-1], "valid_loss": valid_losses[-1]})
+        progress(epoch, settings.epochs, {"epoch": epoch, "train_loss": train_losses[-1], "valid_loss": valid_losses[-1]})
         if valid_losses[-1] < best_loss:
             best_loss, best_epoch, best_state = valid_losses[-1], epoch, copy.deepcopy(network.state_dict())
         elif epoch - best_epoch >= settings.patience:

@@ -197,7 +197,7 @@ def train_network(network: nn.Module, loss_fn: Callable[[dict[str, torch.Tensor]
             loss.backward()
             optimizer.step()
             total_loss += float(loss.detach())
-        entry = {"epoch": float(epoch), "loss": total_loss / n_batches, "train_seconds": time.perf_counter() - started}
+        entry = {"epoch": epoch, "loss": total_loss / n_batches, "train_seconds": time.perf_counter() - started}
         if validate is not None:
             network.eval()
             with torch.no_grad():

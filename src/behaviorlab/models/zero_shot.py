@@ -75,6 +75,9 @@ class ZeroShotLLMModel(BaseModel):
         return self
 
     # -- prompting ------------------------------------------------------------------------------
+    def context_values(self) -> None:
+        return None  # any context goes into the prompt as text ("weekday Mon, hour bin (6~9)")
+
     def _labels(self) -> list[str]:
         """What the LLM writes for each action: its description when those are unique, else its token."""
         vocabulary = self.vocabulary
