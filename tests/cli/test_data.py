@@ -74,6 +74,18 @@ def test_convert_failure_leaves_no_output(tmp_path, capsys):
     assert main(["data", "convert", str(path), str(tmp_path / "out.csv")]) == 2
 
 
+def test_convert_counts_actions_like_inspect(tmp_path, capsys):
+    """A vocabulary may name actions that never occur (a sensor that never fired): both commands count those that do."""
+    (tmp_path / "houseA.sensors").write_text("1000\t5\t1\n1100\t2\t2\n")
+    (tmp_path / "houseA.activities").write_text("990\t200\t4\n")
+    (tmp_path / "houseA.sensor_names").write_text("1\tMicrowave\n2\tFront door\n3\tFridge\n")
+    (tmp_path / "houseA.activity_names").write_text("4\tprepare dinner\n")
+    assert main(["data", "convert", str(tmp_path / "houseA.sensors"), str(tmp_path / "out.parquet")]) == 0
+    assert "2 actions (vocabulary 3)" in capsys.readouterr().out
+    assert main(["data", "inspect", str(tmp_path / "houseA.sensors")]) == 0
+    assert "2 (vocabulary 3)" in capsys.readouterr().out
+
+
 def test_formats_lists_every_format(capsys):
     assert main(["data", "formats"]) == 0
     out = capsys.readouterr().out

@@ -12,7 +12,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-# soft_wrap: messages are left to the terminal to wrap, so a path in them stays one copyable string
+# soft_wrap: text is left to the terminal to wrap, so a path in a message stays one copyable string
+# (tables still fit the terminal's width)
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), for `main` and commands with their own resume advice

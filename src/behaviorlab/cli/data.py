@@ -14,7 +14,7 @@ from behaviorlab.cli.common import FormatOption, output_file
 from behaviorlab.config import load_config
 from behaviorlab.datasets import FORMATS, ColumnMapping, detect_format, load, parse_mapping_flag, write_event_log
 from behaviorlab.errors import ConfigError
-from behaviorlab.schema import USER
+from behaviorlab.schema import ACTION, USER
 from behaviorlab.sequences import drop_exact_duplicates
 
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
@@ -88,7 +88,10 @@ def convert(path: Path, out: Path, format_name: FormatOption = None, map_flag: M
         log, report = drop_exact_duplicates(log)
         console.print(str(report))
     write_event_log(log, out)
-    console.print(f"Wrote {out}: {log.n_users:,} users, {log.n_events:,} events, {len(log.vocabulary):,} actions.")
+    # The same count as `data inspect`: actions that occur; a vocabulary may also name actions that do not.
+    n_actions, n_known = log.frame.get_column(ACTION).n_unique(), len(log.vocabulary)
+    vocabulary = f" (vocabulary {n_known:,})" if n_known != n_actions else ""
+    console.print(f"Wrote {out}: {log.n_users:,} users, {log.n_events:,} events, {n_actions:,} actions{vocabulary}.")
 
 
 @data_app.command("formats")
