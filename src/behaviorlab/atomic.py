@@ -24,8 +24,8 @@ def check_output_path(target: str | os.PathLike[str], *, directory: bool = False
     """
     target = Path(target)
     what = "folder" if directory else "file"
-    if target.is_dir() and not directory:
-        raise OutputError(f"{target} is a directory, not a file", hint="Give a file path, e.g. results.json.")
+    if not directory:
+        _refuse_directory(target)
     if target.exists() and directory and not target.is_dir():
         raise OutputError(f"{target} exists and is not a directory", hint="Choose another output folder.")
     parent = target.parent.absolute()
@@ -43,13 +43,19 @@ def check_output_path(target: str | os.PathLike[str], *, directory: bool = False
     return target
 
 
+def _refuse_directory(target: Path) -> None:
+    if target.is_dir():
+        raise OutputError(f"{target} is a directory, not a file", hint="Give a file path, e.g. results.json.")
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success it replaces the target.
 
     On any exception the temporary file is removed and the target is left as it was.
     """
-    target = check_output_path(target)
+    target = Path(target)
+    _refuse_directory(target)  # else the rename would fail only after the whole write
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
