@@ -103,6 +103,10 @@ def test_errors_are_messages_with_exit_codes(log_csv, tmp_path, capsys):
     assert "teleport" in err and "Traceback" not in err
     assert main(["evaluate", str(tmp_path), "--data", str(log_csv)]) == 6
     assert "not a saved model" in capsys.readouterr().err
+    for ks in ("0,5", "five"):
+        assert main(["evaluate", str(tmp_path / "m"), "--data", str(log_csv), "--ks", ks]) == 2
+        assert "For example --ks 1,5,10" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "m"), "--history", "wake", "--k", "0"]) == 2  # a usage error, like --ks
     assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", str(tmp_path / "p"), "--split", "published"]) == 2
 
 

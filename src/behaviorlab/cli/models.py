@@ -133,7 +133,9 @@ def evaluate(
     try:
         cutoffs = tuple(int(k) for k in ks.split(","))
     except ValueError:
-        raise ConfigError(f"--ks must be integers separated by commas, got {ks!r}") from None
+        cutoffs = ()
+    if not cutoffs or min(cutoffs) < 1:
+        raise ConfigError(f"--ks must be positive integers separated by commas, got {ks!r}", hint="For example --ks 1,5,10.")
     model = load_model(model_dir)
     trained_on = model.metadata_.get("split")
     if split and trained_on and split != trained_on:
@@ -178,7 +180,7 @@ def _parse_context(text: str | None) -> dict[str, str]:
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab train`.")],
     history: Annotated[str, typer.Option(help="Past actions, oldest first, separated by --sep.")],
-    k: Annotated[int, typer.Option(help="How many next actions to list.")] = 10,
+    k: Annotated[int, typer.Option(min=1, help="How many next actions to list.")] = 10,
     sep: Annotated[str | None, typer.Option(help="Separator of --history (default: whitespace; use '|' when actions contain spaces).")] = None,
     context: Annotated[str | None, typer.Option(help="Context of the next event, e.g. weekday=Mon,hour_bin=(6~9).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Name the past events that drove the top prediction.")] = False,
