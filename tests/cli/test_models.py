@@ -151,6 +151,15 @@ def test_evaluate_refuses_another_split_and_predict_refuses_context_the_model_ig
     assert "reads no context" in capsys.readouterr().err
 
 
+def test_training_without_validation_examples_says_so_up_front(tmp_path, capsys):
+    path = tmp_path / "short.csv"
+    path.write_text("user_id,timestamp,action\nu1,2024-01-01T00:00:00Z,a\nu1,2024-01-01T01:00:00Z,b\n"
+                    "u2,2024-01-01T00:00:00Z,b\nu2,2024-01-01T01:00:00Z,a\n")
+    assert main(["train", "--model", "gru4rec", "--data", str(path), "--out", str(tmp_path / "m"), "--epochs", "2",
+                 "--threads", "1"]) == 0
+    assert "no validation examples (no early stopping: all 2 epochs run" in capsys.readouterr().err
+
+
 def test_smartthings_folder_trains_on_its_published_split_by_default(tmp_path, capsys):
     """A SmartThings-format folder (train/valid/test.csv): the published split is the default."""
     folder = tmp_path / "smartthings"

@@ -81,6 +81,12 @@ def train(
     _check_resume(isinstance(instance, NeuralModel), model, checkpoint, resume)
     split_name, parts = _load_split(data, format_name, split)
     console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
+    if not len(parts.valid):
+        # Said up front: without validation a neural model runs every epoch and keeps the last one.
+        consequence = (f"no early stopping: all {instance.config.epochs} epochs run and the last one is saved"
+                       if isinstance(instance, NeuralModel) else "no validation metrics")
+        err_console.print(f"warning: the {split_name} split has no validation examples ({consequence}). "
+                          "Users need at least 3 events for leave-one-out validation.", highlight=False)
     try:
         with progress_bar(f"training {model}") as report:
             if isinstance(instance, NeuralModel):
