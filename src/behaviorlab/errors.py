@@ -102,3 +102,9 @@ class OutputError(BehaviorLabError):
     """An output path cannot be written (a directory where a file goes, a missing or read-only folder)."""
 
     exit_code = 8
+
+
+class Interrupted(BehaviorLabError):
+    """The user stopped a long operation (Ctrl-C); the message says what was kept and how to continue."""
+
+    exit_code = 130  # 128 + SIGINT, as shells report it

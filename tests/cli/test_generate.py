@@ -3,7 +3,8 @@ import json
 from behaviorlab.cli import main
 from behaviorlab.cli.generate import load_job
 from behaviorlab.datasets import read_event_log, write_event_log
-from behaviorlab.llm.base import register_backend
+from behaviorlab.generate.run import request_seed
+from behaviorlab.llm.base import Failure, register_backend
 
 
 def test_toml_and_flags_give_the_same_job(tmp_path):
@@ -47,3 +48,26 @@ def test_generate_command_runs_and_resumes(tmp_path, tiny_log, fake, monkeypatch
     assert manifest["seed"] == 3 and manifest["backend"] == backends[0].name
     assert read_event_log(tmp_path / "run" / "synthetic.parquet").n_users == 3
     assert main(args) == 0 and backends[1].requests == []  # re-running a finished run redoes nothing
+
+
+def test_a_dead_server_or_ctrl_c_stops_generate_with_advice_and_a_rerun_resumes(tmp_path, tiny_log, fake, valid_answer,
+                                                                                monkeypatch, capsys):
+    monkeypatch.setenv("BEHAVIORLAB_CACHE_DIR", str(tmp_path / "cache"))
+    backends = iter([fake(lambda request, call: Failure("connection", "connection refused")),
+                     fake(interrupt_after_batches=0),
+                     # profile 0 gets an empty answer at each of its 3 attempts
+                     fake(lambda request, call: "[]" if request.sampling.seed in {request_seed(0, 0, a) for a in range(3)}
+                          else valid_answer(request))])
+    register_backend("scripted-for-cli-test")(lambda config, notify=None: next(backends))
+    data = tmp_path / "tiny.parquet"
+    write_event_log(tiny_log, data)
+    args = ["generate", "--data", str(data), "--out", str(tmp_path / "run"), "--n-users", "3", "--length", "4",
+            "--backend", "scripted-for-cli-test"]
+    assert main(args) == 4  # an LLMError, not a run "completed" with every profile failed
+    err = capsys.readouterr().err
+    assert "connection refused" in err and "re-run the same command" in err
+    assert main(args) == 130
+    assert "Interrupted. Re-run the same command" in capsys.readouterr().err
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 synthetic sequences" in out and "1 of 3 profiles got no valid sequence" in out

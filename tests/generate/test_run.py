@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from behaviorlab.datasets import read_event_log
-from behaviorlab.errors import GenerationError
+from behaviorlab.errors import GenerationError, LLMError
 from behaviorlab.generate.config import GenerateConfig
 from behaviorlab.generate.run import MANIFEST_FILE, PARQUET_FILE, STORE_FILE, request_seed, run_generation
 from behaviorlab.llm.base import Failure
@@ -76,7 +76,7 @@ def test_failures_and_invalid_answers_are_recorded_and_retried(tmp_path, tiny_lo
         if call == 1:
             return '["A1",'  # truncated
         if call == 2:
-            return Failure("timeout", "took too long")
+            return Failure("bad_request", "the prompt does not fit the context")  # this request's own failure
         if call == 3:
             return '["A999","A1","A1","A1"]'  # unknown action
         return valid_answer(request)
@@ -88,7 +88,7 @@ def test_failures_and_invalid_answers_are_recorded_and_retried(tmp_path, tiny_lo
     db = sqlite3.connect(tmp_path / STORE_FILE)
     issues = [m for (m,) in db.execute("SELECT message FROM issues ORDER BY idx, attempt")]
     assert any("empty" in m for m in issues) and any("unknown action code" in m for m in issues)
-    assert any("timeout" in m for m in issues) and any("not JSON" in m or "truncated" in m for m in issues)
+    assert any("bad_request" in m for m in issues) and any("not JSON" in m or "truncated" in m for m in issues)
     retried = db.execute("SELECT idx, attempt, seed FROM attempts WHERE attempt = 1").fetchall()
     assert {(i, s) for i, _, s in retried} == {(i, request_seed(0, i, 1)) for i in range(4)}
 
@@ -113,6 +113,25 @@ def test_interrupted_run_resumes_to_the_same_output(tmp_path, tiny_log, fake):
     again = fake()
     run_generation(tiny_log, tmp_path / "twice", CONFIG, again)
     assert again.requests == []  # a finished run is not redone
+
+
+@pytest.mark.parametrize("kind", ["connection", "timeout", "server_error"])
+def test_a_backend_that_goes_down_stops_the_run_and_its_profiles_are_retried_on_resume(tmp_path, tiny_log, fake, valid_answer,
+                                                                                     kind):
+    uninterrupted = run_generation(tiny_log, tmp_path / "once", CONFIG, fake())
+    # the second batch (profiles 4 and 5) meets a dead server: one request answered, one not
+    dying = fake(lambda request, call: Failure(kind, "server gone") if call == 5 else valid_answer(request))
+    with pytest.raises(LLMError, match=f"failed 1 of 2 requests of a batch: {kind}"):
+        run_generation(tiny_log, tmp_path / "twice", CONFIG, dying)
+    db = sqlite3.connect(tmp_path / "twice" / STORE_FILE)
+    assert db.execute("SELECT COUNT(*), SUM(status = 'failed') FROM attempts").fetchone() == (5, 0)  # not an attempt
+    db.close()
+    assert not (tmp_path / "twice" / MANIFEST_FILE).exists()  # not reported as a finished run
+    back_up = fake()
+    resumed = run_generation(tiny_log, tmp_path / "twice", CONFIG, back_up)
+    assert len(back_up.requests) == 1 and back_up.requests[0].sampling.seed == request_seed(0, 5, 0)
+    assert resumed.manifest["complete"] and resumed.manifest["attempts"]["failed"] == 0
+    assert resumed.synthetic.frame.equals(uninterrupted.synthetic.frame)
 
 
 def test_partial_output_of_an_unfinished_run(tmp_path, tiny_log, fake):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from behaviorlab.datasets import read_event_log, write_event_log
+from behaviorlab.errors import LLMError
 from behaviorlab.generate.config import GenerateConfig
 from behaviorlab.generate.run import MANIFEST_FILE, PARQUET_FILE, STORE_FILE, run_generation
 from behaviorlab.llm.config import LLMConfig
@@ -92,3 +93,25 @@ def test_killed_then_resumed_run_ends_with_exactly_the_uninterrupted_output(tmp_
         assert rows == db.execute("SELECT idx, attempt, completion FROM attempts ORDER BY idx, attempt").fetchall()
     assert finished_before < len(rows)
     assert (once / PARQUET_FILE).read_bytes() == (twice / PARQUET_FILE).read_bytes()
+
+
+def test_a_server_that_is_down_stops_the_run_and_a_resume_against_the_live_server_completes(tmp_path, tiny_log,
+                                                                                             smollm2_path):
+    """Real HTTP both ways: a loopback port with no listener, then llama.cpp's server with the real model."""
+    from behaviorlab.llm.embedded import EmbeddedBackend
+    from behaviorlab.llm.http_backend import HttpBackend
+    from behaviorlab.llm.retry import RetryPolicy
+
+    config = GenerateConfig(**SMALL, llm=LLMConfig(**LLM))
+    dead = HttpBackend("http://127.0.0.1:9/v1", "smollm2-135m", parallel=1, timeout_s=5, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(LLMError, match="connection"):
+        run_generation(tiny_log, tmp_path, config, dead)
+    assert not (tmp_path / MANIFEST_FILE).exists()  # nothing claims the run finished
+    server = EmbeddedBackend(smollm2_path, model="smollm2-135m", parallel=1, threads=1, context_per_slot=1024)
+    try:
+        live = HttpBackend(server.http_address + "/v1", "smollm2-135m", parallel=1, timeout_s=120)
+        result = run_generation(tiny_log, tmp_path, config, live)
+    finally:
+        server.close()
+    assert result.manifest["complete"] and result.manifest["attempts"]["failed"] == 0
+    assert result.manifest["attempts"]["attempts"] >= SMALL["n_users"]  # every profile was asked of the live server

@@ -21,28 +21,29 @@ from behaviorlab.cli import generate as _generate  # noqa: F401  (registers comm
 from behaviorlab.cli import llm as _llm  # noqa: F401  (registers commands)
 from behaviorlab.cli import models as _models  # noqa: F401  (registers commands)
 from behaviorlab.cli import tasks as _tasks  # noqa: F401  (registers commands)
-from behaviorlab.cli.app import INTERRUPTED, app, err_console
-from behaviorlab.errors import BehaviorLabError
+from behaviorlab.cli.app import app, err_console
+from behaviorlab.errors import BehaviorLabError, Interrupted
 
 INTERNAL_ERROR = 70
+RESUME_ADVICE = "Interrupted. Re-run the same command to resume where it stopped."
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `behaviorlab` script; returns the process exit code."""
     try:
         result = app(args=argv, prog_name="behaviorlab", standalone_mode=False)
+    except Interrupted as exc:  # a command's own advice on what was kept
+        err_console.print(str(exc), highlight=False, markup=False)
+        return exc.exit_code
     except BehaviorLabError as exc:
         headline, _, detail = str(exc).partition("\n")  # the message's own lines, the problems, the hint
         err_console.print(f"[bold red]error:[/] {escape(headline)}", highlight=False)
         if detail:
             err_console.print(detail, highlight=False, markup=False)
         return exc.exit_code
-    except typer.Abort:
-        err_console.print("Interrupted. Re-run the same command to resume where it stopped.")
-        return INTERRUPTED
-    except KeyboardInterrupt:
-        err_console.print("Interrupted. Re-run the same command to resume where it stopped.")
-        return INTERRUPTED
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print(RESUME_ADVICE)
+        return Interrupted.exit_code
     except TyperException as exc:  # usage errors (typer ships its own click: plain click's classes never match)
         exc.show(file=sys.stderr)
         return exc.exit_code
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             highlight=False,
         )
         return INTERNAL_ERROR
+    if result == Interrupted.exit_code:  # typer turns a Ctrl-C it sees into a silent return of 130
+        err_console.print(RESUME_ADVICE)
     return result if isinstance(result, int) else 0
 
 

@@ -16,4 +16,3 @@ app = typer.Typer(
 # (tables still fit the terminal's width)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
-INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), for `main` and commands with their own resume advice

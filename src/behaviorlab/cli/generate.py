@@ -126,6 +126,10 @@ def generate(
     console.print(f"prompt tokens per generated event: {tokens['prompt_tokens_per_generated_event_compressed']} compressed vs "
                   f"{tokens['prompt_tokens_per_generated_event_plain_json']} plain JSON "
                   f"({tokens['compressed_over_plain']:.0%})", highlight=False)
+    missing = manifest["profiles_without_sequence"]
+    if missing:
+        console.print(f"[yellow]{missing} of {job.generate.n_users} profiles got no valid sequence[/] in "
+                      f"{job.generate.max_attempts} attempts each; the manifest's issues say why.", highlight=False)
     if not manifest["complete"]:
         console.print(f"[yellow]partial:[/] {manifest['pending_profiles']} profiles still to generate; "
                       "re-run without --partial to complete the run.")

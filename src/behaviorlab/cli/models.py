@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from behaviorlab.cli.app import INTERRUPTED, app, console, err_console
+from behaviorlab.cli.app import app, console, err_console
 from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, output_folder, progress_bar, write_json
-from behaviorlab.errors import ConfigError, ModelError
+from behaviorlab.errors import ConfigError, Interrupted, ModelError
 
 CHECKPOINT_FILE = "checkpoint.pt"  # inside --out while a neural model trains
 
@@ -95,9 +95,8 @@ def train(
                 instance.fit(parts.train, parts.valid, progress=report)
     except KeyboardInterrupt:
         saved = checkpoint.exists()  # no checkpoint before the first epoch ends, nor for one-pass models
-        err_console.print(f"Interrupted. The finished epochs are saved in {checkpoint}: run the same command with "
-                          "--resume to continue." if saved else "Interrupted before anything was saved.", highlight=False)
-        raise typer.Exit(INTERRUPTED) from None
+        raise Interrupted(f"Interrupted. The finished epochs are saved in {checkpoint}: run the same command with "
+                          "--resume to continue." if saved else "Interrupted before anything was saved.") from None
     valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
     instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics}
     instance.save(out)  # replaces the whole directory, checkpoint included: the model takes its place in one rename

@@ -25,7 +25,7 @@ import polars as pl
 from behaviorlab.atomic import write_text_atomic
 from behaviorlab.compress.encode import CodeBook
 from behaviorlab.compress.tokens import PromptCost, message_tokens
-from behaviorlab.errors import GenerationError
+from behaviorlab.errors import GenerationError, LLMError
 from behaviorlab.generate.config import GenerateConfig
 from behaviorlab.generate.grounding import Grounding, TimeSlot, ground_profile, neighbourhood_stats
 from behaviorlab.generate.outliers import markov_outliers
@@ -45,6 +45,10 @@ from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Population, Profile
 
 STORE_FILE, PARQUET_FILE, MANIFEST_FILE = "run.sqlite", "synthetic.parquet", "manifest.json"
+# Failures that say the backend itself is down (left after the backend's own retries), not that this
+# profile's attempt went wrong: they are not recorded as attempts, and the run stops so that a re-run
+# retries those profiles once the server is back.
+BACKEND_DOWN = frozenset({"connection", "timeout", "rate_limited", "server_error", "auth", "not_found"})
 SYNTHETIC_WEEK = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: synthetic timestamps start here
 MAX_DEFAULT_LENGTH = 10
 _MAX_SEED = 2**31 - 1
@@ -192,14 +196,21 @@ def _generate(ctx: RunContext, store: RunStore, backend: LLMBackend, progress: P
                 sampling=SamplingSettings(temperature=config.temperature, max_tokens=_max_tokens(ctx.length), seed=seed)))
         batch_start = time.perf_counter()
         results = backend.complete(requests)
+        down = [r.failure for r in results if r.failure is not None and r.failure.kind in BACKEND_DOWN]
         records = [_attempt_record(ctx, index, attempts.get(index, 0), json.loads(prepared[index][2]), result)
-                   for index, result in zip(batch, results, strict=True)]
+                   for index, result in zip(batch, results, strict=True)
+                   if result.failure is None or result.failure.kind not in BACKEND_DOWN]
         tokens_done += sum(r["completion_tokens"] or 0 for r in records)
         store.record_batch(records, time.perf_counter() - batch_start)
         for record in records:
             attempts[record["idx"]] = record["attempt"] + 1
             if record["events"] is not None:
                 accepted.add(record["idx"])
+        if down:
+            raise LLMError(f"The LLM backend ({backend.name}, {backend.model}) failed {len(down)} of {len(batch)} requests "
+                           f"of a batch: {down[0].kind}: {down[0].message[:200]}",
+                           hint="Finished sequences are saved. Check the server (behaviorlab llm try), then re-run the "
+                                "same command: it resumes with the profiles that are still pending.")
         pending = [i for i in range(config.n_users) if i not in accepted and attempts.get(i, 0) < config.max_attempts]
         if progress is not None:
             elapsed = time.perf_counter() - started
