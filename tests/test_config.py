@@ -45,3 +45,16 @@ def test_unknown_keys_get_a_spelling_suggestion_and_the_accepted_keys(tmp_path: 
     assert "unknown key 'epoch' (did you mean 'epochs'?)" in message
     assert "column" not in message  # keys, not columns
     assert "accepts: epochs, lr, name" in message
+
+
+class Outer(StrictConfig):
+    name: str = "x"
+    inner: Example = Example()
+
+
+def test_a_nested_unknown_key_lists_the_keys_of_its_own_table() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(Outer, {"inner": {"epoch": 3}})
+    message = str(info.value)
+    assert "unknown key 'inner.epoch' (did you mean 'epochs'?)" in message
+    assert "[inner] accepts: epochs, lr, name." in message

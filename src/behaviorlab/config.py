@@ -26,17 +26,30 @@ def parse_config(model: type[ConfigT], values: Mapping[str, Any], *, where: str 
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
-        accepted = list(model.model_fields)
-        lines = [_describe(error, accepted) for error in exc.errors()]
+        errors = exc.errors()
+        lines = [_describe(error, _keys_at(model, error["loc"][:-1])) for error in errors]
+        # the accepted keys of the table the first problem is in ([generate] keys for generate.foo)
+        where_keys = next((error["loc"][:-1] for error in errors if error["type"] == "extra_forbidden"), ())
+        table = f"[{'.'.join(str(part) for part in where_keys)}]" if where_keys else model.__name__
         raise ConfigError(f"Invalid {where}:\n" + "\n".join(f"  - {line}" for line in lines),
-                          hint=f"Fix or remove the listed keys. {model.__name__} accepts: {', '.join(accepted)}.") from exc
+                          hint=f"Fix or remove the listed keys. {table} accepts: {', '.join(_keys_at(model, where_keys))}.") from exc
+
+
+def _keys_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The keys of the (nested) config table at `path`, e.g. ("generate", "llm") -> LLMConfig's fields."""
+    for part in path:
+        annotation = model.model_fields[str(part)].annotation if str(part) in model.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
 
 
 def _describe(error: Any, accepted: list[str]) -> str:
-    """One pydantic error as a line about a config key, with a spelling suggestion for an unknown top-level key."""
+    """One pydantic error as a line about a config key, with a spelling suggestion for an unknown key."""
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(key, accepted, n=1) if len(error["loc"]) == 1 else []
+        close = difflib.get_close_matches(str(error["loc"][-1]), accepted, n=1)
         return f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
     return f"key '{key}': {error['msg']}" if key else error["msg"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from behaviorlab.errors import DataError
+from behaviorlab.errors import DataError, EvaluationError
 from behaviorlab.evaluate.baselines import markov_synthetic
 from behaviorlab.evaluate.synthetic import (
     SyntheticEvaluation,
@@ -44,3 +44,14 @@ def test_evaluation_round_trips_through_json(sequences_log, tmp_path) -> None:
     assert again.privacy[0].baseline == result.privacy[0].baseline
     with pytest.raises(DataError):
         SyntheticEvaluation.from_json('{"fidelity": []}')
+
+
+def test_synthetic_data_from_other_data_or_with_no_sequences_is_refused(sequences_log) -> None:
+    real = sequences_log(random_sequences(40, 1))
+    train, holdout, _ = train_and_holdout(real, SyntheticEvaluationConfig())
+    other = sequences_log([["x", "y", "a"]] * 5, prefix="s")  # x, y never occur in the real data
+    with pytest.raises(EvaluationError, match="2 of the synthetic data's actions never occur"):
+        evaluate_synthetic(train, holdout, other)
+    empty = other.with_frame(other.frame.head(0))
+    with pytest.raises(EvaluationError, match="no sequences"):
+        evaluate_synthetic(train, holdout, empty)

@@ -55,12 +55,19 @@ def evaluate_synthetic_command(
     """Fidelity, diversity/personality and privacy of synthetic data, each beside a real-data reference."""
     from behaviorlab.evaluate.fidelity import FidelityConfig
     from behaviorlab.evaluate.privacy import PrivacyConfig
-    from behaviorlab.evaluate.synthetic import SyntheticEvaluationConfig, evaluate_synthetic, train_and_holdout
+    from behaviorlab.evaluate.synthetic import (
+        SyntheticEvaluationConfig,
+        check_comparable,
+        evaluate_synthetic,
+        train_and_holdout,
+    )
     from behaviorlab.report.run_files import EVALUATION_FILE, read_run
 
     run = read_run(synthetic)
     config = SyntheticEvaluationConfig(seed=seed, fidelity=FidelityConfig(seed=seed), privacy=PrivacyConfig(seed=seed))
-    train, holdout, how = train_and_holdout(_load_real(real, format_name), config)
+    real_log = _load_real(real, format_name)
+    check_comparable(real_log, run.synthetic)  # before the Markov baseline, which needs sequences to copy lengths from
+    train, holdout, how = train_and_holdout(real_log, config)
     with console.status("Evaluating the synthetic data..."):
         markov = None
         if baseline:

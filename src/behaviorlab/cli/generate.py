@@ -43,7 +43,8 @@ def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]
 
 def load_job(config_file: Path | None, overrides: Mapping[str, Any]) -> GenerateJob:
     values = read_toml(config_file) if config_file is not None else {}
-    return parse_config(GenerateJob, _merge(values, overrides), where="generate configuration")
+    source = f" from {config_file}" if config_file is not None else ""
+    return parse_config(GenerateJob, _merge(values, overrides), where=f"generate configuration{source}")
 
 
 def training_log(job: GenerateJob) -> EventLog:

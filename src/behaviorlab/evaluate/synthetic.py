@@ -22,7 +22,7 @@ from behaviorlab.errors import DataError, EvaluationError, Problem
 from behaviorlab.evaluate.diversity import diversity_table, profile_consistency
 from behaviorlab.evaluate.fidelity import FidelityConfig, MetricRow, fidelity_table
 from behaviorlab.evaluate.privacy import PrivacyConfig, privacy_table
-from behaviorlab.schema import USER, EventLog, Profile
+from behaviorlab.schema import ACTION, USER, EventLog, Profile
 
 SPLIT_COLUMN = "split"
 
@@ -105,6 +105,24 @@ def _tables(real_train: EventLog, real_holdout: EventLog, synthetic: EventLog,
             "privacy": privacy_table(real_train, real_holdout, synthetic, config.privacy)}
 
 
+def check_comparable(real: EventLog, synthetic: EventLog) -> None:
+    """Raise EvaluationError unless `synthetic` has sequences and every action it uses is one of `real`'s.
+
+    Generation only writes actions of the real log it was grounded on, so an unknown action means the
+    synthetic data came from other data; its metrics against `real` would be meaningless, not bad.
+    """
+    if synthetic.n_events == 0:
+        raise EvaluationError("The synthetic data has no sequences to evaluate",
+                              hint="Its generation run accepted none: see the run's manifest.json (attempts, issues), "
+                                   "fix the cause and re-run generate.")
+    known = set(real.vocabulary.actions)
+    foreign = sorted(a for a in synthetic.frame.get_column(ACTION).unique().to_list() if a not in known)
+    if foreign:
+        raise EvaluationError(f"{len(foreign)} of the synthetic data's actions never occur in the real data "
+                              f"(e.g. {foreign[:3]}): it was generated from other data",
+                              hint="Pass the real data the run was generated from (--real).")
+
+
 def evaluate_synthetic(real_train: EventLog, real_holdout: EventLog, synthetic: EventLog,
                        profiles: Mapping[str, Profile] | None = None,
                        config: SyntheticEvaluationConfig | None = None,
@@ -112,6 +130,7 @@ def evaluate_synthetic(real_train: EventLog, real_holdout: EventLog, synthetic: 
     """Every synthetic-data metric, each beside its real-data reference and, when `baseline` is given
     (e.g. `baselines.markov_synthetic` of the same size), beside the same metric for that data."""
     config = config or SyntheticEvaluationConfig()
+    check_comparable(real_train, synthetic)
     tables = _tables(real_train, real_holdout, synthetic, config)
     if baseline is not None:
         for section, rows in _tables(real_train, real_holdout, baseline, config).items():
