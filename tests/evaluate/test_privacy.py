@@ -57,3 +57,15 @@ def test_fresh_samples_of_the_same_distribution_are_safe(sequences_log) -> None:
     assert rows["exact_copy_rate"].value == 0.0
     assert rows["dcr_ratio"].value == pytest.approx(1.0, abs=0.1)
     assert rows["membership_auc"].value == pytest.approx(0.5, abs=0.1)
+
+
+def test_copies_shorter_than_the_window_are_still_seen(sequences_log) -> None:
+    """4-event synthetic sequences cut from 8-event training sequences: no whole-sequence copy, no 5-event
+    window, but every 4-event window is verbatim; the check shortens its window to see that."""
+    train_seqs = random_sequences(100, 8, "abcdefgh", seed=1)
+    train = sequences_log(train_seqs)
+    holdout = sequences_log(random_sequences(100, 8, "abcdefgh", seed=2), prefix="h")
+    cut = sequences_log([s[2:6] for s in train_seqs[:50]], prefix="s")
+    rows = {row.name: row for row in privacy_table(train, holdout, cut)}
+    assert rows["exact_copy_rate"].value == 0.0
+    assert rows["window4_copy_rate"].value == 1.0 and "shortened from 5" in rows["window4_copy_rate"].description

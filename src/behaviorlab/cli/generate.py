@@ -122,7 +122,7 @@ def generate(
     console.print(f"[bold]{manifest['synthetic']['sequences']}[/] synthetic sequences -> {job.out / manifest['synthetic']['file']}")
     console.print(f"validity before repair {manifest['validity_rate_before_repair']:.1%}, after repair "
                   f"{manifest['validity_rate_after_repair']:.1%}; failed {manifest['attempts']['failed']}, "
-                  f"rejected {manifest['attempts']['rejected']}; copies flagged {manifest['copies']['count']}; "
+                  f"rejected {manifest['attempts']['rejected']}; verbatim copies of a real window {manifest['copies']['count']}; "
                   f"outliers dropped {manifest['outliers']['dropped'] if manifest['outliers'] else 0}", highlight=False)
     console.print(f"prompt tokens per generated event: {tokens['prompt_tokens_per_generated_event_compressed']} compressed vs "
                   f"{tokens['prompt_tokens_per_generated_event_plain_json']} plain JSON "
