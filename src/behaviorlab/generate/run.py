@@ -196,10 +196,9 @@ def _generate(ctx: RunContext, store: RunStore, backend: LLMBackend, progress: P
                 sampling=SamplingSettings(temperature=config.temperature, max_tokens=_max_tokens(ctx.length), seed=seed)))
         batch_start = time.perf_counter()
         results = backend.complete(requests)
-        down = [r.failure for r in results if r.failure is not None and r.failure.kind in BACKEND_DOWN]
+        down = [r.failure for r in results if _backend_down(r)]
         records = [_attempt_record(ctx, index, attempts.get(index, 0), json.loads(prepared[index][2]), result)
-                   for index, result in zip(batch, results, strict=True)
-                   if result.failure is None or result.failure.kind not in BACKEND_DOWN]
+                   for index, result in zip(batch, results, strict=True) if not _backend_down(result)]
         tokens_done += sum(r["completion_tokens"] or 0 for r in records)
         store.record_batch(records, time.perf_counter() - batch_start)
         for record in records:
@@ -218,6 +217,10 @@ def _generate(ctx: RunContext, store: RunStore, backend: LLMBackend, progress: P
             per_profile = elapsed / max(done - done_at_start, 1)
             progress(done, total, {"accepted": len(accepted), "tokens_per_s": round(tokens_done / max(elapsed, 1e-9), 1),
                                    "eta_s": round(per_profile * len(pending), 1)})
+
+
+def _backend_down(result: ChatResult) -> bool:
+    return result.failure is not None and result.failure.kind in BACKEND_DOWN
 
 
 def _synthetic_log(ctx: RunContext, sequences: dict[int, list[list[Any]]]) -> EventLog:
