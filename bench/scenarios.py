@@ -1,14 +1,20 @@
 """The training-scenario table on real data (SmartThings FR), and the environment-shift experiment.
 
-    .venv/bin/python bench/scenarios.py [--data ../shared/datasets/smartthings-fr] [--llm-run RUN]
+    .venv/bin/python bench/scenarios.py [--data ../shared/datasets/smartthings-fr] [--llm-run RUN ...]
         [--night-run RUN] [--out DIR] [--model gru4rec] [--seeds 0,1,2]
 
-Main table: no augmentation (real only), Markov-synthetic and LLM-synthetic augmentation at 10%, 25% and
-100% of the real training sequences, mean +/- std over the seeds, on the published real test split
-(predict the 10th event from the first 9). Every gain is relative to real-only training measured in
-the same run with the same seed and subset. Without --llm-run the LLM rows are left out (and said so).
-Shift: train on day scenes (10th event 06-18h), test on night; no augmentation vs Markov vs the LLM's
-"it is night now" run. Results are resumable JSON files in --out (experiment.json,
+Main table: no augmentation (real only), its oracle (real only on all the real training data), the
+real->real control, Markov-synthetic and LLM-synthetic augmentation at 10%, 25% and 100% of the real
+training sequences, on the published real test split (predict the 10th event from the first 9). Every
+gain is paired by seed with real-only training of the same subset, with a 95% t-interval over seeds,
+the share of the gap to the oracle it closes, and whether it wins (evaluate/scenarios.py: WIN_RULE).
+Each --llm-run must be grounded on exactly one cell's real subset (repeat the flag, one run per subset):
+write the subsets with `behaviorlab experiment --real DATA --fractions F --seeds S --write-subsets DIR`,
+generate from each with `behaviorlab generate --data DIR/FILE --out RUN`. Without --llm-run the LLM rows
+are left out (and said so).
+Shift: train on day scenes (10th event 06-18h), test on night; the oracle also trains on the real night
+scenes; no augmentation vs Markov vs the LLM's "it is night now" run grounded on the day training data
+(`--shift --write-subsets`). Results are resumable JSON files in --out (experiment.json,
 experiment-shift.json), which `behaviorlab report` picks up when --out is the run directory.
 """
 
@@ -22,34 +28,40 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _table(title: str, summary: list[dict], scenarios: list[str]) -> None:
-    by = {(r["source"], r["scenario"], r["fraction"]): r for r in summary}
+def _table(title: str, summary: list[dict]) -> None:
+    from behaviorlab.evaluate.scenarios import WIN_RULE, row_texts
+
     print(f"\n{title}")
     metric = summary[0]["metric"]
-    fractions = sorted({r["fraction"] for r in summary})
-    header = f"{'real data':>9} | {'no augmentation':>17}"
-    columns = [(src, sc) for sc in scenarios for src in ("none", "markov", "llm") if any((src, sc, f) in by for f in fractions)]
-    for src, sc in columns:
-        header += f" | {src + ' ' + sc:>36}"
-    print(f"test {metric}, mean ± std over seeds; in brackets the relative gain vs no augmentation (mean ± std); "
-          "'none real_continued' = real, then real again (the two-stage control without synthetic data)")
+    print(f"test {metric}, mean ± std over seeds; gain vs real only (same seed) with its 95% t-interval; "
+          f"'none real_continued' = real, then real again (the control); {WIN_RULE}")
+    header = f"{'real data':>9} | {'source':<6} | {'scenario':<16} | {metric:>17} | {'gain [95% CI]':>30} | {'gap':>6} | wins"
     print(header)
     print("-" * len(header))
-    for f in fractions:
-        base = by.get(("none", "real_only", f))
-        line = f"{f:>9.0%} | " + (f"{base['mean']:.4f} ± {base['std']:.4f}" if base else f"{'—':>17}")
-        for src, sc in columns:
-            r = by.get((src, sc, f))
-            cell = (f"{r['mean']:.4f} ± {r['std']:.4f} ({r['gain_mean']:+.1%} ± {r['gain_std']:.1%})" if r else "—")
-            line += f" | {cell:>36}"
-        print(line)
+    order = {"real_only": 0, "real_continued": 1}
+    for r in sorted(summary, key=lambda r: (r["fraction"], order.get(r["scenario"], 2), r["source"] != "none",
+                                            r["scenario"], r["source"])):
+        texts = row_texts(r)
+        print(f"{r['fraction']:>9.0%} | {r['source']:<6} | {r['scenario']:<16} | {r['mean']:.4f} ± {r['std']:.4f} | "
+              f"{texts['gain']:>30} | {texts['gap']:>6} | {texts['wins']}")
+    for note in dict.fromkeys(r["note"] for r in summary if r["note"]):
+        print(f"note: {note}")
+
+
+def _runs(paths: list[Path] | None) -> list:
+    from behaviorlab.evaluate.scenarios import SyntheticRun
+    from behaviorlab.report.run_files import read_run
+
+    return [SyntheticRun(str(path), run.synthetic, run.grounding_digest) for path in paths or [] for run in [read_run(path)]]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets" / "smartthings-fr")
-    parser.add_argument("--llm-run", type=Path, help="Generation run (or .parquet) for the LLM rows.")
-    parser.add_argument("--night-run", type=Path, help="Generation run with the 'night' scenario for the shift rows.")
+    parser.add_argument("--llm-run", type=Path, action="append",
+                        help="Generation run for the LLM rows, grounded on one cell's real subset; repeatable.")
+    parser.add_argument("--night-run", type=Path, action="append",
+                        help="Generation run with the 'night' scenario, grounded on the day training data.")
     parser.add_argument("--out", type=Path, default=Path("/tmp/behaviorlab-bench-scenarios"))
     parser.add_argument("--model", default="gru4rec")
     parser.add_argument("--epochs", type=int, default=100, help="Most epochs per fit; early stopping decides.")
@@ -72,8 +84,7 @@ def main() -> int:
         return 2
     from behaviorlab.datasets import load
     from behaviorlab.evaluate.scenarios import ExperimentConfig, run_experiment, summarise
-    from behaviorlab.evaluate.shift import scene_split
-    from behaviorlab.report.run_files import read_run
+    from behaviorlab.evaluate.shift import scene_oracle, scene_split
     from behaviorlab.sequences import published_split
 
     split = published_split(load(args.data))
@@ -88,35 +99,32 @@ def main() -> int:
     def progress(done: int, total: int, info: dict | None = None) -> None:
         print(f"  [{done}/{total}] {time.strftime('%H:%M:%S')} {dict(info or {})}", flush=True)
 
-    llm = read_run(args.llm_run).synthetic if args.llm_run else None
+    llm = _runs(args.llm_run)
     print(f"real: {split.train.n_users:,} train sequences, {len(split.valid):,} valid, {len(split.test):,} test; "
-          f"LLM run: {args.llm_run or 'none (LLM rows left out)'}"
-          + (f" ({llm.n_users} sequences)" if llm is not None else ""))
+          f"LLM runs: {len(llm) or 'none (LLM rows left out)'}")
     config = ExperimentConfig(predictor=args.model, predictor_settings=settings, seeds=seeds, scenarios=scenarios,
                               fractions=tuple(float(f) for f in args.fractions.split(",")),
-                              sources=("llm", "markov") if llm is not None else ("markov",),
+                              sources=("llm", "markov") if llm else ("markov",),
                               markov_sequences=args.markov_sequences)
     started = time.time()
     cells = run_experiment(split, llm, config, results_path=args.out / "experiment.json", progress=progress)
     _table(f"{args.model}: training scenarios on SmartThings FR ({time.time() - started:.0f} s)",
-           summarise(cells, config.metric), [s for s in scenarios if s != "real_only"])
+           summarise(cells, config.metric))
 
     if args.skip_shift:
         return 0
     shifted, counts = scene_split(split)
     print(f"\nEnvironment shift: train {counts.train[0]:,} of {counts.train[1]:,} sequences (10th event 06-18h), "
           f"valid {counts.valid[0]:,} of {counts.valid[1]:,} (day), test {counts.test[0]:,} of {counts.test[1]:,} (night)")
-    night = read_run(args.night_run).synthetic if args.night_run else None
-    print(f"night LLM run: {args.night_run or 'none (the LLM row awaits a run with the night scenario)'}"
-          + (f" ({night.n_users} sequences)" if night is not None else ""))
+    night = _runs(args.night_run)
+    print(f"night LLM runs: {len(night) or 'none (the LLM row awaits a run with the night scenario)'}")
     shift_config = config.model_copy(update={
         "title": "Environment shift: trained on day scenes (06-18h), tested on night", "fractions": (1.0,),
-        "sources": ("llm", "markov") if night is not None else ("markov",)})
+        "sources": ("llm", "markov") if night else ("markov",)})
     started = time.time()
-    cells = run_experiment(shifted, night, shift_config, results_path=args.out / "experiment-shift.json",
-                           progress=progress)
-    _table(f"{args.model}: environment shift ({time.time() - started:.0f} s)", summarise(cells, config.metric),
-           [s for s in scenarios if s != "real_only"])
+    cells = run_experiment(shifted, night, shift_config, oracle=scene_oracle(split),
+                           results_path=args.out / "experiment-shift.json", progress=progress)
+    _table(f"{args.model}: environment shift ({time.time() - started:.0f} s)", summarise(cells, config.metric))
     return 0
 
 

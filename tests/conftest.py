@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +58,157 @@ def action_schema() -> dict:
     }
 
 
+# --- LLM fault server (llm/http_backend, reliability/) -----------------------------------------------------
+# A real OpenAI-style server on 127.0.0.1 that misbehaves on purpose, for the HTTP backend and the CLI.
+
+
+class FaultServer:
+    """What it does is chosen per request by the user message ("scenario:<name>"), or for every request by
+    `mode`, which a test may switch while it runs (e.g. to "fix" the server between two runs).
+
+    Modes: ok, rate_limited (429, Retry-After: 1), rate_limited_once, always_500, error_once, bad_request
+    (400), garbage (200 with an HTML page), ignore_schema (200 with prose), invalid and invalid_once (the same),
+    slow (answers after `slow_s`), hang (accepts connections, never answers anything: mode only), drop
+    (hangs up without a status line), drop_once, auth (401 echoing the credential), missing (404),
+    no_response_format (400 while response_format is sent), echo (the request headers echoed into error
+    bodies and 200 bodies, as careless servers do). Every chat arrival is counted per scenario in `hits`.
+    """
+
+    GOOD = '{"action":"light_on"}'
+
+    def __init__(self) -> None:
+        self.mode: str | None = None
+        self.slow_s = 1.5
+        self.hits: Counter[str] = Counter()
+        self.bodies: list[dict] = []
+        self.lock = threading.Lock()
+        self.released = threading.Event()  # set at teardown: hanging handlers return
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep pytest output clean
+                pass
+
+            def do_GET(self) -> None:  # the backend's first-contact check: GET /models
+                if owner.mode == "hang":
+                    owner.released.wait()
+                    return None
+                return _send(self, 200, {"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if owner.mode == "hang":  # on every route, /tokenize included
+                    owner.released.wait()
+                    return None
+                if not self.path.endswith("/chat/completions"):  # e.g. /tokenize: the backend then estimates
+                    return _send(self, 404, {"error": {"message": f"no route {self.path}"}})
+                scenario = owner.mode or body["messages"][-1]["content"].removeprefix("scenario:")
+                with owner.lock:
+                    owner.hits[scenario] += 1
+                    owner.bodies.append(body)
+                    hit = owner.hits[scenario]
+                return owner.respond(self, scenario, hit, body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def respond(self, handler: BaseHTTPRequestHandler, scenario: str, hit: int, body: dict) -> None:
+        if scenario == "ok" or (scenario.endswith("_once") and hit > 1):
+            return _send(handler, 200, _completion(_valid_answer(body)))
+        if scenario in ("rate_limited", "rate_limited_once"):
+            return _send(handler, 429, {"error": {"message": "slow down"}}, {"Retry-After": "1"})
+        if scenario in ("error_once", "always_500"):
+            return _send(handler, 500, {"error": {"message": "boom"}})
+        if scenario == "bad_request":
+            return _send(handler, 400, {"error": {"message": "unsupported parameter: seed"}})
+        if scenario == "garbage":
+            return _send_raw(handler, 200, b"<html>502 bad gateway</html>", "text/html")
+        if scenario in ("ignore_schema", "invalid", "invalid_once"):
+            return _send(handler, 200, _completion("Sure! light_on"))
+        if scenario == "slow":
+            time.sleep(self.slow_s)  # longer than the client's timeout
+            return _send(handler, 200, _completion(_valid_answer(body)))
+        if scenario in ("drop", "drop_once"):
+            handler.close_connection = True  # hang up without a status line
+            return None
+        if scenario == "auth":  # echo the credential back, as careless servers do
+            return _send(handler, 401, {"error": {"message": f"bad key {handler.headers['Authorization']}"}})
+        if scenario == "missing":
+            return _send(handler, 404, {"error": {"message": "no such model"}})
+        if scenario == "no_response_format":
+            if "response_format" in body:
+                return _send(handler, 400, {"error": {"message": "response_format is not supported"}})
+            return _send(handler, 200, _completion(self.GOOD))
+        if scenario == "echo":
+            return _echo(handler, hit, body)
+        return _send(handler, 400, {"error": {"message": f"unknown scenario {scenario}"}})
+
+
+def _echo(handler: BaseHTTPRequestHandler, hit: int, body: dict) -> None:
+    """Request headers in every answer: an error body, a 200 body beside a valid answer, or as the answer.
+
+    The outcomes take turns, so every batch mixes them and each kind ends up recorded in the run."""
+    headers = f"you sent {dict(handler.headers)}"
+    if _requested_schema(body) is None:  # a persona request: the echo becomes the persona
+        return _send(handler, 200, _completion(f"A person. {headers}"))
+    if hit % 3 == 0:
+        return _send(handler, 400, {"error": {"message": headers}})
+    if hit % 3 == 1:
+        return _send(handler, 200, _completion(headers))
+    return _send(handler, 200, _completion(_valid_answer(body)) | {"debug": headers})
+
+
+def _requested_schema(body: dict) -> dict | None:
+    """The schema a request asks for: its response_format, else the one the backend put in the system prompt."""
+    if "response_format" in body:
+        return body["response_format"]["json_schema"]["schema"]
+    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+    _, marker, schema = system.rpartition("JSON Schema:\n")
+    return json.loads(schema) if marker else None
+
+
+def _valid_answer(body: dict) -> str:
+    """A generation answer (codes) for an array schema, the action answer otherwise."""
+    schema = _requested_schema(body)
+    if schema is None or schema.get("type") != "array":
+        return FaultServer.GOOD
+    return codes_answer(schema, body.get("seed"))
+
+
+def _completion(text: str) -> dict:
+    return {"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+
+
+def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict, headers: dict | None = None) -> None:
+    _send_raw(handler, status, json.dumps(payload).encode(), "application/json", headers)
+
+
+def _send_raw(handler, status, data, content_type, headers=None) -> None:
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
+        pass
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    server = FaultServer()
+    server.thread.start()
+    yield server
+    server.released.set()
+    server.server.shutdown()
+    server.server.server_close()
+
+
 # --- Generation fixtures (profiles/, compress/, generate/) -------------------------------------------------
 PATTERNS = {
     "tv": ["Television:switch on", "Television:setChannel", "Television:volumeUp", "Television:switch off"],
@@ -97,9 +252,13 @@ def make_log() -> Callable[..., EventLog]:
 
 def schema_answer(request: ChatRequest) -> str:
     """A valid compact answer for the request's schema (an array of codes), varied by the request's seed."""
-    schema = request.json_schema
-    assert schema is not None
-    rng = np.random.default_rng(request.sampling.seed)
+    assert request.json_schema is not None
+    return codes_answer(request.json_schema, request.sampling.seed)
+
+
+def codes_answer(schema: dict, seed: int | None) -> str:
+    """A valid compact answer for a generation schema: codes from its enum, drawn with `seed`."""
+    rng = np.random.default_rng(seed)
     codes = [str(rng.choice(schema["items"]["enum"])) for _ in range(schema["minItems"])]
     return json.dumps(codes, separators=(",", ":"))
 
@@ -291,3 +450,37 @@ def tiny_run(tmp_path: Path) -> TinyRun:
 def run_writer():
     """`write_tiny_run`, for tests that need a variant of the tiny run."""
     return write_tiny_run
+
+
+# --- Output lock fixtures (atomic.exclusive_writer; reliability/) -------------------------------------------
+_HOLD_LOCK = """
+import sys, time
+from behaviorlab.atomic import exclusive_writer
+with exclusive_writer(sys.argv[1], "an output"):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def lock_holder() -> Iterator[Callable[[Path], int]]:
+    """`start(path)` starts a process that holds the output lock of `path` and returns its PID; every
+    holder still alive at the end is killed with SIGKILL (no clean-up code of its own runs)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    started: list[subprocess.Popen] = []
+
+    def start(target: Path) -> int:
+        process = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(target)], stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None and process.stdout.readline().strip() == "locked"
+        started.append(process)
+        return process.pid
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()

@@ -1,8 +1,10 @@
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
-from behaviorlab.atomic import atomic_path, check_output_path, write_text_atomic
+from behaviorlab.atomic import atomic_path, check_output_path, exclusive_writer, write_text_atomic
 from behaviorlab.errors import OutputError
 
 
@@ -63,3 +65,22 @@ def test_writing_over_a_directory_is_an_output_error_that_leaves_it_alone(tmp_pa
     with pytest.raises(OutputError):
         write_text_atomic(tmp_path / "out.json", "{}")
     assert (tmp_path / "out.json").is_dir() and [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_a_second_writer_is_refused_with_the_holders_pid_until_the_holder_is_killed(tmp_path: Path, lock_holder) -> None:
+    target = tmp_path / "run"
+    pid = lock_holder(target)
+    with pytest.raises(OutputError, match=rf"PID {pid}\) is writing the run .*run"), exclusive_writer(target, "the run"):
+        pytest.fail("the lock was granted twice")
+    os.kill(pid, signal.SIGKILL)  # kill -9: no clean-up code runs in the holder
+    os.waitpid(pid, 0)
+    with exclusive_writer(target, "the run"):  # the kernel released the dead holder's lock
+        assert (tmp_path / ".run.lock").read_text() == str(os.getpid())
+    assert not target.exists()  # the lock sits beside the output and creates nothing in its place
+
+
+def test_the_same_process_may_re_enter_its_own_lock(tmp_path: Path) -> None:
+    with exclusive_writer(tmp_path / "model", "the model"), exclusive_writer(tmp_path / "model", "the model"):
+        pass
+    with exclusive_writer(tmp_path / "model", "the model"):  # and it was released at the outer exit
+        pass

@@ -58,3 +58,17 @@ def test_a_nested_unknown_key_lists_the_keys_of_its_own_table() -> None:
     message = str(info.value)
     assert "unknown key 'inner.epoch' (did you mean 'epochs'?)" in message
     assert "[inner] accepts: epochs, lr, name." in message
+
+
+@pytest.mark.parametrize(("encoding", "named"), [("latin-1", "Latin-1"), ("utf-16", "UTF-16"), ("utf-16-le", "UTF-16LE")])
+def test_a_config_file_that_is_not_utf8_names_its_encoding(tmp_path: Path, encoding: str, named: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_bytes('name = "café"\n'.encode(encoding))
+    with pytest.raises(ConfigError, match=f"is not UTF-8 text: it looks like {named}") as info:
+        load_config(Example, path)
+    assert "iconv -f" in str(info.value.hint)
+
+
+def test_a_config_path_that_is_not_a_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        load_config(Example, tmp_path)

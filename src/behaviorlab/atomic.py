@@ -1,10 +1,12 @@
 """Atomic file writes: write beside the target, then rename, so no reader sees half a file.
 
-`check_output_path` tells early (before any work) whether a target can be written at all.
+`check_output_path` tells early (before any work) whether a target can be written at all;
+`exclusive_writer` keeps a second process from writing the same output at the same time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from pathlib import Path
 from behaviorlab.errors import OutputError
 
 _DEFAULT_MODE = 0o644
+_HELD: set[Path] = set()  # lock files this process holds (see exclusive_writer)
 
 
 def check_output_path(target: str | os.PathLike[str], *, directory: bool = False) -> Path:
@@ -82,3 +85,47 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+@contextmanager
+def exclusive_writer(target: str | os.PathLike[str], what: str) -> Iterator[None]:
+    """Hold the one-writer lock of an output (a run folder, a model folder, a results file) while writing it.
+
+    The lock is an `fcntl.flock` on `.<name>.lock` beside the target (beside, not inside: a model folder
+    is replaced whole when it is saved). The kernel drops the lock when its holder exits, kill -9
+    included, so a stale file never blocks a later run; the file names the holder's PID for the
+    message a second writer gets. Without the lock two processes on one run folder send the same
+    paid requests twice and collide on the store.
+    """
+    target = Path(target).absolute()
+    lock_path = target.parent / f".{target.name}.lock"
+    if lock_path in _HELD:  # re-entered by the same process (the CLI locks early, the library again): already ours
+        yield
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole block
+    except OSError as exc:
+        raise OutputError(f"Cannot create the lock file {lock_path}: {exc.strerror}",
+                          hint="Choose an output in a folder you can write to.") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise OutputError(f"Another behaviorlab process (PID {holder}) is writing {what} {target}",
+                              hint="Wait for it to finish or stop it, or choose another output; a second writer "
+                                   "would repeat its work and could corrupt the output.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        _HELD.add(lock_path)
+        try:
+            yield
+        finally:
+            _HELD.discard(lock_path)
+            # Emptied, not deleted: unlinking a lock file lets a third process lock a new file of the
+            # same name while a second still holds the old one.
+            handle.truncate(0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import difflib
+import re
+import shlex
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,14 +57,54 @@ def _describe(error: Any, accepted: list[str]) -> str:
     return f"key '{key}': {error['msg']}" if key else error["msg"]
 
 
+def guess_encoding(data: bytes) -> tuple[str, str]:
+    """(iconv name, description) of the encoding that text `data`, which is not UTF-8, most likely uses.
+
+    A guess from the bytes alone: byte-order marks first; then NUL bytes, which ASCII text has in every
+    other byte in UTF-16 (which half tells the byte order); then bytes 0x80-0x9F, which are printable in
+    Windows-1252 (curly quotes, the euro sign) but control codes in Latin-1. It lives here, the lowest
+    module that reads text files, so that config files and data files are described alike.
+    """
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: FF FE 00 00 starts with FF FE
+        return "UTF-32", "UTF-32 (with a byte-order mark)"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16", "UTF-16 (with a byte-order mark)"
+    if b"\0" in data:
+        little_endian = data[1::2].count(0) >= data[0::2].count(0)
+        return ("UTF-16LE", "UTF-16LE (no byte-order mark)") if little_endian else ("UTF-16BE", "UTF-16BE (no byte-order mark)")
+    if re.search(rb"[\x80-\x9f]", data):
+        return "CP1252", "Windows-1252 (cp1252)"
+    return "LATIN1", "Latin-1 (ISO-8859-1)"
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read forever
+        raise ConfigError(f"Config file {path} is not a regular file", hint="Pass a TOML file to --config.")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist", hint="Check the path passed to --config.") from None
+    except OSError as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc.strerror}", hint="Check its permissions.") from None
+    try:
+        return tomllib.loads(_toml_text(path, data))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}", hint="Fix the TOML syntax.") from exc
+
+
+def _toml_text(path: Path, data: bytes) -> str:
+    """TOML files are UTF-8 by definition; anything else is named, with the command that converts it."""
+    try:
+        text: str | None = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\0" in text:  # UTF-16 without a byte-order mark decodes as UTF-8 full of NULs
+        name, description = guess_encoding(data)
+        raise ConfigError(f"Config file {path} is not UTF-8 text: it looks like {description}",
+                          hint=f"Convert it to UTF-8 and pass the result: iconv -f {name} -t UTF-8 {shlex.quote(str(path))} "
+                               f"> {shlex.quote(str(path.with_name(f'{path.stem}.utf8.toml')))}")
+    return text
 
 
 def load_config(model: type[ConfigT], path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,

@@ -7,6 +7,7 @@ order when a source only has order) and `action` (string token), plus typed opti
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -232,6 +233,14 @@ class EventLog:
 
     def __repr__(self) -> str:
         return f"EventLog({self._schema.name!r}, users={self.n_users}, events={self.n_events}, actions={len(self._vocabulary)})"
+
+    def row_hash(self) -> int:
+        """The sum of the row hashes (columns and types included): equal for the same rows in any order."""
+        return int(self._frame.hash_rows(seed=0).sum()) if self.n_events else 0
+
+    def digest(self) -> str:
+        """A short name for exactly these events, e.g. to check that two steps saw the same real data."""
+        return hashlib.sha256(f"{self.row_hash()}:{self.n_events}".encode()).hexdigest()[:16]
 
     def with_frame(self, frame: pl.DataFrame, *, keep_vocabulary: bool = True) -> EventLog:
         """Same schema; the vocabulary is kept (so ids stay stable) unless asked otherwise."""

@@ -90,3 +90,94 @@ def test_concat_logs_merges_vocabularies():
     b = event_log_from_frame(frame(user_id=["v"], action=["y"]), ColumnMapping(time_format="row_order"), source="b")
     both = concat_logs([a, b], source="ab")
     assert both.vocabulary.actions == ("x", "y") and both.n_users == 2 and both.schema.source == "ab"
+
+
+EPOCH_2023 = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)  # 1_700_000_000 s
+
+
+@pytest.mark.parametrize("scale", [1, 10**3, 10**6, 10**9])
+@pytest.mark.parametrize("as_text", [True, False])
+def test_the_epoch_unit_is_detected_from_the_magnitude(scale, as_text):
+    value = 1_700_000_000 * scale
+    times = [str(value)] * 2 if as_text else [value] * 2
+    data = pl.DataFrame({"user_id": ["u", "u"], "timestamp": times, "action": ["a", "b"]})
+    log = event_log_from_frame(data, ColumnMapping(), source="t")
+    assert log.frame.get_column("timestamp").to_list() == [EPOCH_2023, EPOCH_2023]
+
+
+def test_floats_in_scientific_notation_are_epochs_too():
+    log = event_log_from_frame(frame(user_id=["u", "u"], timestamp=["1.7e9", "1.7e18"], action=["a", "b"]),
+                               ColumnMapping(time_unit="auto", time_format="epoch", min_year=1970), source="t")
+    assert log.frame.get_column("timestamp").to_list()[1] == EPOCH_2023  # the sample's largest value picks ns
+    log = event_log_from_frame(frame(user_id=["u"], timestamp=["1.7e9"], action=["a"]), ColumnMapping(), source="t")
+    assert log.frame.get_column("timestamp")[0] == EPOCH_2023
+
+
+def test_epoch_shorthands_are_the_format_and_unit_spelled_together():
+    assert ColumnMapping(time_format="epoch_ms") == ColumnMapping(time_format="epoch", time_unit="ms")
+    assert ColumnMapping(time_format="epoch_ns", time_unit="ns").time_unit == "ns"
+    for values in ({"time_format": "epoch_s", "time_unit": "ms"}, {"time_format": "iso", "time_unit": "ns"},
+                   {"min_year": 2000, "max_year": 1999}, {"max_year": 10_000}, {"time_unit": "days"}):
+        with pytest.raises(ConfigError):
+            parse_config(ColumnMapping, values)
+
+
+def test_an_explicit_unit_wins_over_the_magnitude_and_means_epoch():
+    data = pl.DataFrame({"user_id": ["u"], "timestamp": [1_700_000_000_000], "action": ["a"]})
+    assert event_log_from_frame(data, ColumnMapping(time_unit="ms"), source="t").frame.get_column("timestamp")[0] == EPOCH_2023
+    small = pl.DataFrame({"user_id": ["u"], "timestamp": [5], "action": ["a"]})
+    assert event_log_from_frame(small, ColumnMapping(), source="t").time_column == "position"
+    assert event_log_from_frame(small, ColumnMapping(time_unit="s"), source="t").time_column == "timestamp"
+
+
+def test_times_outside_the_years_are_listed_instead_of_overflowing():
+    # 1.7e18 read as seconds would overflow int64 microseconds into a plausible-looking wrong time
+    data = pl.DataFrame({"user_id": ["u", "u", "v"], "timestamp": [1_700_000_000, 1_700_000_000_000_000_000, -5],
+                         "action": ["a", "b", "c"]})
+    with pytest.raises(DataError) as info:
+        event_log_from_frame(data, ColumnMapping(time_unit="s"), source="t")
+    assert [(p.row, p.column) for p in info.value.problems] == [(2, "timestamp"), (3, "timestamp")]
+    assert "outside the years 1970..2100 (read as epoch s)" in info.value.problems[0].message
+    assert "time_unit" in info.value.hint
+
+
+def test_the_year_range_applies_to_every_time_format_and_can_be_widened():
+    with pytest.raises(DataError) as info:
+        event_log_from_frame(frame(user_id=["u", "u"], timestamp=["1969-12-31T23:59:59", "2101-01-01"], action=["a", "b"]),
+                             ColumnMapping(), source="t")
+    assert [p.row for p in info.value.problems] == [1, 2]
+    typed = pl.DataFrame({"user_id": ["u"], "timestamp": [datetime(1900, 5, 1)], "action": ["a"]})
+    with pytest.raises(DataError, match="problem in the rows"):
+        event_log_from_frame(typed, ColumnMapping(), source="t")
+    log = event_log_from_frame(typed, ColumnMapping(min_year=1900), source="t")
+    assert log.frame.get_column("timestamp")[0] == datetime(1900, 5, 1, tzinfo=UTC)
+    edges = frame(user_id=["u", "u"], timestamp=["1970-01-01T00:00:00", "2100-12-31T23:59:59.999999"], action=["a", "b"])
+    assert event_log_from_frame(edges, ColumnMapping(), source="t").n_events == 2
+
+
+def test_one_column_for_two_roles_is_refused():
+    with pytest.raises(DataError, match="one column for two roles") as info:
+        event_log_from_frame(frame(u=["1700000000"], a=["x"]), ColumnMapping(user="u", time="u", action="a"), source="t")
+    assert [(p.column, p.message) for p in info.value.problems] == [("u", "is mapped as both the user and the time column")]
+    rows = event_log_from_frame(frame(u=["1"], a=["x"]), ColumnMapping(user="u", time="u", action="a", time_format="row_order"),
+                                source="t")
+    assert rows.n_events == 1  # row_order reads no time column, so nothing is shared
+
+
+def test_columns_of_a_type_that_cannot_hold_their_role_are_named():
+    data = pl.DataFrame({"user_id": [[1]], "timestamp": [True], "action": [{"x": 1}], "tags": [["a"]]})
+    with pytest.raises(DataError, match="columns of the wrong type") as info:
+        event_log_from_frame(data, ColumnMapping(extras={"tags": "str"}), source="t")
+    found = {p.column: p.message for p in info.value.problems}
+    assert found["user_id"].startswith("holds List(Int64), but the user column needs")
+    assert found["timestamp"].startswith("holds Boolean") and set(found) == {"user_id", "timestamp", "action", "tags"}
+
+
+def test_text_values_over_the_limit_are_listed_by_row():
+    from behaviorlab.datasets.mapping import MAX_TEXT_BYTES
+
+    data = frame(user_id=["u", "x" * (MAX_TEXT_BYTES + 1)], timestamp=["2024-01-01"] * 2, action=["a" * MAX_TEXT_BYTES, "b"])
+    with pytest.raises(DataError) as info:
+        event_log_from_frame(data, ColumnMapping(), source="t")
+    assert [(p.row, p.column) for p in info.value.problems] == [(2, "user_id")]
+    assert "longer than 1 MiB" in info.value.problems[0].message

@@ -56,3 +56,23 @@ def test_float_ids_from_pandas_become_integers_and_nan_ids_are_listed(tmp_path):
     assert [(p.row, p.column) for p in info.value.problems] == [(3, "user_id")]
     pl.DataFrame({"user_id": [1.0, 2.5], "timestamp": [1, 2], "action": ["a", "b"]}).write_parquet(path)
     assert load(path, mapping=ColumnMapping(time_format="position")).users() == ["1", "2.5"]
+
+
+def test_a_file_that_would_not_read_back_never_replaces_the_target(tmp_path, monkeypatch):
+    """E.g. a footer past the readers' size limit (a huge value in the statistics): checked before the rename."""
+    path = write_event_log(sample_log(), tmp_path / "events.parquet")
+    before = path.read_bytes()
+    import pyarrow.parquet as pq
+
+    real_read_schema = pq.read_schema
+
+    def footer_too_large(where, *args, **kwargs):
+        if str(where).endswith(".tmp"):
+            raise OSError("Couldn't deserialize thrift: TProtocolException: Exceeded size limit")
+        return real_read_schema(where, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_schema", footer_too_large)
+    with pytest.raises(DataError, match="was not written: the Parquet file would not read back") as info:
+        write_event_log(sample_log(), path)
+    assert "Exceeded size limit" in info.value.problems[0].message
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["events.parquet"]

@@ -72,3 +72,23 @@ def test_non_literal_assignment_is_reported(tmp_path):
     with pytest.raises(DataError) as info:
         read_literal_assignments(path)
     assert info.value.problems[0].row == 1
+
+
+@pytest.mark.parametrize("depth", [3_000, 100_000])
+def test_a_literal_nested_too_deeply_for_the_parser_is_a_data_error(tmp_path, depth):
+    path = tmp_path / "dictionary.py"
+    path.write_text("names = {'a': " + "- " * depth + "1}\n")
+    with pytest.raises(DataError, match="nested too deeply"):
+        read_literal_assignments(path)
+
+
+def test_syntax_errors_give_line_and_column_and_unbuildable_literals_are_reported(tmp_path):
+    path = tmp_path / "dictionary.py"
+    path.write_text("a = {'x': 0}\nb = {'y': 1\n")
+    with pytest.raises(DataError, match="not valid Python") as info:
+        read_literal_assignments(path)
+    assert info.value.problems[0].message.startswith("line 2, column 5:")
+    path.write_text("a = {'x': 0}\nb = {['y']: 1}\n")
+    with pytest.raises(DataError) as info:
+        read_literal_assignments(path)
+    assert info.value.problems[0].row == 2 and "unhashable" in info.value.problems[0].message

@@ -115,3 +115,13 @@ def test_csv_bad_rows_are_reported(tmp_path):
     with pytest.raises(DataError) as info:
         load_csv(path)
     assert {(p.row, p.column) for p in info.value.problems} == {(2, "position"), (1, "device_control")}
+
+
+@pytest.mark.parametrize(("entry", "shown"), [("'Light': 'x'", "'x'"), ("'Light': {}", "a dict"), ("'Light': 1.5", "1.5"),
+                                              ("'Light': True", "True")])
+def test_dictionary_ids_that_are_not_integers_are_listed(tmp_path, entry, shown):
+    write_original(tmp_path)
+    (tmp_path / "dictionary.py").write_text(DICTIONARY.replace("'Light': 0", entry))
+    with pytest.raises(DataError, match="dictionary ids that are not integers") as info:
+        load_pickles(tmp_path)
+    assert [p.message for p in info.value.problems] == [f"device_dict['Light'] is {shown}, not an integer id"]

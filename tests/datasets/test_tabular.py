@@ -67,8 +67,9 @@ def test_integer_epochs_fast_path_falls_back_for_floats_and_lists_bad_rows(tmp_p
 def test_non_utf8_csv_is_a_data_error(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("user_id,timestamp,action\nu,1,caf\xe9\n".encode("latin-1"))
-    with pytest.raises(DataError, match="could not be read"):
+    with pytest.raises(DataError, match="is not UTF-8 text: it looks like Latin-1") as info:
         load(path)
+    assert "line 2, column 8" in info.value.message and "iconv -f LATIN1 -t UTF-8" in info.value.hint
 
 
 def test_quoted_fields_keep_their_commas_and_files_without_quotes_parse_the_same(tmp_path):
@@ -87,3 +88,42 @@ def test_empty_ids_are_listed_by_row_with_and_without_quoting(tmp_path, quote):
     with pytest.raises(DataError) as info:
         load(path)
     assert {(p.row, p.column) for p in info.value.problems} == {(2, "user_id"), (3, "action")}
+
+
+@pytest.mark.parametrize("header", ["user_id,timestamp,action,user_id", '"user_id","timestamp","action","user_id"'])
+def test_a_header_that_repeats_a_column_is_refused(tmp_path, header):
+    path = tmp_path / "events.csv"
+    path.write_text(header + "\n" + "".join(f"{i},{1_700_000_000 + i},a,{i % 2}\n" for i in range(6)))
+    with pytest.raises(DataError, match="the header repeats the column 'user_id'"):
+        load(path)
+
+
+def test_utf16_csv_names_its_encoding_instead_of_blaming_the_mapping(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,timestamp,action\nu,1700000000,a\n", encoding="utf-16")
+    with pytest.raises(DataError, match="it looks like UTF-16") as info:
+        load(path)
+    assert "iconv -f UTF-16 -t UTF-8" in info.value.hint
+
+
+def test_jsonl_syntax_errors_are_located_by_line_and_column(tmp_path):
+    path = tmp_path / "events.jsonl"
+    good = [json.dumps({"user_id": "u", "timestamp": 1_700_000_000 + i, "action": "a"}) for i in range(20_001)]
+    path.write_text("\n".join([*good, '{"user_id": "v",, "action": "b"}']) + "\n")  # past the lines polars infers from
+    with pytest.raises(DataError, match="not valid JSON lines") as info:
+        load(path)
+    assert info.value.problems[0].message.startswith("line 20002, column 17: Expecting property name")
+
+
+def test_jsonl_key_given_twice_and_parquet_column_given_twice_are_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"user_id": "a", "timestamp": 1700000000, "action": "x", "user_id": "b"}\n')
+    with pytest.raises(DataError, match="line 1 repeats the column 'user_id'"):
+        load(path)
+    parquet = tmp_path / "events.parquet"
+    pq.write_table(pa.table([pa.array(["a"]), pa.array([1]), pa.array(["b"])], names=["user_id", "action", "action"]), parquet)
+    with pytest.raises(DataError, match="the schema repeats the column 'action'"):
+        load(parquet)

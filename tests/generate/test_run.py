@@ -1,6 +1,7 @@
 """Control flow of a run with a scripted fake backend: retries, recording, resume, injection, copies."""
 
 import json
+import re
 import sqlite3
 
 import polars as pl
@@ -28,6 +29,7 @@ def test_run_writes_log_store_and_manifest(tmp_path, tiny_log, fake):
     assert manifest == result.manifest
     assert manifest["validity_rate_before_repair"] == 1.0 and manifest["attempts"]["attempts"] == 6
     assert manifest["exemplars_in_prompts"]["count"] > 0
+    assert manifest["data"]["grounding_digest"] == tiny_log.digest()  # what `experiment` pairs the run by
     assert all(r.sampling.seed == request_seed(0, i, 0) for i, r in enumerate(backend.requests))
     # every request is constrained to its prompt's legend and asks for a fixed length
     assert all(r.json_schema["minItems"] == r.json_schema["maxItems"] == 4 for r in backend.requests)
@@ -132,6 +134,63 @@ def test_a_backend_that_goes_down_stops_the_run_and_its_profiles_are_retried_on_
     assert len(back_up.requests) == 1 and back_up.requests[0].sampling.seed == request_seed(0, 5, 0)
     assert resumed.manifest["complete"] and resumed.manifest["attempts"]["failed"] == 0
     assert resumed.synthetic.frame.equals(uninterrupted.synthetic.frame)
+
+
+def _attempts_in_store(run_dir) -> int:
+    with sqlite3.connect(run_dir / STORE_FILE) as db:
+        return db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+
+
+@pytest.mark.parametrize(("failure", "message"), [
+    (Failure("bad_request", "http://h/v1/chat/completions rejected the request (HTTP 400): unknown field 'seed'"),
+     ("rejected all 4 requests of a batch: bad_request: http://h/v1/chat/completions rejected the request "
+      "(HTTP 400): unknown field 'seed'")),
+    (Failure("invalid_output", "output is not JSON (Expecting value at character 0): 'Sure!'", output="Sure!"),
+     "does not honour the JSON schema: all 4 requests of a batch came back with output that breaks it"),
+])
+def test_a_batch_that_fails_whole_the_same_way_is_the_backends_fault_and_is_not_recorded(tmp_path, tiny_log, fake,
+                                                                                         failure, message):
+    with pytest.raises(LLMError, match=re.escape(message)) as info:
+        run_generation(tiny_log, tmp_path, CONFIG, fake(lambda request, call: failure))
+    assert "re-run the same command" in info.value.hint
+    if failure.kind == "invalid_output":
+        assert 'structured_output = "prompt"' in info.value.hint
+    assert _attempts_in_store(tmp_path) == 0 and not (tmp_path / MANIFEST_FILE).exists()
+    resumed = run_generation(tiny_log, tmp_path, CONFIG, fake())  # the server, fixed
+    assert resumed.manifest["complete"] and resumed.manifest["attempts"] == {"attempts": 6, "accepted": 6,
+                                                                           "rejected": 0, "failed": 0}
+
+
+def test_a_request_rejected_for_a_reason_of_its_own_stays_that_profiles_failure(tmp_path, tiny_log, fake, valid_answer):
+    # one request of a batch, or a batch of one, says nothing about the server
+    too_long = Failure("bad_request", "the prompt does not fit the context")
+    run_generation(tiny_log, tmp_path / "one", CONFIG, fake(lambda request, call: too_long if call == 1
+                                                            else valid_answer(request)))
+    assert _attempts_in_store(tmp_path / "one") == 7
+    alone = run_generation(tiny_log, tmp_path / "alone", CONFIG.model_copy(update={"n_users": 1}),
+                           fake(lambda request, call: too_long))
+    assert alone.manifest["attempts"]["failed"] == 3 and alone.manifest["profiles_without_sequence"] == 1
+
+
+def test_a_batch_of_bad_answers_once_the_schema_has_worked_is_recorded_as_bad_luck(tmp_path, tiny_log, fake,
+                                                                                  valid_answer):
+    # the first batch (4 profiles) is accepted; then both requests of the second batch break the schema once
+    broken = Failure("invalid_output", "output breaks the schema at (root): [] is too short", output="[]")
+    result = run_generation(tiny_log, tmp_path, CONFIG, fake(lambda request, call: broken if call in (4, 5)
+                                                             else valid_answer(request)))
+    assert result.manifest["attempts"] == {"attempts": 8, "accepted": 6, "rejected": 0, "failed": 2}
+
+
+def test_the_run_shows_what_the_backend_is_waiting_for(tmp_path, tiny_log, fake):
+    class Waiting(fake):
+        def complete(self, requests, progress=None):
+            progress(0, len(requests), {"waiting": "waiting for http://h/v1 (request 1 of 4, attempt 2 of 5, 120 s timeout)"})
+            return super().complete(requests, progress)
+
+    reports = []
+    run_generation(tiny_log, tmp_path, CONFIG, Waiting(), progress=lambda done, total, info: reports.append((done, info)))
+    assert (0, {"waiting": "waiting for http://h/v1 (request 1 of 4, attempt 2 of 5, 120 s timeout)"}) in reports
+    assert (4, {"waiting": "waiting for http://h/v1 (request 1 of 4, attempt 2 of 5, 120 s timeout)"}) in reports
 
 
 def test_partial_output_of_an_unfinished_run(tmp_path, tiny_log, fake):

@@ -1,17 +1,12 @@
-"""End to end with the real embedded test model (smollm2-135m): constrained output, checks, resume after kill."""
+"""End to end with the real embedded test model (smollm2-135m): constrained output, checks, a server that goes
+down. Kill -9 and resume at the default settings: tests/reliability/test_determinism.py."""
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from behaviorlab.datasets import read_event_log, write_event_log
+from behaviorlab.datasets import read_event_log
 from behaviorlab.errors import LLMError
 from behaviorlab.generate.config import GenerateConfig
 from behaviorlab.generate.run import MANIFEST_FILE, PARQUET_FILE, STORE_FILE, run_generation
@@ -44,55 +39,6 @@ def test_pipeline_end_to_end_with_the_small_model(tmp_path, tiny_log, smollm2_pa
     tokens = manifest["tokens"]
     assert 0 < tokens["prompt_tokens_per_generated_event_compressed"] < tokens["prompt_tokens_per_generated_event_plain_json"]
     assert manifest["outliers"]["scored"] == attempts["accepted"]  # copies are flagged, not dropped, by default
-
-
-def _job(tmp_path: Path, data: Path, out: Path) -> Path:
-    config = tmp_path / f"{out.name}.toml"
-    settings = SMALL
-    lines = [f'data = "{data}"', f'out = "{out}"', "[generate]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
-    lines += ["[generate.llm]"] + [f"{k} = {json.dumps(v)}" for k, v in LLM.items()]
-    config.write_text("\n".join(lines) + "\n")
-    return config
-
-
-def _cli(config: Path) -> subprocess.Popen:
-    code = "import sys; from behaviorlab.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen([sys.executable, "-c", code, "generate", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ | {"COLUMNS": "120"})
-
-
-@pytest.mark.slow
-def test_killed_then_resumed_run_ends_with_exactly_the_uninterrupted_output(tmp_path, tiny_log, smollm2_path):
-    data = tmp_path / "tiny.parquet"
-    write_event_log(tiny_log, data)
-    once, twice = tmp_path / "once", tmp_path / "twice"
-    assert _cli(_job(tmp_path, data, once)).wait(timeout=600) == 0
-
-    killed = _cli(_job(tmp_path, data, twice))
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:  # kill as soon as some, but not all, work is committed
-        store = twice / STORE_FILE
-        if store.exists():
-            with sqlite3.connect(store) as db:
-                try:
-                    done = db.execute("SELECT COUNT(*) FROM sequences").fetchone()[0]
-                except sqlite3.OperationalError:
-                    done = 0
-            if done >= 1:
-                break
-        time.sleep(0.2)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert not (twice / MANIFEST_FILE).exists()  # it really died before finishing
-    with sqlite3.connect(twice / STORE_FILE) as db:
-        finished_before = db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
-    assert _cli(_job(tmp_path, data, twice)).wait(timeout=600) == 0
-    with sqlite3.connect(twice / STORE_FILE) as db:
-        rows = db.execute("SELECT idx, attempt, completion FROM attempts ORDER BY idx, attempt").fetchall()
-    with sqlite3.connect(once / STORE_FILE) as db:
-        assert rows == db.execute("SELECT idx, attempt, completion FROM attempts ORDER BY idx, attempt").fetchall()
-    assert finished_before < len(rows)
-    assert (once / PARQUET_FILE).read_bytes() == (twice / PARQUET_FILE).read_bytes()
 
 
 def test_a_server_that_is_down_stops_the_run_and_a_resume_against_the_live_server_completes(tmp_path, tiny_log,

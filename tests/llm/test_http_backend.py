@@ -1,15 +1,13 @@
-"""The HTTP backend against real servers on 127.0.0.1: a scripted faulty one, and llama.cpp with smollm2."""
+"""The HTTP backend against real servers on 127.0.0.1: the faulty one of conftest.py, and llama.cpp with smollm2."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pydantic import SecretStr
@@ -19,96 +17,7 @@ from behaviorlab.llm.http_backend import HttpBackend
 from behaviorlab.llm.retry import RetryPolicy
 
 SECRET = "sk-test-DO-NOT-LEAK-1234567890"
-GOOD = '{"action":"light_on"}'
-
-
-class FaultServer:
-    """An OpenAI-style server whose behaviour is chosen by the user message ("scenario:<name>").
-
-    Every arrival is counted per scenario, so tests can tell how many attempts a request took.
-    """
-
-    def __init__(self) -> None:
-        self.hits: Counter[str] = Counter()
-        self.bodies: list[dict] = []
-        self.lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep pytest output clean
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                scenario = body["messages"][-1]["content"].removeprefix("scenario:")
-                with owner.lock:
-                    owner.hits[scenario] += 1
-                    owner.bodies.append(body)
-                    hit = owner.hits[scenario]
-                owner.respond(self, scenario, hit, body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def respond(self, handler: BaseHTTPRequestHandler, scenario: str, hit: int, body: dict) -> None:
-        if scenario == "ok" or (scenario.endswith("_once") and hit > 1):
-            return _send(handler, 200, _completion(GOOD))
-        if scenario == "rate_limited_once":
-            return _send(handler, 429, {"error": {"message": "slow down"}}, {"Retry-After": "1"})
-        if scenario in ("error_once", "always_500"):
-            return _send(handler, 500, {"error": {"message": "boom"}})
-        if scenario == "garbage":
-            return _send_raw(handler, 200, b"<html>502 bad gateway</html>", "text/html")
-        if scenario == "slow":
-            time.sleep(1.5)  # longer than the client's timeout
-            return _send(handler, 200, _completion(GOOD))
-        if scenario == "drop_once":
-            handler.close_connection = True  # hang up without a status line
-            return None
-        if scenario == "auth":  # echo the credential back, as careless servers do
-            return _send(handler, 401, {"error": {"message": f"bad key {handler.headers['Authorization']}"}})
-        if scenario == "missing":
-            return _send(handler, 404, {"error": {"message": "no such model"}})
-        if scenario == "invalid":
-            return _send(handler, 200, _completion("Sure! light_on"))
-        if scenario == "no_response_format":
-            if "response_format" in body:
-                return _send(handler, 400, {"error": {"message": "response_format is not supported"}})
-            return _send(handler, 200, _completion(GOOD))
-        return _send(handler, 400, {"error": {"message": f"unknown scenario {scenario}"}})
-
-
-def _completion(text: str) -> dict:
-    return {"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
-
-
-def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict, headers: dict | None = None) -> None:
-    _send_raw(handler, status, json.dumps(payload).encode(), "application/json", headers)
-
-
-def _send_raw(handler, status, data, content_type, headers=None) -> None:
-    try:
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(data)
-    except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
-        pass
-
-
-@pytest.fixture
-def fault_server() -> Iterator[FaultServer]:
-    server = FaultServer()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+GOOD = '{"action":"light_on"}'  # what the fault server (tests/conftest.py) answers to the action schema
 
 
 def _request(text: str, schema: dict | None) -> ChatRequest:
@@ -193,6 +102,86 @@ def test_in_flight_requests_are_bounded(fault_server):
     backend.parallel = 2
     results = backend.complete([_request("scenario:ok", None) for _ in range(8)])
     assert all(r.ok for r in results) and peak == 2
+
+
+LONG_KEY = "sk-Zq8vX2mT9pL4wR7nB3cY6hJ1kD5fG0sQeUaWiEo"
+
+
+def _pieces(secret: str) -> set[str]:
+    return {secret[start:start + 8] for start in range(len(secret) - 7)}
+
+
+def _texts(results) -> list[str]:
+    """Every text a batch's results carry out of the backend."""
+    texts = []
+    for result in results:
+        if result.completion is not None:
+            texts.append(result.completion.text)
+        else:
+            texts += [result.failure.message, result.failure.output or ""]
+    return texts
+
+
+def test_no_piece_of_the_key_leaves_the_backend_when_the_server_echoes_it(fault_server, action_schema, caplog):
+    caplog.set_level(logging.DEBUG)
+    retry = RetryPolicy(max_retries=1, base_s=0.01, rng=random.Random(0))
+    backend = HttpBackend(fault_server.base_url, "test-model", api_key=SecretStr(LONG_KEY), timeout_s=0.5, retry=retry)
+    fault_server.mode = "echo"
+    results = backend.complete([_request("hi", action_schema) for _ in range(6)] + [_request("persona", None)])
+    assert {r.failure.kind for r in results if r.failure} == {"bad_request", "invalid_output"} and results[-1].ok
+    fault_server.mode = "auth"
+    results += backend.complete([_request("hi", action_schema)])
+    shown = "\n".join(_texts(results) + [caplog.text, repr(backend)])
+    assert "Bearer ***" in shown and not {piece for piece in _pieces(LONG_KEY) if piece in shown}
+
+
+def test_url_credentials_are_sent_as_basic_auth_and_never_shown(fault_server, action_schema, caplog):
+    caplog.set_level(logging.DEBUG)
+    password = "hunter2-correct-horse-battery"
+    url = fault_server.base_url.replace("http://", f"http://svc-alice:{password}@")
+    backend = _backend(url)
+    fault_server.mode = "auth"
+    failure = backend.complete([_request("hi", action_schema)])[0].failure
+    basic = base64.b64encode(f"svc-alice:{password}".encode()).decode()
+    assert failure.kind == "auth" and "Basic ***" in failure.message  # the server got the credential ...
+    assert backend.base_url == fault_server.base_url.replace("http://", "http://***@")
+    shown = "\n".join([failure.message, caplog.text, repr(backend), backend.base_url])
+    for secret in (password, basic, "svc-alice"):  # ... and nothing shows it
+        assert not {piece for piece in _pieces(secret) if piece in shown}, secret
+
+
+def test_the_first_contact_check_gives_up_on_a_silent_server_within_the_connect_timeout(fault_server, action_schema):
+    fault_server.mode = "hang"  # accepts connections, never answers
+    backend = _backend(fault_server.base_url, connect_timeout_s=0.3)
+    backend.timeout_s = 30.0  # a request would wait this long: the check must not
+    started = time.perf_counter()
+    results = backend.complete([_request("hi", action_schema) for _ in range(6)])
+    assert time.perf_counter() - started < 3 * 0.3 + 1.0  # three checks of 0.3 s and short backoffs
+    assert all(r.failure.kind == "timeout" for r in results) and fault_server.hits["hang"] == 0
+    assert "did not answer" in results[0].failure.message and "first contact" in results[0].failure.message
+
+
+def test_progress_says_what_each_attempt_waits_for(fault_server, action_schema):
+    statuses = []
+    backend = _backend(fault_server.base_url)
+    fault_server.mode = "slow"
+    backend.complete([_request("hi", action_schema)],
+                     progress=lambda done, total, info=None: statuses.append((info or {}).get("waiting")))
+    for attempt in (1, 2, 3):
+        status = f"waiting for {fault_server.base_url} (request 1 of 1, attempt {attempt} of 3, 0.5 s timeout)"
+        assert status in statuses
+
+
+def test_the_wait_budgets_at_default_settings():
+    """What the README states: a server that never answers is given up at first contact within about a minute."""
+    from behaviorlab.llm.config import LLMConfig
+    from behaviorlab.llm.http_backend import create_http
+
+    backend = create_http(LLMConfig(backend="http", base_url="http://127.0.0.1:9/v1"))
+    assert (backend.connect_timeout_s, backend.timeout_s, backend.retry.max_retries) == (10.0, 120.0, 4)
+    assert backend.retry.backoff_total_s() == 1 + 2 + 4 + 8
+    assert backend.first_contact_budget_s() == 5 * 10 + 15
+    assert backend.request_budget_s() == 5 * 120 + 15
 
 
 @pytest.mark.llm

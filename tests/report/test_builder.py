@@ -12,13 +12,18 @@ from behaviorlab.evaluate.synthetic import SyntheticEvaluationConfig, evaluate_s
 from behaviorlab.report.builder import Experiment, ReportData, render_report, write_report
 from behaviorlab.report.run_files import read_run
 
+
+def _row(source: str, scenario: str, mean: float, gain: float, spread: float, ci: list[float] | None,
+         gap: float | None, wins: bool | None) -> dict:
+    return {"source": source, "scenario": scenario, "fraction": 0.1, "seeds": 3, "metric": "NDCG@10", "mean": mean,
+            "std": 0.01, "gain_mean": gain, "gain_std": spread, "gain_ci": ci, "gap_closed": gap, "wins": wins}
+
+
 SUMMARY = [
-    {"source": "none", "scenario": "real_only", "fraction": 0.1, "seeds": 3, "metric": "NDCG@10", "mean": 0.30,
-     "std": 0.01, "gain_mean": 0.0, "gain_std": 0.0},
-    {"source": "llm", "scenario": "pretrain_augment", "fraction": 0.1, "seeds": 3, "metric": "NDCG@10", "mean": 0.33,
-     "std": 0.02, "gain_mean": 0.1, "gain_std": 0.03},
-    {"source": "markov", "scenario": "pretrain_augment", "fraction": 0.1, "seeds": 3, "metric": "NDCG@10",
-     "mean": 0.27, "std": 0.01, "gain_mean": -0.1, "gain_std": 0.02},
+    _row("none", "real_only", 0.30, 0.0, 0.0, [0.0, 0.0], None, None),
+    _row("oracle", "real_only", 0.36, 0.2, 0.01, [0.18, 0.22], None, None),
+    _row("llm", "pretrain_augment", 0.33, 0.1, 0.03, [0.03, 0.17], 0.5, True),
+    _row("markov", "pretrain_augment", 0.27, -0.1, 0.02, [-0.15, -0.05], -0.5, False),
 ]
 
 
@@ -41,7 +46,8 @@ def test_full_report_is_self_contained(tiny_run, tmp_path) -> None:
     for name in ("action_jsd", "discriminator_auc", "personality_gap", "exact_copy_rate", "membership_auc"):
         assert f"<code>{name}</code>" in html
     assert "p000" in html and "nurse" in html and " → " in html  # a profile with its generated sequence
-    assert "+10.0% ± 3.0%" in html and "-10.0% ± 2.0%" in html
+    assert "+10.0% [+3.0%, +17.0%]" in html and "-10.0% [-15.0%, -5.0%]" in html
+    assert "50%" in html and "WINS" in html  # the gap closed and the winning cell
     assert "tokens.prompt" in html and "<th>Markov baseline</th>" in html
 
 

@@ -20,7 +20,9 @@ from behaviorlab.sequences import drop_exact_duplicates
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-MapOption = Annotated[str | None, typer.Option("--map", help="Column mapping for generic tables: user=COL,time=COL,action=COL[,time_format=...].")]
+MapOption = Annotated[str | None, typer.Option("--map", help="Column mapping for generic tables: user=COL,time=COL,action=COL, "
+                                               "optionally with time_format (auto, iso, epoch, position, row_order or a %-pattern), "
+                                               "time_unit=s|ms|us|ns (default: from the magnitude), min_year=1970, max_year=2100.")]
 ExtraOption = Annotated[list[str] | None, typer.Option("--extra", help="Keep a column as an extra: NAME:TYPE (str,int,float,bool,datetime). Repeatable.")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the column mapping (keys of ColumnMapping).")]
 

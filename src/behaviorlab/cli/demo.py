@@ -53,10 +53,12 @@ def demo(
          lambda: generate(data=dataset, out=run_dir, n_users=n_users, model=model, seed=seed)),
         (f"behaviorlab evaluate-synthetic {run_dir} --real {dataset} --seed {seed}",
          lambda: evaluate_synthetic_command(run_dir, dataset, seed=seed)),
+        # Fraction 1 only: the run is grounded on the whole training split, and an LLM run may only be paired
+        # with the cells whose real data it was grounded on (smaller fractions need runs of their own subsets).
         ((f"behaviorlab experiment --real {dataset} --synthetic {run_dir} --out {run_dir / 'experiment.json'} "
-         f"--model markov --fractions 0.1,1 --seeds {seed} --scenarios real_only,finetune_augment"),
-         lambda: experiment_command(dataset, run_dir / "experiment.json", synthetic=run_dir, model="markov",
-                                    fractions="0.1,1", seeds=str(seed), scenarios="real_only,finetune_augment")),
+         f"--model markov --fractions 1 --seeds {seed} --scenarios real_only,finetune_augment"),
+         lambda: experiment_command(dataset, run_dir / "experiment.json", synthetic=[run_dir], model="markov",
+                                    fractions="1", seeds=str(seed), scenarios="real_only,finetune_augment")),
         (f"behaviorlab report {run_dir} --real {dataset}", lambda: report_command(run_dir, real=dataset)),
     ]
     for number, (command, step) in enumerate(steps, start=1):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import FormatOption, output_file
+from behaviorlab.cli.common import FormatOption, output_file, output_folder
 from behaviorlab.config import load_config
-from behaviorlab.errors import ConfigError, DataError, EvaluationError
+from behaviorlab.errors import ConfigError, DataError
 
 RealOption = Annotated[Path, typer.Option("--real", help="The real dataset the synthetic data imitates (any loadable format).")]
 
@@ -38,7 +38,7 @@ def _metric_table(title: str, rows: list) -> Table:
         table.add_column(column, justify="left" if column in ("metric", "reading") else "right")
     for row in rows:
         values = [row.value, *([row.baseline] if with_baseline else []), row.reference]
-        table.add_row(row.name, *("—" if v is None else f"{v:.4f}" for v in values), row.ideal)
+        table.add_row(row.name, *("—" if v is None or math.isnan(v) else f"{v:.4f}" for v in values), row.ideal)
     return table
 
 
@@ -102,28 +102,36 @@ def _numbers(text: str, cast: type, what: str) -> tuple:
 @app.command("experiment")
 def experiment_command(
     real: RealOption,
-    out: Annotated[Path, typer.Option(callback=output_file, help="Results JSON; an interrupted experiment resumes from it.")],
-    synthetic: Annotated[Path | None, typer.Option(help="Generation run directory or synthetic .parquet (the 'llm' source).")] = None,
+    out: Annotated[Path | None, typer.Option(callback=output_file, help=(
+        "Results JSON; an interrupted experiment resumes from it (not needed with --write-subsets)."))] = None,
+    synthetic: Annotated[list[Path] | None, typer.Option(help=(
+        "LLM generation run directory (the 'llm' source), repeatable: each cell takes the run grounded on exactly "
+        "its real subset, which --write-subsets writes; one run from the full training data serves fraction 1."))] = None,
     format_name: FormatOption = None,
     model: Annotated[str | None, typer.Option(help="Prediction model (see `behaviorlab train --help`).")] = None,
     fractions: Annotated[str | None, typer.Option(help="Shares of the real training users, e.g. 0.1,0.25,1.")] = None,
-    seeds: Annotated[str | None, typer.Option(help="Seeds, e.g. 0,1,2.")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Seeds, e.g. 0,1,2,3,4 (intervals need two, five are better).")] = None,
     scenarios: Annotated[str | None, typer.Option(help=(
         "Comma-separated scenarios: real_only, real_continued, synthetic_only, pretrain_augment, finetune_replace, "
         "finetune_augment (default: all)."))] = None,
     sources: Annotated[str | None, typer.Option(help=(
         "Synthetic sources: llm, markov (default: both; markov only without --synthetic)."))] = None,
     shift: Annotated[bool, typer.Option("--shift", help="Environment shift: train on day scenes (06-18h), test on night.")] = False,
+    write_subsets: Annotated[Path | None, typer.Option("--write-subsets", callback=output_folder, help=(
+        "Write each (fraction, seed) cell's real training subset to this folder as Parquet, show the `generate` "
+        "command that grounds a run on one, and stop: the runs to pass with --synthetic."))] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per model.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs per fit (early stopping on validation).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with an \\[experiment] section (ExperimentConfig keys).")] = None,
 ) -> None:
-    """BehaviorGen's training scenarios with real, Markov-synthetic and LLM-synthetic data; tested once on real test data."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    """BehaviorGen's training scenarios with real, Markov-synthetic and LLM-synthetic data; tested once on real test data.
 
-    from behaviorlab.evaluate.scenarios import ExperimentConfig, run_experiment, summarise
-    from behaviorlab.evaluate.shift import scene_split
-    from behaviorlab.report.run_files import read_run
+    Honest protocol: every synthetic source of a cell is grounded only on that cell's real subset (write them
+    with --write-subsets, generate a run from each, pass them all with --synthetic); each fraction has an oracle
+    row (all real training data; with --shift, the night scenes' too), each gain a 95% interval over seeds, the
+    share of the gap to the oracle it closes, and whether it wins over the Markov source and the real->real control.
+    """
+    from behaviorlab.evaluate.scenarios import ExperimentConfig
 
     overrides: dict[str, Any] = {
         "predictor": model,
@@ -137,13 +145,52 @@ def experiment_command(
     predictor_settings = dict(settings.predictor_settings)
     predictor_settings.update({k: v for k, v in (("threads", threads), ("epochs", epochs)) if v is not None})
     settings = settings.model_copy(update={"predictor_settings": predictor_settings})
-    split = _split(_load_real(real, format_name))
-    if shift:
-        split, counts = scene_split(split)
-        console.print(f"Environment shift: train {counts.train[0]:,} of {counts.train[1]:,} sequences (day), "
-                      f"valid {counts.valid[0]:,} of {counts.valid[1]:,} (day), test {counts.test[0]:,} of "
-                      f"{counts.test[1]:,} (night)", highlight=False)
-    synthetic_log = read_run(synthetic).synthetic if synthetic is not None else None
+    split, oracle = _experiment_split(_split(_load_real(real, format_name)), shift)
+    if write_subsets is not None:
+        _write_subsets(split, settings, write_subsets, shift)
+        return
+    if out is None:
+        raise ConfigError("Missing option --out", hint="Give the results JSON: --out RUN/experiment.json.")
+    _run_and_print(split, oracle, settings, synthetic or [], out)
+
+
+def _experiment_split(split, shift: bool):
+    """(split, oracle): with --shift the day-scene split and the real training data of both scenes."""
+    from behaviorlab.evaluate.shift import scene_oracle, scene_split
+
+    if not shift:
+        return split, split.train
+    shifted, counts = scene_split(split)
+    console.print(f"Environment shift: train {counts.train[0]:,} of {counts.train[1]:,} sequences (day), "
+                  f"valid {counts.valid[0]:,} of {counts.valid[1]:,} (day), test {counts.test[0]:,} of "
+                  f"{counts.test[1]:,} (night)", highlight=False)
+    return shifted, scene_oracle(split)
+
+
+def _write_subsets(split, settings, folder: Path, shift: bool) -> None:
+    from behaviorlab.evaluate.scenarios import write_subsets
+
+    files = write_subsets(split, settings, folder)
+    table = Table(title=f"Real training subsets to ground LLM runs on ({len(files)} files in {folder})")
+    for column in ("file", "cells (fraction/seed)", "users", "events", "digest"):
+        table.add_column(column, justify="right" if column in ("users", "events") else "left")
+    for file in files:
+        cells = ", ".join(f"{f:g}/{s}" for f, s in file.cells)
+        table.add_row(file.path.name, cells, f"{file.users:,}", f"{file.events:,}", file.digest)
+    console.print(table)
+    scene = " --scenario night" if shift else ""
+    console.print(f"Generate one run per file, e.g. `behaviorlab generate --data {files[0].path} --out RUNS/"
+                  f"{files[0].path.stem}{scene}`, then run the experiment with the same options plus "
+                  "--synthetic RUNS/<each run> (repeatable) and --out.", highlight=False)
+
+
+def _run_and_print(split, oracle, settings, synthetic: list[Path], out: Path) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from behaviorlab.evaluate.scenarios import WIN_RULE, SyntheticRun, row_texts, run_experiment, summarise
+    from behaviorlab.report.run_files import read_run
+
+    runs = [SyntheticRun(str(path), run.synthetic, run.grounding_digest) for path in synthetic for run in [read_run(path)]]
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("training scenarios", total=None)
@@ -151,14 +198,22 @@ def experiment_command(
         def report(done: int, total: int, info: dict | None = None) -> None:
             bar.update(task, completed=done, total=total, description=str((info or {}).get("cell", "training scenarios")))
 
-        cells = run_experiment(split, synthetic_log, settings, results_path=out, progress=report)
+        cells = run_experiment(split, runs, settings, oracle=oracle, results_path=out, progress=report)
     table = Table(title=f"{settings.predictor}: test {settings.metric}, mean ± std over {len(settings.seeds)} seeds")
-    for column in ("real data", "source", "scenario", settings.metric, "gain vs real only"):
-        table.add_column(column, justify="right" if column in (settings.metric, "gain vs real only") else "left")
-    for row in sorted(summarise(cells, settings.metric), key=lambda r: (r["fraction"], r["scenario"] != "real_only")):
-        gain = "—" if row["scenario"] == "real_only" else f"{row['gain_mean']:+.1%} ± {row['gain_std']:.1%}"
-        table.add_row(f"{row['fraction']:.0%}", row["source"], row["scenario"], f"{row['mean']:.4f} ± {row['std']:.4f}", gain)
+    columns = ("real data", "source", "scenario", settings.metric, "gain vs real only [95% CI]", "gap closed", "wins")
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:3] else "right")
+    rows = sorted(summarise(cells, settings.metric), key=lambda r: (r["fraction"], r["scenario"] != "real_only",
+                                                                    r["source"] == "oracle"))
+    for row in rows:
+        texts = row_texts(row)
+        table.add_row(f"{row['fraction']:.0%}", row["source"], row["scenario"], f"{row['mean']:.4f}±{row['std']:.4f}",
+                      texts["gain"], texts["gap"], texts["wins"])
     console.print(table)
+    console.print(f"oracle = real only on all the real training data the setting withholds; gap closed = (cell - real "
+                  f"only) / (oracle - real only); {WIN_RULE}.", highlight=False)
+    for note in dict.fromkeys(row["note"] for row in rows if row["note"]):
+        console.print(f"note: {note}", highlight=False)
     console.print(f"Wrote {out}", highlight=False)
 
 
@@ -171,6 +226,7 @@ def report_command(
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
 ) -> None:
     """One self-contained HTML report: manifest, evaluation tables, plots, profiles, scenario results."""
+    from behaviorlab.evaluate.scenarios import WIN_RULE, read_results
     from behaviorlab.evaluate.synthetic import SPLIT_COLUMN, SyntheticEvaluation
     from behaviorlab.report.builder import Experiment, ReportData, write_report
     from behaviorlab.report.run_files import EVALUATION_FILE, EXPERIMENT_PATTERN, read_run
@@ -190,20 +246,14 @@ def report_command(
             real_log = real_log.filter(pl.col(SPLIT_COLUMN) == "test")
     experiments = []
     for path in sorted(run.glob(EXPERIMENT_PATTERN), key=lambda p: (len(p.name), p.name)):  # experiment.json first
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-            summary, config = payload["summary"], payload["config"]
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise EvaluationError(f"{path} is not an experiment result: {exc}",
-                                  hint="Re-run `behaviorlab experiment --out` to rewrite it.") from exc
+        payload = read_results(path)
+        summary, config = payload["summary"], payload["config"]
         notes = [(f"model {config['predictor']} {config['predictor_settings']}, seeds {config['seeds']}, real-data "
                  f"fractions {config['fractions']}; early stopping on validation only, each model tested once on the "
-                 "real test split. real_continued = fit on real, then continue on real again: the two-stage control "
-                 "without synthetic data, to read the two-stage scenarios against.")]
-        if "llm" in config["sources"] and min(config["fractions"]) < 1:
-            notes.append("The LLM data was generated once from the real data given to `generate` (its training split), "
-                         "so at fractions below 100% it may carry information the subset lacks; the Markov data is "
-                         "fitted to each subset only.")
+                 "real test split. Every synthetic source of a cell was grounded only on that cell's real subset "
+                 "(the LLM runs checked by digest). real_continued = fit on real, then continue on real again: the "
+                 "two-stage control without synthetic data. oracle = real only on all the real training data the "
+                 "setting withholds; gap closed = (cell - real only) / (oracle - real only)."), f"{WIN_RULE}."]
         experiments.append(Experiment(title=config.get("title") or f"Training scenarios ({path.stem})",
                                       summary=summary, notes=notes))
     data = ReportData(title=title or f"behaviorlab report: {run.name}", manifest=generation.manifest, real=real_log,

@@ -69,12 +69,14 @@ def generate(
     backend: Annotated[str | None, typer.Option(help="LLM backend: embedded (default) or http.")] = None,
     model: Annotated[str | None, typer.Option(help="Named embedded model, .gguf path, or the server's model id.")] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="Environment change, e.g. night, weekend, winter, "
-                                                               "more-occupants, new-device:Fan. Repeatable.")] = None,
+                                                               "more-occupants, new-device:Fan (a device of the data), "
+                                                               "text:'one sentence'. Repeatable.")] = None,
     diversity: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="0 = clones of the typical user, 1 = cover every stratum.")] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed: same seed, same output.")] = None,
     length: Annotated[int | None, typer.Option(min=2, help="Events per sequence (default: real median, at most 10).")] = None,
     dp_epsilon: Annotated[float | None, typer.Option(help="Differential privacy for the count tables in prompts.")] = None,
-    parallel: Annotated[int | None, typer.Option(min=1, help="Parallel LLM slots.")] = None,
+    parallel: Annotated[int | None, typer.Option(min=1, help="Requests decoded at once (embedded: default 1, the only setting whose "
+                                                           "output the seed fixes; http: default 4).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads of the embedded model.")] = None,
     format_name: Annotated[str | None, typer.Option("--format", help="Force the data format.")] = None,
     split: Annotated[str | None, typer.Option(help="Published split to learn from (default: train).")] = None,
@@ -83,6 +85,20 @@ def generate(
                                                             "work finished so far (re-run without it to complete).")] = False,
 ) -> None:
     """Generate synthetic behavior sequences grounded on a real log, resumably."""
+    from behaviorlab.atomic import exclusive_writer
+
+    job = load_job(config, {
+        "data": data, "out": out, "format": format_name, "split": split,
+        "generate": {"n_users": n_users, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
+                     "dp_epsilon": dp_epsilon,
+                     "llm": {"backend": backend, "model": model, "parallel": parallel, "threads": threads}},
+    })
+    # Locked before the data and the model load, so a second writer is refused in a moment, not after them.
+    with exclusive_writer(job.out, "the generation run"):
+        _generate_run(job, partial)
+
+
+def _generate_run(job: GenerateJob, partial: bool) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -92,26 +108,26 @@ def generate(
     )
 
     from behaviorlab.generate.run import run_generation
+    from behaviorlab.generate.scenario import parse_scenario
     from behaviorlab.llm import create_backend
 
-    job = load_job(config, {
-        "data": data, "out": out, "format": format_name, "split": split,
-        "generate": {"n_users": n_users, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
-                     "dp_epsilon": dp_epsilon,
-                     "llm": {"backend": backend, "model": model, "parallel": parallel, "threads": threads}},
-    })
     log = training_log(job)
+    parse_scenario(job.generate.scenario, log.vocabulary)  # a device the data lacks is refused before the model loads
     llm = create_backend(job.generate.llm, notify=lambda message: err_console.print(message, highlight=False))
     columns = (TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                TimeElapsedColumn())
     try:
         with Progress(*columns, console=err_console) as bar:
-            task = bar.add_task("generate", total=job.generate.n_users, status="loading data and priors")
+            # Until the first batch goes out: priors, population and prompts (counting a prompt's tokens
+            # may ask an LLM server, for connect_timeout_s at most); then the batch says what it waits for.
+            task = bar.add_task("generate", total=job.generate.n_users, status="loading data, priors and prompts")
 
             def report(done: int, total: int, info: Mapping[str, float | str] | None = None) -> None:
                 info = info or {}
-                status = (f"accepted {info.get('accepted', 0)}  {info.get('tokens_per_s', 0)} tok/s  "
-                          f"ETA {float(info.get('eta_s', 0)) / 60:.1f} min")
+                # While a batch is out, what it waits for (the server, the attempt, its timeout); after it, totals.
+                status = str(info["waiting"]) if "waiting" in info else (
+                    f"accepted {info.get('accepted', 0)}  {info.get('tokens_per_s', 0)} tok/s  "
+                    f"ETA {float(info.get('eta_s', 0)) / 60:.1f} min")
                 bar.update(task, completed=done, total=total, status=status)
 
             result = run_generation(log, job.out, job.generate, llm, progress=report, partial=partial)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from behaviorlab.atomic import exclusive_writer
 from behaviorlab.cli.app import app, console, err_console
 from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, output_folder, progress_bar, write_json
 from behaviorlab.errors import ConfigError, Interrupted, ModelError
@@ -77,33 +78,34 @@ def train(
                           hint=f"Drop {'it' if len(foreign) == 1 else 'them'}.")
     overrides: dict[str, Any] = {"seed": seed} | dict(given.values())
     instance = cls(load_config(cls.config_class, config, overrides))
-    checkpoint = out / CHECKPOINT_FILE
-    _check_resume(isinstance(instance, NeuralModel), model, checkpoint, resume)
-    split_name, parts = _load_split(data, format_name, split)
-    console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
-    if not len(parts.valid):
-        # Said up front: without validation a neural model runs every epoch and keeps the last one.
-        consequence = (f"no early stopping: all {instance.config.epochs} epochs run and the last one is saved"
-                       if isinstance(instance, NeuralModel) else "no validation metrics")
-        err_console.print(f"warning: the {split_name} split has no validation examples ({consequence}). "
-                          "Users need at least 3 events for leave-one-out validation.", highlight=False)
-    try:
-        with progress_bar(f"training {model}") as report:
-            if isinstance(instance, NeuralModel):
-                instance.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
-            else:
-                instance.fit(parts.train, parts.valid, progress=report)
-    except KeyboardInterrupt:
-        saved = checkpoint.exists()  # no checkpoint before the first epoch ends, nor for one-pass models
-        raise Interrupted(f"Interrupted. The finished epochs are saved in {checkpoint}: run the same command with "
-                          "--resume to continue." if saved else "Interrupted before anything was saved.") from None
-    valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
-    instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics}
-    instance.save(out)  # replaces the whole directory, checkpoint included: the model takes its place in one rename
-    if valid_metrics:
-        console.print(metrics_table(f"{model}: validation (full ranking)", valid_metrics))
-    console.print(f"Saved the model to {out}")
-    write_json(json_out, {"model": model, "split": split_name, "valid": valid_metrics, "config": instance.config.model_dump(mode="json")})
+    with exclusive_writer(out, "the model folder"):  # one training run per --out: the checkpoint has one writer
+        checkpoint = out / CHECKPOINT_FILE
+        _check_resume(isinstance(instance, NeuralModel), model, checkpoint, resume)
+        split_name, parts = _load_split(data, format_name, split)
+        console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
+        if not len(parts.valid):
+            # Said up front: without validation a neural model runs every epoch and keeps the last one.
+            consequence = (f"no early stopping: all {instance.config.epochs} epochs run and the last one is saved"
+                           if isinstance(instance, NeuralModel) else "no validation metrics")
+            err_console.print(f"warning: the {split_name} split has no validation examples ({consequence}). "
+                              "Users need at least 3 events for leave-one-out validation.", highlight=False)
+        try:
+            with progress_bar(f"training {model}") as report:
+                if isinstance(instance, NeuralModel):
+                    instance.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
+                else:
+                    instance.fit(parts.train, parts.valid, progress=report)
+        except KeyboardInterrupt:
+            saved = checkpoint.exists()  # no checkpoint before the first epoch ends, nor for one-pass models
+            raise Interrupted(f"Interrupted. The finished epochs are saved in {checkpoint}: run the same command with "
+                              "--resume to continue." if saved else "Interrupted before anything was saved.") from None
+        valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
+        instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics}
+        instance.save(out)  # replaces the whole directory, checkpoint included: the model takes its place in one rename
+        if valid_metrics:
+            console.print(metrics_table(f"{model}: validation (full ranking)", valid_metrics))
+        console.print(f"Saved the model to {out}")
+        write_json(json_out, {"model": model, "split": split_name, "valid": valid_metrics, "config": instance.config.model_dump(mode="json")})
 
 
 def _check_resume(checkpoints: bool, model: str, checkpoint: Path, resume: bool) -> None:

@@ -8,11 +8,15 @@ data row number, in one DataError; nothing is silently dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from behaviorlab.config import StrictConfig
+from behaviorlab.datasets.files import find_not_utf8
 from behaviorlab.errors import DataError, Problem
 from behaviorlab.schema import (
     ACTION,
@@ -27,34 +31,83 @@ from behaviorlab.schema import (
     has_missing_values,
 )
 
-# How the time column is read. "auto" looks at the first values: ISO text -> timestamps; integers of
-# 11+ digits -> epoch ms, 9-10 digits -> epoch s, smaller -> positions. A value containing '%' is a
-# strptime pattern. "row_order" ignores any time column and numbers each user's rows in file order.
-_NAMED_TIME_FORMATS = ("auto", "iso", "epoch_s", "epoch_ms", "position", "row_order")
+_NAMED_TIME_FORMATS = ("auto", "iso", "epoch", "position", "row_order")  # or a strptime pattern (with '%')
+EPOCH_UNITS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}  # ticks per second
+EpochUnit = Literal["auto", "s", "ms", "us", "ns"]
+# 10**8 s is March 1973: under time_format="auto", smaller whole numbers are positions, and a unit is
+# chosen so that the largest value is at least this many seconds.
+_EPOCH_FLOOR = 10**8
+_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+_WHOLE = r"^-?\d+$"  # what the CSV reader parses as Int64 itself (the fast path)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_EPOCH_DAY = date(1970, 1, 1)
 SNIFF_ROWS = 1000
+# Ids, actions and text values longer than this are refused with their rows: Parquet keeps each value in
+# its footer statistics, and a footer past ~100 MB cannot be read back. 1 MiB is far above any real id.
+MAX_TEXT_BYTES = 1 << 20
 _EXTRA_CASTS: dict[str, pl.DataType] = {"str": pl.String(), "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean()}
 _MAX_LISTED_ROWS = 50
 
 
 class ColumnMapping(StrictConfig):
-    """Which source columns hold the user, the time, the action and the kept extras."""
+    """Which source columns hold the user, the time, the action and the kept extras, and how times are read.
+
+    time_format: how the time column is written. "auto" (the default) decides from the column:
+      date/datetime columns are taken as they are, text that is mostly numbers and number columns are
+      epoch times, other text is ISO-8601; whole numbers below 10**8 are positions (an order, not a
+      time). "iso", "epoch" and "position" force one reading; a value containing '%' is a strptime
+      pattern; "row_order" ignores any time column and numbers each user's rows in file order.
+    time_unit: the unit of epoch numbers, "s", "ms", "us" or "ns". "auto" (the default) takes the unit in
+      which the largest of the first 1,000 values is at least 10**8 seconds (March 1973): each unit is
+      1,000 times the last, and 10**11 is 1973 in ms but the year 5138 in s, so for data from 1973 to
+      5138 exactly one unit fits (the thresholds are 10**8 s, 10**11 ms, 10**14 us, 10**17 ns). Setting
+      a unit says the column holds epoch numbers. "epoch_s", "epoch_ms", "epoch_us" and "epoch_ns" are
+      short for time_format="epoch" with that time_unit; they mean exactly the same.
+    min_year, max_year: every time must fall within these years (both included; 1970..2100 by default),
+      so that a wrong unit or a sentinel such as 0001-01-01 is listed by row instead of loaded as a
+      wrong time. Widen them for older or later data, e.g. min_year=1900.
+    """
 
     user: str = USER
     time: str = TIMESTAMP
     action: str = ACTION
     time_format: str = "auto"  # one of _NAMED_TIME_FORMATS or a strptime pattern
+    time_unit: EpochUnit = "auto"
+    min_year: int = Field(1970, ge=1, le=9999)  # 1..9999: the years a Python datetime can hold
+    max_year: int = Field(2100, ge=1, le=9999)
     extras: dict[str, ExtraType] = Field(default_factory=dict)  # source column -> type, kept under its own name
     descriptions: str | None = None  # a column describing each action (e.g. the item title) for the vocabulary
     name: str = "events"
     domain: Domain = "generic"
     action_meaning: str = "action"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _epoch_shorthand(cls, values: Any) -> Any:
+        """time_format="epoch_ms" -> time_format="epoch", time_unit="ms"."""
+        time_format = values.get("time_format") if isinstance(values, dict) else None
+        unit = time_format.removeprefix("epoch_") if isinstance(time_format, str) else None
+        if unit not in EPOCH_UNITS:
+            return values
+        if values.get("time_unit", "auto") not in ("auto", unit):
+            raise ValueError(f"time_format={time_format} and time_unit={values['time_unit']} name different units; give one")
+        return values | {"time_format": "epoch", "time_unit": unit}
+
     @field_validator("time_format")
     @classmethod
     def _known_time_format(cls, value: str) -> str:
         if value not in _NAMED_TIME_FORMATS and "%" not in value:
-            raise ValueError(f"time_format must be one of {list(_NAMED_TIME_FORMATS)} or a strptime pattern like %Y-%m-%d %H:%M")
+            raise ValueError(f"time_format must be one of {list(_NAMED_TIME_FORMATS)}, epoch_s/ms/us/ns, "
+                             "or a strptime pattern like %Y-%m-%d %H:%M")
         return value
+
+    @model_validator(mode="after")
+    def _time_settings_agree(self) -> ColumnMapping:
+        if self.time_unit != "auto" and self.time_format not in ("auto", "epoch"):
+            raise ValueError(f"time_unit applies to epoch numbers only, not to time_format={self.time_format!r}")
+        if self.min_year > self.max_year:
+            raise ValueError(f"min_year {self.min_year} is after max_year {self.max_year}")
+        return self
 
     @field_validator("extras")
     @classmethod
@@ -92,86 +145,155 @@ def _text_id(column: str, dtype: pl.DataType) -> pl.Expr:
     return raw.cast(pl.String)
 
 
-def _time_kind(frame: pl.LazyFrame, column: str, time_format: str) -> str:
-    """Resolve 'auto' from the column's type and its first values."""
-    if time_format != "auto":
-        return time_format  # row_order included: the column is then never read
-    dtype = frame.collect_schema()[column]
-    if isinstance(dtype, pl.Datetime | pl.Date):
-        return "datetime"
-    head = frame.select(pl.col(column)).head(SNIFF_ROWS).collect().get_column(column).drop_nulls()
-    if dtype == pl.String:
-        # Mostly numbers -> numeric times (the few other values are then reported as bad rows).
+def _time_reading(frame: pl.LazyFrame, mapping: ColumnMapping) -> tuple[str, str]:
+    """(kind, unit) of the time column, with 'auto' settled from its type and first values.
+
+    kind is a time_format value (never 'auto'), or 'datetime' for a column that holds dates or datetimes;
+    unit is an epoch unit when kind is 'epoch' (never 'auto' then), else the mapping's time_unit.
+    """
+    time_format, unit = mapping.time_format, mapping.time_unit
+    if time_format not in ("auto", "epoch"):
+        return time_format, unit  # row_order included: the column is then never read
+    if time_format == "epoch" and unit != "auto":
+        return "epoch", unit
+    dtype = frame.collect_schema()[mapping.time]
+    if time_format == "auto" and isinstance(dtype, pl.Datetime | pl.Date):
+        return "datetime", unit
+    head = frame.select(pl.col(mapping.time)).head(SNIFF_ROWS).collect().get_column(mapping.time).drop_nulls()
+    numbers, whole = _numbers_in(head)
+    decide = time_format == "auto" and unit == "auto"
+    if numbers is None and decide:
+        return "iso", unit
+    largest = float(numbers.abs().max() or 0) if numbers is not None and numbers.len() else 0.0
+    if decide and whole and largest < _EPOCH_FLOOR:
+        return "position", unit
+    return "epoch", unit if unit != "auto" else _epoch_unit(largest)
+
+
+def _numbers_in(head: pl.Series) -> tuple[pl.Series | None, bool]:
+    """(the numeric values of a sample as Float64, whether they are whole numbers); None for mostly text.
+
+    A text column that is mostly numbers (scientific notation included) counts as numbers: its few other
+    values are then reported as bad rows.
+    """
+    if head.dtype == pl.String:
         text = head.str.strip_chars()
-        numeric = text.str.contains(r"^-?\d+(\.\d*)?$")
+        numeric = text.str.contains(_NUMBER)
         if text.len() == 0 or numeric.mean() < 0.5:  # type: ignore[operator]
-            return "iso"
+            return None, False
         numbers = text.filter(numeric)
-        if not numbers.str.contains(r"^-?\d+$").all():
-            return "epoch_s"  # decimal numbers: epoch seconds
-        head = numbers.cast(pl.Int64)
-    if dtype.is_float():
-        return "epoch_s"
-    largest = int(head.abs().max() or 0) if head.len() else 0
-    return "epoch_ms" if largest >= 10**11 else "epoch_s" if largest >= 10**8 else "position"
+        return numbers.cast(pl.Float64), bool(numbers.str.contains(_WHOLE).all())
+    return head.cast(pl.Float64), head.dtype.is_integer()
+
+
+def _epoch_unit(largest: float) -> str:
+    """The finest unit in which `largest` is at least 10**8 seconds (1973); seconds for smaller values."""
+    return next((unit for unit, per_second in reversed(EPOCH_UNITS.items()) if largest >= _EPOCH_FLOOR * per_second), "s")
 
 
 def resolve_time_format(sample: pl.DataFrame, mapping: ColumnMapping) -> tuple[ColumnMapping, bool]:
-    """(mapping with 'auto' replaced by what the sample's time column holds, whether that is integers).
+    """(mapping with 'auto' format and unit replaced by what the sample's time column holds, whether that is integers).
 
     Integer epochs or positions may then be parsed as Int64 by a reader directly, which is several
     times cheaper than text -> float; a sample lets the reader skip sniffing the whole file.
     """
     if mapping.time_format == "row_order" or mapping.time not in sample.columns:
         return mapping, False
-    kind = _time_kind(sample.lazy(), mapping.time, mapping.time_format)
-    if kind not in _NAMED_TIME_FORMATS and "%" not in kind:  # a typed datetime column needs no format
+    kind, unit = _time_reading(sample.lazy(), mapping)
+    if kind == "datetime":  # a typed datetime column needs no format
         return mapping, False
     values = sample.get_column(mapping.time).drop_nulls()
-    integers = kind in ("epoch_s", "epoch_ms", "position") and values.len() > 0 and (
-        values.dtype.is_integer() or (values.dtype == pl.String and bool(values.str.contains(r"^-?\d+$").all())))
-    return mapping.model_copy(update={"time_format": kind}), integers
+    integers = kind in ("epoch", "position") and values.len() > 0 and (
+        values.dtype.is_integer() or (values.dtype == pl.String and bool(values.str.contains(_WHOLE).all())))
+    return mapping.model_copy(update={"time_format": kind, "time_unit": unit}), integers
 
 
-def _time_expr(column: str, kind: str, dtype: pl.DataType) -> pl.Expr:
+def _time_value(column: str, kind: str, dtype: pl.DataType) -> pl.Expr:
+    """The time column as read, before its range check: UTC datetimes, Int64 positions, or epoch numbers
+    in their own unit (Int64 from integer columns, exact; Float64 otherwise, NaN as missing)."""
     raw = pl.col(column)
     if kind == "datetime":
-        return raw  # already a date/datetime; made UTC after collecting (see _as_utc)
+        return _utc(raw, dtype)
     if kind == "iso":
         return raw.cast(pl.String).str.to_datetime(strict=False, time_unit="us", time_zone="UTC")
     if "%" in kind:
         return raw.cast(pl.String).str.to_datetime(kind, strict=False, time_unit="us", time_zone="UTC")
     if kind == "position":
         return raw.cast(pl.Int64, strict=False)
-    scale = {"epoch_s": 1_000_000, "epoch_ms": 1_000}.get(kind)
-    if scale is None:
-        raise DataError(f"Unknown time format {kind!r}",
-                        hint="Use auto, iso, epoch_s, epoch_ms, position, or a strptime pattern such as %Y-%m-%d %H:%M.")
     if dtype.is_integer():
-        return (raw.cast(pl.Int64) * scale).cast(pl.Datetime("us"))
-    # Float64 reads both "881250949" and "881250949.5"; epoch microseconds stay below 2**53, so exact.
-    return (raw.cast(pl.Float64, strict=False) * scale).round().cast(pl.Int64, strict=False).cast(pl.Datetime("us"))
+        return raw.cast(pl.Int64, strict=False)
+    # Float64 reads "881250949", "881250949.5" and "1.7e18"; epoch microseconds stay below 2**53, so exact.
+    return raw.cast(pl.Float64, strict=False).fill_nan(None)
 
 
-def _as_utc(series: pl.Series) -> pl.Series:
-    """Aware times are converted to UTC; naive ones are taken to be UTC already."""
-    if isinstance(series.dtype, pl.Date):
-        series = series.cast(pl.Datetime("us"))
-    if series.dtype.time_zone is None:  # type: ignore[union-attr]
-        return series.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
-    return series.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+def _utc(raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Dates and datetimes as UTC datetimes (us): aware ones converted, naive ones taken to be UTC already."""
+    if isinstance(dtype, pl.Date):
+        return raw.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if dtype.time_zone is None:  # type: ignore[attr-defined]
+        return raw.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+    return raw.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+
+
+def _year_bounds(mapping: ColumnMapping, unit: str) -> tuple[int, int]:
+    """The first and last tick of the mapping's years as epoch numbers in `unit`, clamped to Int64."""
+    per_day = 86_400 * EPOCH_UNITS[unit]
+    first_day = (date(mapping.min_year, 1, 1) - _EPOCH_DAY).days
+    end_day = (date(mapping.max_year, 12, 31) - _EPOCH_DAY).days + 1  # the day after the last allowed one
+    return max(first_day * per_day, _INT64_MIN), min(end_day * per_day - 1, _INT64_MAX)
+
+
+def _epoch_datetime(value: pl.Expr, unit: str, integer: bool) -> pl.Expr:
+    """Epoch numbers in `unit` as UTC datetimes (us): integers exactly (ns rounded down), floats rounded."""
+    per_second = EPOCH_UNITS[unit]
+    if not integer:
+        return (value * (10**6 / per_second)).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+    micros = value * (10**6 // per_second) if per_second <= 10**6 else value // (per_second // 10**6)
+    return micros.cast(pl.Datetime("us", "UTC"))
+
+
+def _time_column(mapping: ColumnMapping, kind: str, unit: str, dtype: pl.DataType) -> tuple[pl.Expr, list[pl.Expr]]:
+    """(the parsed time column, its flags). A time outside the years becomes null like an unparsable one,
+    so the cheap null check on the loaded table finds both, and only then do the flags tell which it was.
+
+    Epoch numbers are compared with the years before they are scaled to microseconds, so that no value
+    can overflow Int64 into a wrong but plausible-looking time.
+    """
+    value = _time_value(mapping.time, kind, dtype)
+    flags = [value.is_null().alias(f"time is missing or not a valid {kind} value|{mapping.time}")]
+    if kind == "position":
+        return value, flags
+    if kind == "epoch":
+        in_years = value.is_between(*_year_bounds(mapping, unit))
+        parsed, read_as = _epoch_datetime(value, unit, dtype.is_integer()), f" (read as epoch {unit})"
+    else:
+        in_years = value.dt.epoch("us").is_between(*_year_bounds(mapping, "us"))
+        parsed, read_as = value, ""
+    flags.append((value.is_not_null() & ~in_years).alias(
+        f"time is outside the years {mapping.min_year}..{mapping.max_year}{read_as}|{mapping.time}"))
+    return pl.when(in_years).then(parsed), flags
 
 
 def _extra_expr(column: str, kind: ExtraType, dtype: pl.DataType) -> pl.Expr:
     raw = pl.col(column)
     if kind == "datetime":
-        return _time_expr(column, "datetime" if isinstance(dtype, pl.Datetime | pl.Date) else "iso", dtype)
+        return _time_value(column, "datetime" if isinstance(dtype, pl.Datetime | pl.Date) else "iso", dtype)
     if kind == "bool" and dtype == pl.String:
         lowered = raw.str.strip_chars().str.to_lowercase()
         return pl.when(lowered.is_in(["true", "1", "yes"])).then(True).when(lowered.is_in(["false", "0", "no"])).then(False)
     if kind == "str":
         return raw.cast(pl.String)
     return raw.cast(_EXTRA_CASTS[kind], strict=False)
+
+
+def _shared_columns(mapping: ColumnMapping) -> list[Problem]:
+    """A Problem per source column mapped to more than one of user, time and action."""
+    roles = {"user": mapping.user, "action": mapping.action} | ({} if mapping.time_format == "row_order" else {"time": mapping.time})
+    by_column: dict[str, list[str]] = {}
+    for role, column in roles.items():
+        by_column.setdefault(column, []).append(role)
+    return [Problem(f"is mapped as both the {' and the '.join(names)} column", column=column)
+            for column, names in by_column.items() if len(names) > 1]
 
 
 def _missing_columns(available: list[str], mapping: ColumnMapping) -> list[Problem]:
@@ -185,7 +307,64 @@ def _missing_columns(available: list[str], mapping: ColumnMapping) -> list[Probl
             for role, column in wanted.items() if column not in available]
 
 
+def _is_id_type(dtype: pl.DataType) -> bool:
+    return dtype in (pl.String, pl.Null) or dtype.is_numeric() or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def _is_time_type(dtype: pl.DataType) -> bool:
+    return _is_id_type(dtype) or isinstance(dtype, pl.Datetime | pl.Date)
+
+
+def _is_plain_type(dtype: pl.DataType) -> bool:
+    return not dtype.is_nested() and dtype not in (pl.Binary, pl.Object)
+
+
+def _wrong_types(dtypes: pl.Schema, mapping: ColumnMapping) -> list[Problem]:
+    """A Problem per mapped column whose type cannot hold its role (list ids, boolean times, struct actions).
+
+    Typed sources (Parquet, JSON lines) can hold such columns; found from the schema alone, they are named
+    with the type found and the type wanted, rather than left to fail inside a cast.
+    """
+    wanted = [(mapping.user, "the user column needs text or whole numbers", _is_id_type),
+              (mapping.action, "the action column needs text or whole numbers", _is_id_type)]
+    if mapping.time_format != "row_order":
+        wanted.append((mapping.time, "the time column needs datetimes, epoch numbers or ISO-8601 text", _is_time_type))
+    if mapping.descriptions:
+        wanted.append((mapping.descriptions, "the description column needs text", _is_id_type))
+    wanted += [(column, f"an {kind} extra needs plain values", _is_plain_type) for column, kind in mapping.extras.items()]
+    return [Problem(f"holds {dtypes[column]}, but {need}", column=column) for column, need, fits in wanted if not fits(dtypes[column])]
+
+
+def _checked_schema(lazy: pl.LazyFrame, mapping: ColumnMapping, source: str) -> pl.Schema:
+    """The frame's schema, once the mapping is known to fit it: one column per role, each present and of a usable type."""
+    shared = _shared_columns(mapping)
+    if shared:
+        raise DataError(f"{source}: the mapping uses one column for two roles", shared,
+                        hint="Map user, time and action to three different columns, e.g. --map user=uid,time=ts,action=item.")
+    try:
+        dtypes = lazy.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise _unreadable(source, exc) from exc
+    missing = _missing_columns(dtypes.names(), mapping)
+    if missing:
+        raise DataError(f"{source}: columns are missing", missing,
+                        hint=f"The file has columns {dtypes.names()}; map yours with --map user=...,time=...,action=... "
+                             "or a TOML mapping, or force another --format.")
+    wrong = _wrong_types(dtypes, mapping)
+    if wrong:
+        raise DataError(f"{source}: columns of the wrong type", wrong,
+                        hint="Write ids as text or integers and times as datetimes, epoch numbers or ISO-8601 text "
+                             "(cast the columns before exporting the file), or map other columns.")
+    return dtypes
+
+
 def _unreadable(source: str, exc: Exception) -> DataError:
+    # The strict UTF-8 decoder of the CSV reader does not say where; the file then is read once more to tell
+    # the line and the encoding it seems to be in (bad input only). `source` is the path for every file loader.
+    if "invalid utf-8" in str(exc) and Path(source).is_file():
+        located = find_not_utf8(Path(source))
+        if located is not None:
+            return located
     return DataError(f"{source}: could not be read as a table", [Problem(str(exc).strip().splitlines()[0])],
                      hint="Check the separator, the encoding (UTF-8) and that every row has the same columns.")
 
@@ -202,7 +381,8 @@ def _row_problems(flags: pl.DataFrame) -> list[Problem]:
     return problems
 
 
-def _plan(mapping: ColumnMapping, dtypes: pl.Schema, kind: str, time_name: str) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
+def _plan(mapping: ColumnMapping, dtypes: pl.Schema, kind: str, unit: str,
+          time_name: str) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
     """(output columns, flags for ids and time, flags for extras).
 
     Flags are named "<problem>|<source column>", true on bad rows. Id and time flags are only computed
@@ -218,9 +398,9 @@ def _plan(mapping: ColumnMapping, dtypes: pl.Schema, kind: str, time_name: str) 
     if kind == "row_order":
         columns.append(pl.int_range(pl.len()).over(user).cast(pl.Int64).alias(POSITION))
     else:
-        parsed = _time_expr(mapping.time, kind, dtypes[mapping.time])
+        parsed, time_flags = _time_column(mapping, kind, unit, dtypes[mapping.time])
         columns.append(parsed.alias(time_name))
-        core_flags.append(parsed.is_null().alias(f"time is missing or not a valid {kind} value|{mapping.time}"))
+        core_flags += time_flags
     extra_flags = []
     for column, extra_kind in mapping.extras.items():
         parsed = _extra_expr(column, extra_kind, dtypes[column])
@@ -231,6 +411,18 @@ def _plan(mapping: ColumnMapping, dtypes: pl.Schema, kind: str, time_name: str) 
     return columns, core_flags, extra_flags
 
 
+def _long_text_flags(table: pl.DataFrame, mapping: ColumnMapping) -> pl.DataFrame:
+    """Flags for the text values longer than MAX_TEXT_BYTES (none, in one max per column, on good input)."""
+    text = {USER: mapping.user, ACTION: mapping.action} | {c: c for c, kind in mapping.extras.items() if kind == "str"}
+    if mapping.descriptions:
+        text["_description"] = mapping.descriptions
+    longest = table.select(pl.col(c).str.len_bytes().max() for c in text).row(0)
+    too_long = [(loaded, source) for (loaded, source), length in zip(text.items(), longest, strict=True)
+                if length is not None and length > MAX_TEXT_BYTES]
+    return table.select((pl.col(loaded).str.len_bytes() > MAX_TEXT_BYTES).alias(
+        f"is longer than 1 MiB ({MAX_TEXT_BYTES:,} bytes), the limit for ids, actions and text|{source}") for loaded, source in too_long)
+
+
 def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping, *, source: str,
                          descriptions: Mapping[str, str] | None = None) -> EventLog:
     """Parse and check `frame` into an EventLog (timestamps in UTC, or positions).
@@ -238,19 +430,13 @@ def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapp
     `descriptions` (action -> text) wins over the mapping's description column.
     """
     lazy = frame.lazy()
+    dtypes = _checked_schema(lazy, mapping, source)
     try:
-        dtypes = lazy.collect_schema()
-        problems = _missing_columns(dtypes.names(), mapping)
-        if not problems:
-            kind = _time_kind(lazy, mapping.time, mapping.time_format)
+        kind, unit = _time_reading(lazy, mapping)
     except pl.exceptions.PolarsError as exc:
         raise _unreadable(source, exc) from exc
-    if problems:
-        raise DataError(f"{source}: columns are missing", problems,
-                        hint=f"The file has columns {dtypes.names()}; map yours with --map user=...,time=...,action=... "
-                             "or a TOML mapping, or force another --format.")
     time_name = POSITION if kind in ("position", "row_order") else TIMESTAMP
-    columns, core_flags, extra_flags = _plan(mapping, dtypes, kind, time_name)
+    columns, core_flags, extra_flags = _plan(mapping, dtypes, kind, unit, time_name)
     try:
         table = lazy.select(*columns, *extra_flags).collect(engine="streaming")
         flags = table.select([f.meta.output_name() for f in extra_flags])
@@ -258,16 +444,16 @@ def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapp
             flags = pl.concat([lazy.select(*core_flags).collect(engine="streaming"), flags], how="horizontal")
     except pl.exceptions.PolarsError as exc:
         raise _unreadable(source, exc) from exc
+    flags = pl.concat([flags, _long_text_flags(table, mapping)], how="horizontal")
     problems = _row_problems(flags)
     if problems:
+        times = any(p.column == mapping.time for p in problems) and kind != "row_order"
         raise DataError(f"{source}: {len(problems)} problem{'' if len(problems) == 1 else 's'} in the rows", problems,
-                        hint="Fix or remove these rows (rows are counted from 1 after the header), or set time_format.")
+                        hint="Fix or remove these rows (rows are counted from 1 after the header)" + (
+                            ", or set how times are read: time_format, time_unit, min_year/max_year." if times else "."))
     table = table.drop(flags.columns, strict=False)
     if table.height == 0:
         raise DataError(f"{source}: the file has no events", hint="Check that this is the right file and that it has data rows.")
-    time_columns = [TIMESTAMP] if time_name == TIMESTAMP else []
-    time_columns += [c for c, k in mapping.extras.items() if k == "datetime"]
-    table = table.with_columns([_as_utc(table.get_column(c)) for c in time_columns])
     text = dict(descriptions or {})
     if mapping.descriptions and not descriptions:
         pairs = table.select(ACTION, "_description").unique(ACTION, keep="first")

@@ -20,7 +20,8 @@ VOCABULARY_KEY = b"behaviorlab.vocabulary"
 
 
 def write_event_log(log: EventLog, path: str | Path) -> Path:
-    """Write atomically: readers see the old file or the complete new one, never half of it."""
+    """Write atomically and check the file reads back before it takes the target's place: readers see the
+    old file or a complete new one that opens, never half of one, nor one they cannot read."""
     table = log.frame.to_arrow()
     metadata = dict(table.schema.metadata or {}) | {
         SCHEMA_KEY: log.schema.to_json().encode(),
@@ -28,16 +29,51 @@ def write_event_log(log: EventLog, path: str | Path) -> Path:
     }
     with atomic_path(path) as tmp:
         pq.write_table(table.replace_schema_metadata(metadata), tmp, compression="zstd")
+        _check_reads_back(tmp, log, Path(path))
     return Path(path)
+
+
+def _check_reads_back(written: Path, log: EventLog, target: Path) -> None:
+    """Open `written` as read_event_log does and compare it with `log`: the footer (parsed by pyarrow and by
+    polars, each with its own size limits), the schema and vocabulary in its metadata, the column types and
+    the row count. The data pages are not decoded again: what fails to read back is a footer grown past the
+    readers' limits (a huge value in the column statistics, a huge vocabulary), not the pages pyarrow encodes."""
+    try:
+        metadata = event_log_metadata(written)
+        scan = pl.scan_parquet(written)
+        same = metadata is not None and (
+            Schema.from_json(metadata[SCHEMA_KEY].decode()) == log.schema
+            and Vocabulary.from_json(metadata[VOCABULARY_KEY].decode()) == log.vocabulary
+            and scan.collect_schema() == log.frame.schema
+            and scan.select(pl.len()).collect().item() == log.n_events)
+    except DataError as exc:  # pyarrow could not parse the footer, or the metadata in it
+        raise _unreadable_output(target, exc.problems[0].message if exc.problems else exc.message) from exc
+    except pl.exceptions.PolarsError as exc:  # polars could not
+        raise _unreadable_output(target, str(exc)) from exc
+    if not same:
+        raise DataError(f"{target} was not written: the Parquet file reads back differently from the log",
+                        hint="Nothing was changed. This is a bug in behaviorlab; please report it with the input.")
+
+
+def _unreadable_output(target: Path, reason: str) -> DataError:
+    return DataError(f"{target} was not written: the Parquet file would not read back",
+                     [Problem(reason.strip().splitlines()[0])],
+                     hint="Nothing was changed. Shorten very long values (ids, actions, descriptions) or split the "
+                          "vocabulary: Parquet keeps them in a footer that its readers limit in size.")
+
+
+def read_parquet_schema(path: str | Path) -> pa.Schema:
+    """The Arrow schema (with key-value metadata) of a Parquet file, or a DataError when it is unreadable."""
+    try:
+        return pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path} is not a readable Parquet file", [Problem(str(exc).strip())],
+                        hint="Check that the file is Parquet and complete.") from exc
 
 
 def event_log_metadata(path: str | Path) -> dict[bytes, bytes] | None:
     """The behaviorlab metadata of a Parquet file, or None when it was not written by write_event_log."""
-    try:
-        metadata = pq.read_schema(path).metadata or {}
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path} is not a readable Parquet file", [Problem(str(exc))],
-                        hint="Check that the file is Parquet and complete.") from exc
+    metadata = read_parquet_schema(path).metadata or {}
     return metadata if SCHEMA_KEY in metadata and VOCABULARY_KEY in metadata else None
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from behaviorlab.datasets import foursquare, kasteren, movielens, smartthings, tabular
+from behaviorlab.datasets.files import refuse_special_file
 from behaviorlab.datasets.mapping import ColumnMapping
 from behaviorlab.errors import ConfigError, DataError
 from behaviorlab.schema import EventLog
@@ -72,6 +73,7 @@ def detect_format(path: str | Path) -> DatasetFormat:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist", hint="Check the path.")
+    refuse_special_file(path)  # the recognisers read first lines: a FIFO would block them
     for fmt in FORMATS:
         if fmt.recognises(path):
             return fmt
@@ -89,6 +91,7 @@ def load(path: str | Path, format: str | None = None, mapping: ColumnMapping | N
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist", hint="Check the path.")
+    refuse_special_file(path)  # also for a forced format: a loader that takes folders would call a FIFO an empty one
     fmt = get_format(format) if format else detect_format(path)
     if mapping is not None and not fmt.uses_mapping:
         raise ConfigError(f"The '{fmt.name}' format knows its columns and takes no column mapping",

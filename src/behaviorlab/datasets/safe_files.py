@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from behaviorlab.datasets.files import require_file
+from behaviorlab.datasets.files import read_utf8_text, require_file
 from behaviorlab.errors import DataError, Problem, UnsafeFileError
 
 # (module, name) -> (module that holds it in this numpy, name). numpy 2 moved numpy.core to numpy._core.
@@ -84,21 +84,35 @@ def read_literal_assignments(path: Path) -> dict[str, object]:
     Other statements (imports, functions, `if __name__ == ...`) are ignored; an assignment whose
     value is not a literal is reported, because the data it should define cannot be read safely.
     """
-    source = require_file(path, "Python dictionary file").read_text(encoding="utf-8", errors="replace")
-    try:
-        tree = ast.parse(source, filename=str(path))
-    except SyntaxError as exc:
-        raise DataError(f"{path} is not valid Python", [Problem(str(exc.msg), row=exc.lineno)]) from exc
+    source = read_utf8_text(path, "Python dictionary file")
     values: dict[str, object] = {}
     problems = []
-    for node in tree.body:
+    for node in _parse(path, source).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
             try:
                 values[name] = ast.literal_eval(node.value)
             except ValueError:
                 problems.append(Problem(f"'{name}' is not a literal value (it would need code to run)", row=node.lineno))
+            except TypeError as exc:  # a literal that Python cannot build, e.g. a list as a dict key
+                problems.append(Problem(f"'{name}' is not a valid literal ({exc})", row=node.lineno))
     if problems:
         raise DataError(f"{path}: assignments that are not literals", problems,
                         hint="Write the dictionaries as plain literals; the file is read, never executed.")
     return values
+
+
+def _parse(path: Path, source: str) -> ast.Module:
+    """The syntax tree of `source`, or a DataError saying where it is not Python."""
+    try:
+        return ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}, column {exc.offset}: " if exc.lineno else ""
+        raise DataError(f"{path} is not valid Python", [Problem(f"{where}{exc.msg}")],
+                        hint="Fix the file, or use the dictionary.py distributed with the data.") from exc
+    except (RecursionError, MemoryError) as exc:
+        # CPython's parser gives up on an expression nested some thousands deep (e.g. `- - - ... 1`):
+        # RecursionError, or MemoryError when its own stack overflows. No data dictionary looks like that.
+        raise DataError(f"{path} is nested too deeply to be parsed as Python",
+                        hint="A data dictionary holds plain literals a few levels deep; use the dictionary.py "
+                             "distributed with the data.") from exc

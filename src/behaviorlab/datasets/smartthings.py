@@ -118,11 +118,29 @@ def read_dictionaries(path: Path) -> dict[str, dict[int, str]]:
     if problems:
         raise DataError(f"{path} lacks the SmartThings dictionaries", problems,
                         hint=f"dictionary.py must define {sorted(_DICTIONARIES.values())}.")
+    problems = [problem for variable in _DICTIONARIES.values() for problem in _id_problems(variable, values[variable])]  # type: ignore[arg-type]
+    if problems:
+        raise DataError(f"{path}: dictionary ids that are not integers", problems,
+                        hint="Each dictionary maps a name to a whole-number id, like {'day:Mon': 0}; "
+                             "use the dictionary.py distributed with the pickles.")
     names: dict[str, dict[int, str]] = {}
     for column, variable in _DICTIONARIES.items():
         prefix = _PREFIXES.get(column, "")
-        names[column] = {int(i): str(k).removeprefix(prefix) for k, i in values[variable].items()}  # type: ignore[union-attr]
+        names[column] = {i: str(k).removeprefix(prefix) for k, i in values[variable].items()}  # type: ignore[union-attr]
     return names
+
+
+def _id_problems(variable: str, entries: dict[object, object]) -> list[Problem]:
+    """One Problem per entry whose id is not an int (True is an int to Python, never an id here)."""
+    return [Problem(f"{variable}[{key!r}] is {_shown(value)}, not an integer id")
+            for key, value in entries.items() if type(value) is not int]
+
+
+def _shown(value: object) -> str:
+    """A value as the message shows it: short text as written, anything else by its type."""
+    if isinstance(value, str | float | bool) and len(repr(value)) <= 40:
+        return repr(value)
+    return f"a {type(value).__name__}"
 
 
 def load_pickle_split(path: Path, split: str, names: dict[str, dict[int, str]]) -> pl.DataFrame:

@@ -1,21 +1,24 @@
 """Generic tables: CSV/TSV, JSON lines and Parquet, read through a ColumnMapping.
 
 CSV is scanned lazily with every column as text, so ids keep leading zeros and every value that does
-not parse is reported by row instead of failing the whole read.
+not parse is reported by row instead of failing the whole read. Before any reader runs, the start of
+the file is checked (one small read): text must be UTF-8, and no column name may occur twice.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import itertools
+import json
 import mmap
 from pathlib import Path
 
 import polars as pl
 
-from behaviorlab.datasets.files import require_file
+from behaviorlab.datasets.files import refuse_repeated_names, require_file, require_utf8_head
 from behaviorlab.datasets.mapping import SNIFF_ROWS, ColumnMapping, event_log_from_frame, resolve_time_format
-from behaviorlab.datasets.parquet import event_log_metadata, read_event_log
+from behaviorlab.datasets.parquet import event_log_metadata, read_event_log, read_parquet_schema
 from behaviorlab.errors import DataError, Problem
 from behaviorlab.schema import EventLog
 
@@ -31,12 +34,20 @@ def scan_text_table(path: Path, separator: str | None = None, integer_columns: t
     """Lazy scan of a delimited text file with a header; all columns as text except `integer_columns`."""
     require_file(path, "Table")
     separator = separator or _separator(path)
+    # The reader would rename a repeated column (user_id_duplicated_0) and read one copy: refused instead.
+    refuse_repeated_names(path, _header(require_utf8_head(path), separator))
     # Strict UTF-8: the lossy decoder costs ~20% of the read; a non-UTF-8 file fails with a DataError.
     # low_memory: smaller parse buffers; measured both leaner and ~10% faster on the 2-core machine.
     # A file without a single '"' parses the same with quoting off, and the parser skips its quote state.
     return pl.scan_csv(path, separator=separator, infer_schema=False, encoding="utf8", low_memory=True,
                        quote_char='"' if _has_quote(path) else None,
                        schema_overrides=dict.fromkeys(integer_columns, pl.Int64) or None)
+
+
+def _header(head: bytes, separator: str) -> list[str]:
+    """The column names on the first line of `head`, split as a CSV reader splits them (quotes honoured)."""
+    line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    return next(csv.reader([line], delimiter=separator), [])
 
 
 def _has_quote(path: Path) -> bool:
@@ -72,19 +83,48 @@ def load_csv(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
 
 
 def load_jsonl(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
+    """The first lines are checked with Python's json first (it tells the line and column of a syntax error,
+    and sees a key given twice, which the reader would silently resolve); when the reader fails on a later
+    line, the whole file is checked the same way to say which."""
     require_file(path, "JSON lines file")
+    require_utf8_head(path)
+    _check_json_lines(path, SNIFF_ROWS)
+    frame = pl.scan_ndjson(path, infer_schema_length=10_000)
     try:
-        frame = pl.scan_ndjson(path, infer_schema_length=10_000)
-        frame.collect_schema()
-    except pl.exceptions.PolarsError as exc:
-        raise DataError(f"{path} is not valid JSON lines", [Problem(str(exc).splitlines()[0])],
-                        hint="Write one JSON object per line.") from exc
-    return event_log_from_frame(frame, mapping or ColumnMapping(), source=str(path))
+        return event_log_from_frame(frame, mapping or ColumnMapping(), source=str(path))
+    except DataError as exc:
+        if isinstance(exc.__cause__, pl.exceptions.PolarsError):
+            _check_json_lines(path)
+        raise
+
+
+class _JsonObject(list):
+    """A JSON object as json's object_pairs_hook hands it over: its (key, value) pairs, repeats included."""
+
+
+def _check_json_lines(path: Path, limit: int | None = None) -> None:
+    """A DataError for the first of the first `limit` lines (all when None) that is not one JSON object
+    naming each key once."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(itertools.islice(handle, limit), 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line, object_pairs_hook=_JsonObject)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path} is not valid JSON lines", [Problem(f"line {number}, column {exc.colno}: {exc.msg}")],
+                                hint="Write one JSON object per line; fix or remove this line.") from None
+            if not isinstance(value, _JsonObject):
+                raise DataError(f"{path} is not valid JSON lines",
+                                [Problem(f"line {number} holds a JSON {type(value).__name__}, not an object")],
+                                hint='Write one JSON object per line, e.g. {"user_id": "u1", "timestamp": 1700000000, "action": "open"}.')
+            refuse_repeated_names(path, [key for key, _ in value], where=f"line {number}")
 
 
 def load_parquet(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
     """A file written by behaviorlab reads back losslessly; any other Parquet goes through the mapping."""
     require_file(path, "Parquet file")
+    refuse_repeated_names(path, read_parquet_schema(path).names, where="the schema")
     if mapping is None and event_log_metadata(path) is not None:
         return read_event_log(path)
     return event_log_from_frame(pl.scan_parquet(path), mapping or ColumnMapping(), source=str(path))

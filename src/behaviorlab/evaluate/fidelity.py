@@ -22,6 +22,7 @@ from behaviorlab.errors import EvaluationError
 from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog
 
 HOUR_BIN_COLUMN = "hour_bin"
+NOT_COMPUTED = "not computed"  # a row whose value is NaN starts its description with this, then says why
 WEEKDAY_COLUMN = "weekday"
 
 
@@ -207,7 +208,7 @@ def discriminative_auc(real: EventLog, synthetic: EventLog, config: FidelityConf
     size = min(x_real.shape[0], x_synth.shape[0], config.max_sequences)
     if size < config.cv_folds:
         raise EvaluationError(f"Need at least {config.cv_folds} sequences on each side for the classifier, got {size}",
-                              hint="Generate more sequences or lower cv_folds.")
+                              hint="Generate more sequences (generate --n-users).")
     x = sparse.vstack([x_real[rng.choice(x_real.shape[0], size, replace=False)],
                        x_synth[rng.choice(x_synth.shape[0], size, replace=False)]]).tocsr()
     y = np.r_[np.ones(size), np.zeros(size)]
@@ -271,7 +272,8 @@ def fidelity_values(real: EventLog, synthetic: EventLog, config: FidelityConfig)
         precision, recall = ngram_overlap(real_seqs, synth_seqs, n)
         values[f"ngram{n}_precision"] = precision
         values[f"ngram{n}_recall"] = recall
-    values["discriminator_auc"] = discriminative_auc(real, synthetic, config)
+    if min(real.n_users, synthetic.n_users) >= config.cv_folds:  # else the row says why it is missing
+        values["discriminator_auc"] = discriminative_auc(real, synthetic, config)
     return values
 
 
@@ -302,4 +304,9 @@ def fidelity_table(real: EventLog, synthetic: EventLog, config: FidelityConfig |
         else:
             ideal, text = _DESCRIPTIONS[name]
         rows.append(MetricRow(name, value, reference.get(name), ideal, text))
+    if "discriminator_auc" not in values:
+        size = min(samples.target.n_users, samples.synthetic.n_users)
+        rows.append(MetricRow("discriminator_auc", math.nan, None, "0.5",
+                              f"{NOT_COMPUTED}: the {config.cv_folds}-fold classifier needs at least {config.cv_folds} "
+                              f"sequences on each side, the samples have {size}; generate more sequences"))
     return rows

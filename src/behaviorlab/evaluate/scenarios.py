@@ -1,13 +1,21 @@
-"""The experiment grid: training scenarios x synthetic sources x real-data fractions x seeds.
+"""The experiment grid: training scenarios x synthetic sources x real-data fractions x seeds, read honestly.
 
-For each (fraction, seed) a random subset of the real training users is drawn (the same subset for
-every source and scenario). Sources: "llm" (a given synthetic log, fixed) and "markov" (sampled with
-`baselines.markov_synthetic` from a chain fitted to that same real subset, with the LLM log's sequence
-lengths, or the subset's own lengths when no LLM log is given). Every trained model is scored once on
-the real test examples. Finished cells are saved after each one, so an interrupted experiment
-resumes where it stopped; the model fitted on each real subset (the start of the real-only and
-fine-tuning scenarios) is fitted once and kept beside the results. The summary reports each cell's
-metric as mean +/- std over seeds and the relative gain over `real_only` at the same fraction and seed.
+The protocol (DESIGN rule 6):
+- No leakage. For each (fraction, seed) a random subset of the real training users is drawn (the same
+  subset for every source and scenario), and every synthetic source is grounded on that subset only:
+  "markov" is sampled from a chain fitted to it (`baselines.markov_synthetic`, with the LLM run's
+  sequence lengths, or the subset's own lengths when there is no LLM run), and "llm" takes the generation
+  run whose manifest records that subset's digest (`EventLog.digest`). A cell without such a run is
+  refused rather than paired with a run grounded on other data (`pair_runs`); `write_subsets` writes
+  each cell's subset for `behaviorlab generate --data` to ground on.
+- An oracle row per (fraction, seed): real only, trained on the real data the setting withholds (by
+  default all the real training data; for an environment shift, the target scene's as well).
+- Paired seeds. Every gain is read seed by seed against real only of the same fraction and seed, with a
+  95% t-interval over seeds, beside the share of the gap to the oracle it closes and whether it beats
+  the Markov source and the real->real control (`summarise`).
+Every trained model is scored once on the real test examples. Finished cells are saved after each one,
+so an interrupted experiment resumes where it stopped; the model fitted on each real subset (the start
+of the real-only, oracle and fine-tuning scenarios) is fitted once and kept beside the results.
 """
 
 from __future__ import annotations
@@ -15,7 +23,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,9 +34,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from behaviorlab.atomic import write_text_atomic
+from behaviorlab.atomic import exclusive_writer, write_text_atomic
 from behaviorlab.config import StrictConfig
-from behaviorlab.errors import EvaluationError
+from behaviorlab.errors import EvaluationError, Problem
 from behaviorlab.evaluate.baselines import MarkovBaselineConfig, markov_synthetic
 from behaviorlab.evaluate.utility import (
     REAL_ONLY_SCENARIOS,
@@ -45,6 +54,12 @@ from behaviorlab.schema import USER, EventLog
 from behaviorlab.sequences import NextEventExamples, SequenceSplit
 
 Source = Literal["llm", "markov"]
+# 2: cells record the digest of their real data, every (fraction, seed) has an oracle row, the summary has
+# intervals, the gap closed and the win rule. Files of version 1 lack all that and are refused, not mixed in.
+RESULTS_VERSION = 2
+ORACLE = "oracle"  # the source of the oracle rows: real only, trained on the real data the setting withholds
+CONTROL = ("none", "real_continued")  # the real->real control: a second stage, no synthetic data
+START_OVER = "Choose another output path, or delete the file to start over."
 
 
 class ExperimentConfig(StrictConfig):
@@ -63,8 +78,18 @@ class ExperimentConfig(StrictConfig):
 
 
 @dataclass(frozen=True)
+class SyntheticRun:
+    """An LLM generation run offered to the experiment: its synthetic log and the digest of the real log
+    it was grounded on (None when the run does not record one, e.g. a bare Parquet file)."""
+
+    name: str  # where it came from, for messages
+    log: EventLog
+    grounding_digest: str | None
+
+
+@dataclass(frozen=True)
 class CellResult:
-    source: str  # "none" for real_only
+    source: str  # "none" for real only and the control, "oracle" for the oracle
     scenario: str
     fraction: float
     seed: int
@@ -72,10 +97,22 @@ class CellResult:
     real_sequences: int
     synthetic_sequences: int
     data_digest: str = ""  # identifies the synthetic data the cell trained on ("" for real only)
+    real_digest: str = ""  # the real data the cell (and its synthetic sources) saw: the oracle's for the oracle
 
     @property
     def key(self) -> str:
         return cell_key(self.source, self.scenario, self.fraction, self.seed)
+
+
+@dataclass(frozen=True)
+class SubsetFile:
+    """One real training subset written for `generate` to ground on, and the (fraction, seed) cells it serves."""
+
+    path: Path
+    cells: tuple[tuple[float, int], ...]
+    digest: str
+    users: int
+    events: int
 
 
 def cell_key(source: str, scenario: str, fraction: float, seed: int) -> str:
@@ -94,98 +131,206 @@ def subsample_users(log: EventLog, fraction: float, seed: int) -> EventLog:
     return log.filter(pl.col(USER).is_in(chosen))
 
 
+def cell_subsets(split: SequenceSplit, config: ExperimentConfig) -> dict[tuple[float, int], EventLog]:
+    """The real training subset of every (fraction, seed) cell, fractions outer, seeds inner."""
+    return {(f, s): subsample_users(split.train, f, s) for f in config.fractions for s in config.seeds}
+
+
+def write_subsets(split: SequenceSplit, config: ExperimentConfig, directory: str | Path) -> list[SubsetFile]:
+    """Write each cell's real training subset as Parquet, one file per distinct subset (at 100% every seed
+    has the whole training log), so that `behaviorlab generate --data FILE` grounds a run on exactly it."""
+    from behaviorlab.datasets import write_event_log
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    groups: dict[str, list[tuple[float, int]]] = {}
+    logs: dict[str, EventLog] = {}
+    for cell, log in cell_subsets(split, config).items():
+        digest = log.digest()
+        groups.setdefault(digest, []).append(cell)
+        logs.setdefault(digest, log)
+    files = []
+    for digest, cells in groups.items():
+        fraction, seed = cells[0]
+        name = f"real-{fraction:g}.parquet" if fraction == 1 else f"real-{fraction:g}-seed{seed}.parquet"
+        path = write_event_log(logs[digest], directory / name)
+        files.append(SubsetFile(path, tuple(cells), digest, logs[digest].n_users, logs[digest].n_events))
+    return files
+
+
+PAIRING_HINT = ("Write every cell's real subset with `behaviorlab experiment --real D --write-subsets DIR` (with the "
+                "same --fractions, --seeds and --shift), generate one run from each file with `behaviorlab generate "
+                "--data DIR/FILE --out RUN`, then pass every run: --synthetic RUN1 --synthetic RUN2 ... "
+                "(or leave the LLM out: --sources markov).")
+
+
+def pair_runs(runs: Sequence[SyntheticRun], subsets: Mapping[tuple[float, int], EventLog]
+              ) -> dict[tuple[float, int], SyntheticRun]:
+    """The LLM run of each cell: the one grounded on exactly that cell's real subset (same digest).
+
+    Any other pairing would let the synthetic data carry real data the cell's real-only model never saw,
+    so every mismatch is refused, all reported at once: a run that records no grounding, two runs of one
+    subset, a run grounded on data of no cell, a cell without a run."""
+    problems: list[Problem] = []
+    by_digest: dict[str, SyntheticRun] = {}
+    for run in runs:
+        if run.grounding_digest is None:
+            problems.append(Problem(f"{run.name} does not record the real data it was grounded on (a bare Parquet file, "
+                                    "or a run from before the digest was kept: re-running its `generate` command "
+                                    "rewrites its manifest)"))
+        elif run.grounding_digest in by_digest:
+            problems.append(Problem(f"{run.name} and {by_digest[run.grounding_digest].name} were grounded on the same "
+                                    "subset: pass one of them"))
+        else:
+            by_digest[run.grounding_digest] = run
+    wanted = {cell: log.digest() for cell, log in subsets.items()}
+    problems += [Problem(f"{run.name} was grounded on real data that no cell of this grid trains on (digest {digest})")
+                 for digest, run in by_digest.items() if digest not in wanted.values()]
+    problems += [Problem(f"no run is grounded on the real subset of fraction {fraction:g}, seed {seed} "
+                         f"({subsets[(fraction, seed)].n_users} users, {subsets[(fraction, seed)].n_events} events, "
+                         f"digest {digest})")
+                 for (fraction, seed), digest in wanted.items() if digest not in by_digest]
+    if problems:
+        raise EvaluationError("The LLM runs do not match the cells' real subsets:\n"
+                              + "\n".join(f"  - {p}" for p in problems), hint=PAIRING_HINT)
+    return {cell: by_digest[digest] for cell, digest in wanted.items()}
+
+
 def _digest(*parts: object) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
-def _experiment_digest(config: ExperimentConfig, split: SequenceSplit) -> str:
-    """What every cell depends on besides its own synthetic data: the model, its settings and the real
-    split. The grid (fractions, seeds, scenarios, sources) may grow between runs; finished cells stay."""
+def _experiment_digest(config: ExperimentConfig, split: SequenceSplit, oracle: EventLog) -> str:
+    """What every cell depends on besides its own synthetic data: the model, its settings, the real split
+    and the oracle's data. The grid (fractions, seeds, scenarios, sources) may grow between runs; finished
+    cells stay."""
     settings = config.model_dump(mode="json", include={"predictor", "predictor_settings", "ks", "markov"})
-    return _digest(json.dumps(settings, sort_keys=True), split.train.frame.hash_rows().sum(),
+    return _digest(json.dumps(settings, sort_keys=True), split.train.digest(), oracle.digest(),
                    "|".join(split.valid.targets), "|".join(split.test.targets))
 
 
-def _log_digest(log: EventLog) -> str:
-    return _digest(log.frame.hash_rows().sum(), log.n_events)
+def read_results(path: Path) -> dict[str, Any]:
+    """A results file of this version (version, digest, config, cells, summary); any other is refused."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise EvaluationError(f"{path} is not an experiment result file: {exc}", hint=START_OVER) from exc
+    missing = [key for key in ("digest", "config", "cells", "summary") if key not in payload] \
+        if isinstance(payload, dict) else ["everything"]
+    if missing:
+        raise EvaluationError(f"{path} is not an experiment result file: it lacks {', '.join(missing)}", hint=START_OVER)
+    version = payload.get("version", 1)  # version 1 files had no version field
+    if version != RESULTS_VERSION:
+        raise EvaluationError(
+            f"{path} holds results in format version {version}; this behaviorlab writes version {RESULTS_VERSION} "
+            "(cells record their real subset, with oracle rows and intervals), so the old cells cannot be resumed",
+            hint=START_OVER)
+    return payload
 
 
 def _load_cells(path: Path | None, digest: str) -> dict[str, CellResult]:
     if path is None or not path.is_file():
         return {}
+    payload = read_results(path)
+    if payload["digest"] != digest:
+        raise EvaluationError(f"{path} holds results of a different experiment (model, settings or real data)",
+                              hint=START_OVER)
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("digest") != digest:
-            raise EvaluationError(f"{path} holds results of a different experiment (model, settings or real data)",
-                                  hint="Choose another output path, or delete the file to start over.")
         return {c.key: c for c in (CellResult(**cell) for cell in payload["cells"])}
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise EvaluationError(f"{path} is not an experiment result file: {exc}",
-                              hint="Choose another output path, or delete the file to start over.") from exc
+    except TypeError as exc:
+        raise EvaluationError(f"{path} is not an experiment result file: {exc}", hint=START_OVER) from exc
 
 
 def _save_cells(path: Path | None, digest: str, config: ExperimentConfig, cells: Mapping[str, CellResult]) -> None:
     if path is None:
         return
-    payload = {"digest": digest, "config": config.model_dump(mode="json"),
+    payload = {"version": RESULTS_VERSION, "digest": digest, "config": config.model_dump(mode="json"),
                "cells": [vars(c) for c in cells.values()], "summary": summarise(list(cells.values()), config.metric)}
     write_text_atomic(path, json.dumps(payload, indent=1))
 
 
-def run_experiment(split: SequenceSplit, synthetic: EventLog | None, config: ExperimentConfig | None = None, *,
-                   results_path: str | Path | None = None, progress: ProgressReporter | None = None) -> list[CellResult]:
-    """Run every cell of the grid (skipping cells already saved in `results_path`) and return all cells."""
+def _trainings(config: ExperimentConfig) -> list[tuple[str, str]]:
+    """(source, scenario) of the cells of one (fraction, seed): real only, the oracle, the control, the sources."""
+    trainings = [("none", "real_only"), (ORACLE, "real_only")]
+    trainings += [("none", s) for s in config.scenarios if s == "real_continued"]
+    return trainings + [(source, scenario) for source in config.sources for scenario in config.scenarios
+                        if scenario not in REAL_ONLY_SCENARIOS]
+
+
+def run_experiment(split: SequenceSplit, runs: Sequence[SyntheticRun] = (), config: ExperimentConfig | None = None, *,
+                   oracle: EventLog | None = None, results_path: str | Path | None = None,
+                   progress: ProgressReporter | None = None) -> list[CellResult]:
+    """Run every cell of the grid (skipping cells already saved in `results_path`) and return all cells.
+
+    `runs` are the LLM generation runs; each cell takes the one grounded on its real subset (`pair_runs`).
+    `oracle` is the real training data the setting withholds (default: `split.train`, all of it)."""
     from behaviorlab.evaluate.metrics import ranking_report
     from behaviorlab.models.registry import create_model
 
     config = config or ExperimentConfig()
     check_scenarios(config.scenarios)
-    if "llm" in config.sources and synthetic is None:
-        raise EvaluationError("The 'llm' source needs a synthetic log", hint="Pass a generation run, or use sources=['markov'].")
-    llm = align_synthetic(synthetic, split.train) if synthetic is not None else None
+    oracle = oracle if oracle is not None else split.train
+    subsets = cell_subsets(split, config)
+    llm_runs = _llm_logs(runs, subsets, split.train) if "llm" in config.sources else {}
     path = Path(results_path) if results_path is not None else None
-    digest = _experiment_digest(config, split)
-    cells = _load_cells(path, digest)
-    models_dir = path.parent / f".{path.stem}-models" / digest if path is not None else None
-    trainings = [("none", "real_only")] + [("none", s) for s in config.scenarios if s == "real_continued"]
-    trainings += [(source, scenario) for source in config.sources for scenario in config.scenarios
-                  if scenario not in REAL_ONLY_SCENARIOS]
-    total = len(config.fractions) * len(config.seeds) * len(trainings)
-    done = 0
-    for fraction in config.fractions:
-        for seed in config.seeds:
-            real = subsample_users(split.train, fraction, seed)
-            sources = _synthetic_sources(config, seed, real, llm, split.train)
-            data_digests = {name: _log_digest(log) for name, log in sources.items()}
+    digest = _experiment_digest(config, split, oracle)
+    # One writer per results file: two processes would train the same cells and overwrite each other.
+    with exclusive_writer(path, "the experiment results") if path is not None else nullcontext():
+        cells = _load_cells(path, digest)
+        models_dir = path.parent / f".{path.stem}-models" / digest if path is not None else None
+        trainings = _trainings(config)
+        total = len(subsets) * len(trainings)
+        # keyed by (data digest, seed): the oracle shares the full-data fit when it has the same data
+        real_models: dict[tuple[str, int], _RealModels] = {}
+        oracle_digest = oracle.digest()
+        done = 0
+        for (fraction, seed), real in subsets.items():
+            real_digest = real.digest()
+            sources = _synthetic_sources(config, seed, real, llm_runs.get((fraction, seed)), split.train)
+            data_digests = {name: log.digest() for name, log in sources.items()}
             make_model = partial(create_model, config.predictor, **{**config.predictor_settings, "seed": seed})
-            real_models = _RealModels(make_model, real, split.valid, models_dir, fraction, seed)
             for source, scenario in trainings:
                 key = cell_key(source, scenario, fraction, seed)
                 done += 1
                 if key in cells and cells[key].data_digest == data_digests.get(source, ""):
                     continue
-                starts = real_models.copy() if scenario in STARTS_FROM_REAL else None
-                model = train_scenario(scenario, make_model, real, sources.get(source), split.valid,
-                                       fitted_on_real=starts)
+                seen, seen_digest = (oracle, oracle_digest) if source == ORACLE else (real, real_digest)
+                fitted = real_models.setdefault(
+                    (seen_digest, seed), _RealModels(make_model, seen, split.valid, models_dir, f"{seen_digest}-{seed}"))
+                starts = fitted.copy() if scenario in STARTS_FROM_REAL else None
+                model = train_scenario(scenario, make_model, seen, sources.get(source), split.valid, fitted_on_real=starts)
                 metrics = ranking_report(model, split.test, config.ks)
-                cells[key] = CellResult(source, scenario, fraction, seed, metrics, real.n_users,
+                cells[key] = CellResult(source, scenario, fraction, seed, metrics, seen.n_users,
                                         sources[source].n_users if source in sources else 0,
-                                        data_digests.get(source, ""))
+                                        data_digests.get(source, ""), seen_digest)
                 _save_cells(path, digest, config, cells)
                 if progress is not None:
                     progress(done, total, {"cell": key, config.metric: metrics.get(config.metric, float("nan"))})
-    return [cells[cell_key(source, scenario, fraction, seed)] for fraction in config.fractions
-            for seed in config.seeds for source, scenario in trainings]
+    return [cells[cell_key(source, scenario, fraction, seed)] for fraction, seed in subsets
+            for source, scenario in trainings]
+
+
+def _llm_logs(runs: Sequence[SyntheticRun], subsets: Mapping[tuple[float, int], EventLog], train: EventLog
+              ) -> dict[tuple[float, int], EventLog]:
+    """Each cell's LLM log, aligned to the real training log (each run aligned once)."""
+    if not runs:
+        raise EvaluationError("The 'llm' source needs generation runs", hint=PAIRING_HINT)
+    paired = pair_runs(runs, subsets)
+    aligned: dict[str, EventLog] = {}  # by grounding digest, unique per run (pair_runs)
+    for run in paired.values():
+        if run.grounding_digest not in aligned:
+            aligned[str(run.grounding_digest)] = align_synthetic(run.log, train)
+    return {cell: aligned[str(run.grounding_digest)] for cell, run in paired.items()}
 
 
 class _RealModels:
-    """The model fitted on one (fraction, seed) real subset, fitted once and handed out as fresh copies.
+    """The model fitted on one real log with one seed, fitted once and handed out as fresh copies.
     With a results file it is saved beside it, so a resumed experiment does not fit it again."""
 
     def __init__(self, make_model: ModelFactory, real: EventLog, valid: NextEventExamples, models_dir: Path | None,
-                 fraction: float, seed: int) -> None:
+                 name: str) -> None:
         self._make_model, self._real, self._valid = make_model, real, valid
-        self._directory = models_dir / f"{fraction}-{seed}" if models_dir is not None else None
+        self._directory = models_dir / name if models_dir is not None else None
         self._fitted: NextBehaviorModel | None = None
 
     def copy(self) -> NextBehaviorModel:
@@ -216,22 +361,115 @@ def _synthetic_sources(config: ExperimentConfig, seed: int, real: EventLog, llm:
     return sources
 
 
+def t_interval(values: Sequence[float], level: float = 0.95) -> list[float] | None:
+    """[low, high]: the t-interval of the mean over seeds; None with fewer than two values (an interval
+    from one seed is undefined, never zero)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return None
+    half = float(stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return [float(values.mean()) - half, float(values.mean()) + half]
+
+
+def _relative_gains(by_seed: Mapping[int, float], reference: Mapping[int, float]) -> dict[int, float]:
+    """{seed: value / reference - 1} over the seeds whose reference is known and not 0."""
+    return {seed: value / reference[seed] - 1 for seed, value in by_seed.items() if reference.get(seed)}
+
+
+def _paired(a: Mapping[int, float], b: Mapping[int, float] | None) -> list[float]:
+    """Per-seed differences a - b over the seeds both have."""
+    return [a[seed] - b[seed] for seed in a if b is not None and seed in b]
+
+
+def _gap_closed(values: Mapping[int, float], real_only: Mapping[int, float], oracle: Mapping[int, float] | None
+                ) -> tuple[float | None, str]:
+    """(mean - real_only mean) / (oracle mean - real_only mean) over the seeds all three have, with a note
+    when it is undefined: no oracle, or an oracle no better than real only (no gap to close; e.g. at 100%
+    real data, where the oracle is real only)."""
+    seeds = [s for s in values if s in real_only and oracle is not None and s in oracle]
+    if not seeds:
+        return None, "no oracle row"
+    assert oracle is not None  # narrowed by `seeds`
+    base = np.mean([real_only[s] for s in seeds])
+    gap = np.mean([oracle[s] for s in seeds]) - base
+    if gap <= 0:
+        return None, "the oracle is no better than real only: no gap to close"
+    return float((np.mean([values[s] for s in seeds]) - base) / gap), ""
+
+
+def _wins(gain_ci: list[float] | None, control_cis: Mapping[str, list[float] | None]) -> tuple[bool | None, str]:
+    """Whether a synthetic cell wins. The win rule: the lower bound of the 95% t-interval of its per-seed
+    relative gain over real only is above 0, and for each control the lower bound of the 95% t-interval of
+    its per-seed gain minus the control's gain (same seed) is above 0. The controls are the real->real
+    control (real_continued) and, for every source but Markov itself, the Markov source in the same scenario.
+    Undecided (None, with the reason) with one seed or with a control missing from the grid."""
+    if gain_ci is None:
+        return None, "one seed: no interval, so no win can be decided"
+    missing = [name for name, ci in control_cis.items() if ci is None]
+    if missing:
+        return None, f"no {' or '.join(missing)} in the grid to compare with"
+    return gain_ci[0] > 0 and all(ci[0] > 0 for ci in control_cis.values() if ci is not None), ""
+
+
 def summarise(cells: list[CellResult], metric: str = "NDCG@10") -> list[dict[str, Any]]:
-    """One row per (source, scenario, fraction): mean/std of `metric` over seeds, and of the relative gain
-    (metric / real_only metric - 1, paired by fraction and seed)."""
-    reference = {(c.fraction, c.seed): c.metrics[metric] for c in cells if c.scenario == "real_only"}
-    groups: dict[tuple[str, str, float], list[CellResult]] = {}
+    """One row per (source, scenario, fraction), read seed by seed against real only of the same fraction:
+
+    - mean, std: `metric` over seeds; gain_mean, gain_std: the relative gain (metric / real-only metric - 1,
+      paired by seed), gains_by_seed, and gain_ci: its 95% t-interval over seeds (None with one seed);
+    - gap_closed: (mean - real-only mean) / (oracle mean - real-only mean); None where undefined (note says why);
+    - vs_control_ci, vs_markov_ci: 95% t-intervals of the per-seed gain minus the control's and the Markov
+      source's; wins: the win rule of `_wins` (synthetic sources only; None elsewhere).
+    """
+    values: dict[tuple[str, str, float], dict[int, float]] = {}
     for cell in cells:
-        groups.setdefault((cell.source, cell.scenario, cell.fraction), []).append(cell)
-    rows = []
-    for (source, scenario, fraction), members in groups.items():
-        values = np.array([c.metrics[metric] for c in members])
-        gains = np.array([c.metrics[metric] / reference[(c.fraction, c.seed)] - 1 for c in members
-                          if reference.get((c.fraction, c.seed))])
-        rows.append({
-            "source": source, "scenario": scenario, "fraction": fraction, "seeds": len(members), "metric": metric,
-            "mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "gain_mean": float(gains.mean()) if len(gains) else float("nan"),
-            "gain_std": float(gains.std(ddof=1)) if len(gains) > 1 else 0.0,
-        })
-    return rows
+        values.setdefault((cell.source, cell.scenario, cell.fraction), {})[cell.seed] = cell.metrics[metric]
+    gains = {key: _relative_gains(by_seed, values.get(("none", "real_only", key[2]), {}))
+             for key, by_seed in values.items()}
+    return [_row(key, values, gains, metric) for key in values]
+
+
+def _row(key: tuple[str, str, float], values: Mapping[tuple[str, str, float], dict[int, float]],
+         gains: Mapping[tuple[str, str, float], dict[int, float]], metric: str) -> dict[str, Any]:
+    source, scenario, fraction = key
+    metric_values, gain = np.array(list(values[key].values())), np.array(list(gains[key].values()))
+    row: dict[str, Any] = {
+        "source": source, "scenario": scenario, "fraction": fraction, "seeds": len(metric_values), "metric": metric,
+        "mean": float(metric_values.mean()), "std": float(metric_values.std(ddof=1)) if len(metric_values) > 1 else 0.0,
+        "gain_mean": float(gain.mean()) if len(gain) else float("nan"),
+        "gain_std": float(gain.std(ddof=1)) if len(gain) > 1 else 0.0,
+        "gains_by_seed": {str(seed): g for seed, g in gains[key].items()}, "gain_ci": t_interval(gain),
+        "gap_closed": None, "vs_control_ci": None, "vs_markov_ci": None, "wins": None, "note": "",
+    }
+    if scenario == "real_only":  # real only is the reference, the oracle the end of the gap
+        return row
+    row["gap_closed"], gap_note = _gap_closed(values[key], values.get(("none", "real_only", fraction), {}),
+                                              values.get((ORACLE, "real_only", fraction)))
+    if (source, scenario) == CONTROL:
+        row["note"] = gap_note
+        return row
+    controls = {"real->real control": (*CONTROL, fraction)}
+    if source != "markov":
+        controls["Markov source"] = ("markov", scenario, fraction)
+    cis = {name: t_interval(_paired(gains[key], gains.get(other))) for name, other in controls.items()}
+    row["vs_control_ci"], row["vs_markov_ci"] = cis["real->real control"], cis.get("Markov source")
+    row["wins"], win_note = _wins(row["gain_ci"], cis)
+    row["note"] = "; ".join(note for note in (gap_note, win_note) if note)
+    return row
+
+
+WIN_RULE = ("wins = the 95% interval of the per-seed gain over real only lies above 0, and so do the intervals of the "
+            "per-seed gain minus the real->real control's and (for the LLM) minus the Markov source's in the same "
+            "scenario")
+
+
+def row_texts(row: Mapping[str, Any]) -> dict[str, str]:
+    """A summary row's gain (mean and 95% interval), gap closed and win, as the tables print them."""
+    if row["scenario"] == "real_only":
+        return {"gain": "—", "gap": "—", "wins": "—"}
+    ci = row["gain_ci"]
+    interval = f"[{ci[0]:+.1%}, {ci[1]:+.1%}]" if ci is not None else "(one seed: no interval)"
+    gap = f"{row['gap_closed']:.0%}" if row["gap_closed"] is not None else "—"
+    wins = {True: "WINS", False: "no", None: "—"}[row["wins"]]
+    return {"gain": f"{row['gain_mean']:+.1%} {interval}", "gap": gap, "wins": wins}

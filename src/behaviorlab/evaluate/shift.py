@@ -4,7 +4,8 @@ A sequence belongs to the scene of the event to be predicted (its last event). F
 train on sequences whose 10th event is in the day bins 06-18h, test on sequences whose 10th event is
 at night. Validation keeps the training scene, because in this setting no data of the test scene is
 available for model choice; the test scene is only seen when reporting. Synthetic data for the test
-scene must then come from somewhere else: an LLM told "it is night now".
+scene must then come from somewhere else: an LLM told "it is night now". The oracle of the setting
+(`scene_oracle`) is what it withholds: the real training sequences of both scenes.
 """
 
 from __future__ import annotations
@@ -66,3 +67,10 @@ def scene_split(split: SequenceSplit, column: str = "hour_bin", train_scene: Seq
                               hint="Check the scene values against the column's values.")
     counts = SceneCounts((train.n_users, split.train.n_users), (len(valid), len(split.valid)), (len(test), len(split.test)))
     return SequenceSplit(train, valid, test), counts
+
+
+def scene_oracle(split: SequenceSplit, column: str = "hour_bin", train_scene: Sequence[str] = DAY_BINS,
+                 test_scene: Sequence[str] = NIGHT_BINS) -> EventLog:
+    """The real training sequences of the training scene and of the test scene: what a model trained with the
+    target environment's own real data would see (the upper end of the gap synthetic data can close)."""
+    return _last_event_in(split.train, column, (*train_scene, *test_scene))

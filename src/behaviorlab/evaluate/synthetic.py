@@ -20,7 +20,7 @@ from behaviorlab.atomic import write_text_atomic
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError, EvaluationError, Problem
 from behaviorlab.evaluate.diversity import diversity_table, profile_consistency
-from behaviorlab.evaluate.fidelity import FidelityConfig, MetricRow, fidelity_table
+from behaviorlab.evaluate.fidelity import NOT_COMPUTED, FidelityConfig, MetricRow, fidelity_table
 from behaviorlab.evaluate.privacy import PrivacyConfig, privacy_table
 from behaviorlab.schema import ACTION, USER, EventLog, Profile
 
@@ -136,7 +136,8 @@ def evaluate_synthetic(real_train: EventLog, real_holdout: EventLog, synthetic: 
         for section, rows in _tables(real_train, real_holdout, baseline, config).items():
             by_name = {row.name: row.value for row in rows}
             tables[section] = [replace(row, baseline=by_name.get(row.name)) for row in tables[section]]
-    notes = []
+    notes = [f"{row.name} {row.description}" for rows in tables.values() for row in rows
+             if row.description.startswith(NOT_COMPUTED)]
     consistency = None
     if profiles:
         try:

@@ -3,8 +3,8 @@ the answer's time slots.
 
 Two renderings of the same content: `compact` (SPPC codes, legend, time bins, run-lengths; what is
 sent) and `plain` (full names as JSON; rendered only to count what prompting without SPPC would cost).
-All text that comes from real data passes through `compress.encode.defuse`/`data_text` and sits inside
-the <data> block. The time slots come from the grounding's skeleton, so the prompt states when each
+All text that comes from real data or from the user's scenario arguments passes through
+`compress.encode.defuse`/`data_text` and sits inside the <data> block. The time slots come from the grounding's skeleton, so the prompt states when each
 event happens and asks only for the actions.
 """
 
@@ -88,7 +88,8 @@ def build_messages(profile: Profile, grounding: Grounding, scenario: Scenario, s
         profile_line += f". {defuse(persona_text)}"
     values = {
         "subject": SUBJECTS[schema.domain], "action_meaning": schema.action_meaning, "length": length,
-        "has_time": time_slots is not None, "compact": compact, "scenario": scenario.text, "profile": profile_line,
+        "has_time": time_slots is not None, "compact": compact, "scenario": " ".join(scenario.sentences),
+        "scenario_notes": " ".join(data_text(note) for note in scenario.notes), "profile": profile_line,
         "legend": legend, "habits": habits, "exemplars": exemplars, "answer_items": answer_items, "times": times,
     }
     env = _templates()

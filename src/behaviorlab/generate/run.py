@@ -5,6 +5,14 @@ prompt and each request's seed. Finished attempts are committed to the SQLite st
 so a re-run of the same command skips them and an interrupted-then-resumed run writes exactly the
 output an uninterrupted one writes.
 
+A failed request is either the profile's own or the backend's. The profile's (a prompt the server
+cannot take, an answer that breaks the schema) is recorded as an attempt and counted. The backend's
+stops the run with an LLMError (exit 4) and records nothing, so the same command retries those
+profiles once the backend is fixed: any failure that says the server is down (BACKEND_DOWN), and a
+batch of two or more requests that all failed the same way with none succeeding (a rejected request
+at any batch; schema-breaking answers until the run's first accepted sequence: see
+`_whole_batch_failure`).
+
 Run directory: `run.sqlite` (store), `synthetic.parquet` (the synthetic EventLog), `manifest.json`.
 """
 
@@ -14,6 +22,7 @@ import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from behaviorlab.atomic import write_text_atomic
+from behaviorlab.atomic import exclusive_writer, write_text_atomic
 from behaviorlab.compress.encode import CodeBook
 from behaviorlab.compress.tokens import PromptCost, message_tokens
 from behaviorlab.errors import GenerationError, LLMError
@@ -34,7 +43,7 @@ from behaviorlab.generate.prompts import build_messages
 from behaviorlab.generate.rules import DomainRules
 from behaviorlab.generate.scenario import Scenario, parse_scenario
 from behaviorlab.generate.store import STORE_FORMAT, RunStore
-from behaviorlab.llm.base import ChatMessage, ChatRequest, ChatResult, LLMBackend, SamplingSettings
+from behaviorlab.llm.base import ChatMessage, ChatRequest, ChatResult, Failure, LLMBackend, SamplingSettings
 from behaviorlab.profiles.atus import load_atus_priors
 from behaviorlab.profiles.diversity import diversity_report
 from behaviorlab.profiles.episodes import Event, log_has_time, real_windows
@@ -45,10 +54,14 @@ from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Population, Profile
 
 STORE_FILE, PARQUET_FILE, MANIFEST_FILE = "run.sqlite", "synthetic.parquet", "manifest.json"
+GROUNDING_KEY = "grounding_digest"  # manifest["data"][GROUNDING_KEY]: EventLog.digest() of the grounding log
 # Failures that say the backend itself is down (left after the backend's own retries), not that this
 # profile's attempt went wrong: they are not recorded as attempts, and the run stops so that a re-run
 # retries those profiles once the server is back.
 BACKEND_DOWN = frozenset({"connection", "timeout", "rate_limited", "server_error", "auth", "not_found"})
+# The other failures (a rejected request, an answer that breaks the schema) can be one profile's own and
+# are recorded as its attempt, unless a whole batch says otherwise: see `_whole_batch_failure`.
+WHOLE_BATCH = 2  # the fewest requests whose shared failure is evidence against the backend
 SYNTHETIC_WEEK = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: synthetic timestamps start here
 MAX_DEFAULT_LENGTH = 10
 _MAX_SEED = 2**31 - 1
@@ -73,9 +86,10 @@ def default_length(log: EventLog) -> int:
 
 def _fingerprint(config: GenerateConfig, log: EventLog, model: str) -> str:
     """What fixes a run's output: the config (minus how fast it runs), the model and the data."""
-    settings = config.model_dump(mode="json", exclude={"batch_size": True, "llm": {"parallel", "threads", "timeout_s"}})
-    data = int(log.frame.hash_rows(seed=0).sum()) if log.n_events else 0
-    payload = json.dumps({"config": settings, "model": model, "data": data, "events": log.n_events,
+    settings = config.model_dump(mode="json", exclude={"batch_size": True,
+                                                   "llm": {"parallel", "threads", "prompt_cache", "timeout_s",
+                                                           "connect_timeout_s"}})
+    payload = json.dumps({"config": settings, "model": model, "data": log.row_hash(), "events": log.n_events,
                           "store format": STORE_FORMAT}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -95,7 +109,7 @@ class RunContext:
         self.config = config
         self.length = config.length or default_length(log)
         self.has_time = log_has_time(log)
-        self.scenario: Scenario = parse_scenario(config.scenario)
+        self.scenario: Scenario = parse_scenario(config.scenario, log.vocabulary)
         self.priors: RealPriors = estimate_real_priors(log, self.length, config.n_strata, config.seed)
         self.population: Population = sample_population(self.priors, load_atus_priors(), PopulationConfig(
             n_profiles=config.n_users, seed=config.seed, diversity=config.diversity, n_neighbours=config.n_neighbours))
@@ -195,7 +209,10 @@ def _generate(ctx: RunContext, store: RunStore, backend: LLMBackend, progress: P
                 messages=tuple(ChatMessage(**m) for m in json.loads(messages)), json_schema=json.loads(schema),
                 sampling=SamplingSettings(temperature=config.temperature, max_tokens=_max_tokens(ctx.length), seed=seed)))
         batch_start = time.perf_counter()
-        results = backend.complete(requests)
+        results = backend.complete(requests, _batch_progress(progress, total - len(pending), total))
+        whole = _whole_batch_failure(results, any_accepted=bool(accepted))
+        if whole is not None:
+            raise _whole_batch_error(backend, whole, len(results))
         down = [r.failure for r in results if _backend_down(r)]
         records = [_attempt_record(ctx, index, attempts.get(index, 0), json.loads(prepared[index][2]), result)
                    for index, result in zip(batch, results, strict=True) if not _backend_down(result)]
@@ -206,10 +223,7 @@ def _generate(ctx: RunContext, store: RunStore, backend: LLMBackend, progress: P
             if record["events"] is not None:
                 accepted.add(record["idx"])
         if down:
-            raise LLMError(f"The LLM backend ({backend.name}, {backend.model}) failed {len(down)} of {len(batch)} requests "
-                           f"of a batch: {down[0].kind}: {down[0].message[:200]}",
-                           hint="Finished sequences are saved. Check the server (behaviorlab llm try), then re-run the "
-                                "same command: it resumes with the profiles that are still pending.")
+            raise _down_error(backend, down, len(batch))
         pending = [i for i in range(config.n_users) if i not in accepted and attempts.get(i, 0) < config.max_attempts]
         if progress is not None:
             elapsed = time.perf_counter() - started
@@ -221,6 +235,70 @@ def _generate(ctx: RunContext, store: RunStore, backend: LLMBackend, progress: P
 
 def _backend_down(result: ChatResult) -> bool:
     return result.failure is not None and result.failure.kind in BACKEND_DOWN
+
+
+def _whole_batch_failure(results: list[ChatResult], any_accepted: bool) -> Failure | None:
+    """The failure that every request of a batch met, when that makes it the backend's fault, not the profiles'.
+
+    A rejected request or a schema-breaking answer can be one profile's own (a prompt too long for the
+    context, an unlucky sample). But when every request of a batch of WHOLE_BATCH or more fails with the
+    same kind and none succeeds, the cause is what the requests share (server, model, parameters):
+    - a rejected request (or any other such kind) at any point of the run: every request of a run has
+      the same form, so a server that refuses a whole batch refuses the form, not a prompt;
+    - a schema-breaking answer only until the run's first accepted sequence: a backend that has once
+      answered within the schema honours it, and a later batch of bad answers is sampling bad luck that
+      the next attempts cure (stopping for it could block the run for good: a resumed batch has the same
+      seeds, so a deterministic server gives the same answers).
+    A lone request says nothing about the server and is always recorded. Failures that say the backend
+    is down are left to BACKEND_DOWN, which stops the run on any one of them.
+    """
+    failures = [r.failure for r in results if r.failure is not None]
+    if len(failures) < max(WHOLE_BATCH, len(results)):
+        return None
+    first = failures[0]
+    if any(f.kind != first.kind for f in failures) or first.kind in BACKEND_DOWN:
+        return None
+    return None if first.kind == "invalid_output" and any_accepted else first
+
+
+def _whole_batch_error(backend: LLMBackend, failure: Failure, n: int) -> LLMError:
+    who = f"The LLM backend ({backend.name}, {backend.model})"
+    detail = f"{failure.kind}: {failure.message[:200]}"
+    resume = "Nothing of this batch was recorded: once that is fixed, re-run the same command and it resumes."
+    if failure.kind == "invalid_output":
+        return LLMError(f"{who} does not honour the JSON schema: all {n} requests of a batch came back with output "
+                        f"that breaks it: {detail}",
+                        hint="The server ignores response_format/json_schema, or the model cannot follow the schema. "
+                             "Use a server that constrains output to a JSON schema (vLLM, llama.cpp server, SGLang), "
+                             'or set structured_output = "prompt" in the [llm] config to put the schema in the prompt '
+                             f"(a changed setting needs a new --out folder). {resume}")
+    if failure.kind == "bad_request":
+        return LLMError(f"{who} rejected all {n} requests of a batch: {detail}",
+                        hint="Every request of a run has the same form, so the server refuses that form (a parameter, "
+                             "the model id, the context size), not one profile's prompt. Fix the server or the [llm] "
+                             f"settings, check with `behaviorlab llm try`. {resume}")
+    return LLMError(f"{who} failed all {n} requests of a batch the same way: {detail}",
+                    hint=f"Check the backend with `behaviorlab llm try`. {resume}")
+
+
+def _down_error(backend: LLMBackend, down: list[Failure], n: int) -> LLMError:
+    return LLMError(f"The LLM backend ({backend.name}, {backend.model}) failed {len(down)} of {n} requests "
+                    f"of a batch: {down[0].kind}: {down[0].message[:200]}",
+                    hint="Finished sequences are saved. Check the server (behaviorlab llm try), then re-run the "
+                         "same command: it resumes with the profiles that are still pending.")
+
+
+def _batch_progress(progress: ProgressReporter | None, done: int, total: int) -> ProgressReporter | None:
+    """The backend's reports while a batch is out, passed on as the run's status: what it is waiting for."""
+    if progress is None:
+        return None
+
+    def report(answered: int, requests: int, info: Mapping[str, float | str] | None = None) -> None:
+        waiting = (info or {}).get("waiting")
+        progress(done, total, {"waiting": str(waiting) if waiting else f"{answered} of {requests} requests of the "
+                                                                      "batch back"})
+
+    return report
 
 
 def _synthetic_log(ctx: RunContext, sequences: dict[int, list[list[Any]]]) -> EventLog:
@@ -303,8 +381,9 @@ def _manifest(ctx: RunContext, store: RunStore, backend: LLMBackend, copies: lis
     return {
         "config": config.model_dump(mode="json"),
         "backend": backend.name, "model": backend.model, "seed": config.seed,
+        # The exact real log the run was grounded on: `experiment` pairs the run only with cells of that subset.
         "data": {"schema": ctx.log.schema.model_dump(mode="json"), "real_users": ctx.log.n_users,
-                 "real_events": ctx.log.n_events},
+                 "real_events": ctx.log.n_events, GROUNDING_KEY: ctx.log.digest()},
         "sequence_length": ctx.length,
         "scenario": {"names": config.scenario, "text": ctx.scenario.text, "bins": sorted(ctx.scenario.bins),
                      "days": sorted(ctx.scenario.days)},
@@ -353,14 +432,15 @@ def run_generation(log: EventLog, out_dir: str | Path, config: GenerateConfig, b
     if log.n_users < 2:
         raise GenerationError("Generation needs a real log with at least two users",
                               hint="Load more data, or check the --split filter.")
-    ctx = RunContext(log, config)
-    store = RunStore(out_dir / STORE_FILE)
-    try:
-        store.claim(_fingerprint(config, log, backend.model))
-        prepare_prompts(ctx, store, backend)
-        if not partial:
-            _generate(ctx, store, backend, progress)
-        return _finish(ctx, store, backend, out_dir, time.perf_counter() - started)
-    finally:
-        store.close()
+    with exclusive_writer(out_dir, "the generation run"):
+        ctx = RunContext(log, config)
+        store = RunStore(out_dir / STORE_FILE)
+        try:
+            store.claim(_fingerprint(config, log, backend.model))
+            prepare_prompts(ctx, store, backend)
+            if not partial:
+                _generate(ctx, store, backend, progress)
+            return _finish(ctx, store, backend, out_dir, time.perf_counter() - started)
+        finally:
+            store.close()
 

@@ -105,7 +105,10 @@ class LLMBackend(Protocol):
     model: str
 
     def complete(self, requests: Sequence[ChatRequest], progress: ProgressReporter | None = None) -> list[ChatResult]:
-        """One result per request, in request order."""
+        """One result per request, in request order.
+
+        `progress` hears each finished request; a backend that waits on a server may also report, as
+        info["waiting"], what it is waiting for (which server, which attempt, how long at most)."""
         ...
 
     def count_tokens(self, text: str) -> int:

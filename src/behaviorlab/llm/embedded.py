@@ -1,9 +1,18 @@
-"""The embedded backend: one GGUF model loaded in-process with xllamacpp, a batch decoded in parallel slots.
+"""The embedded backend: one GGUF model loaded in-process with xllamacpp, decoding in one or more slots.
 
 xllamacpp wraps llama.cpp's C++ server: `Server.handle_chat_completions` is thread-safe and blocks until
 its request is done, so a batch is run by `parallel` worker threads that keep every slot busy
 (continuous batching packs their tokens into shared decode steps). The server also listens on an
 ephemeral 127.0.0.1 port; we use that only for `/tokenize`.
+
+One slot is the default because it is the only setting in which a request's seed fixes its output.
+With several slots, the tokens of whichever requests are in flight share a decode step, and the CPU
+kernels' rounding depends on that batch's shape: at temperature > 0 a last-bit change in a logit
+sometimes flips a sampled token (1.5B model, 24 requests, runs of 4 slots: 3 requests came out
+differently, also with flash attention off). Prompt caching is off by default for the same reason: a
+prompt that reuses the previous request's cached prefix is computed in other chunks than one computed
+whole (12 requests, one slot: 5 came out differently with the cache on). Generation prompts are mostly
+read, not written, so one slot loses no speed against four at the same threads.
 """
 
 from __future__ import annotations
@@ -27,8 +36,8 @@ class EmbeddedBackend:
 
     name = "embedded"
 
-    def __init__(self, model_path: Path, *, model: str | None = None, parallel: int = 4, threads: int = 1,
-                 context_per_slot: int = 2048, file_digest: str | None = None) -> None:
+    def __init__(self, model_path: Path, *, model: str | None = None, parallel: int = 1, threads: int = 1,
+                 context_per_slot: int = 2048, prompt_cache: bool = False, file_digest: str | None = None) -> None:
         import xllamacpp
 
         self.model = model or model_path.name
@@ -42,6 +51,7 @@ class EmbeddedBackend:
         params.model.path = str(model_path)
         params.n_parallel = parallel
         params.n_ctx = parallel * context_per_slot  # llama.cpp splits n_ctx evenly over the slots
+        params.cache_prompt = prompt_cache  # off: each prompt is computed whole, the same way every time
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.verbosity = -1  # keep llama.cpp's logging off the user's terminal
@@ -145,8 +155,9 @@ def create_embedded(config: LLMConfig, notify: Callable[[str], None] | None = No
     path = resolve_model(config.model, config.resolved_cache_dir(), allow_download=config.allow_download,
                          on_assemble=announce)
     spec = MODEL_CATALOG.get(config.model)
-    return EmbeddedBackend(path, model=spec.name if spec else path.name, parallel=config.parallel,
+    return EmbeddedBackend(path, model=spec.name if spec else path.name, parallel=config.parallel or 1,
                            threads=config.resolved_threads(), context_per_slot=config.context_per_slot,
+                           prompt_cache=config.prompt_cache,
                            file_digest=spec.sha256 if spec else None)
 
 

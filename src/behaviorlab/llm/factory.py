@@ -9,6 +9,7 @@ from behaviorlab.llm import http_backend as _http_backend  # noqa: F401  (regist
 from behaviorlab.llm.base import LLMBackend, backend_factory
 from behaviorlab.llm.cache import CachedBackend, ResponseCache
 from behaviorlab.llm.config import LLMConfig
+from behaviorlab.llm.http_backend import DEFAULT_IN_FLIGHT
 
 CACHE_FILE = "completions.sqlite"
 
@@ -21,4 +22,4 @@ def create_backend(config: LLMConfig, notify: Callable[[str], None] | None = Non
     # Chunks of a few rounds of slots: big enough to keep every slot busy, small enough that an
     # interrupted run loses little finished work.
     cache = ResponseCache(config.resolved_cache_dir() / CACHE_FILE)
-    return CachedBackend(backend, cache, chunk_size=4 * config.parallel)
+    return CachedBackend(backend, cache, chunk_size=4 * (config.parallel or DEFAULT_IN_FLIGHT))

@@ -30,6 +30,18 @@ class RetryPolicy:
             wait = max(wait, min(retry_after_s, self.max_s))
         return wait
 
+    @property
+    def attempts(self) -> int:
+        return self.max_retries + 1
+
+    def backoff_total_s(self) -> float:
+        """The most the waits between all attempts add up to, unless a server's Retry-After asks for more."""
+        return sum(min(self.max_s, self.base_s * 2 ** (attempt - 1)) for attempt in range(1, self.attempts))
+
+    def worst_case_s(self, attempt_s: float) -> float:
+        """The longest a call can take before it is given up, when each attempt may last `attempt_s`."""
+        return self.attempts * attempt_s + self.backoff_total_s()
+
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds from a Retry-After header: either delta-seconds or an HTTP date; None when absent/unreadable."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from behaviorlab.atomic import write_text_atomic
+from behaviorlab.evaluate.scenarios import row_texts
 from behaviorlab.evaluate.synthetic import SyntheticEvaluation
 from behaviorlab.evaluate.utility import SCENARIOS
 from behaviorlab.report import plots
@@ -146,9 +147,12 @@ def render_report(data: ReportData) -> str:
 
 
 def _ordered(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows by fraction, then in the scenarios' canonical order (real only first), then by source."""
+    """Rows by fraction, then in the scenarios' canonical order (real only, then its oracle, first), then by
+    source; each with its printed gain, gap closed and win (`row_texts`)."""
     order = {name: i for i, name in enumerate(SCENARIOS)}
-    return sorted(summary, key=lambda r: (r["fraction"], order.get(r["scenario"], len(order)), r["source"]))
+    rows = sorted(summary, key=lambda r: (r["fraction"], order.get(r["scenario"], len(order)), r["source"] != "none",
+                                          r["source"]))
+    return [row | {"texts": row_texts(row)} for row in rows]
 
 
 def write_report(path: str | Path, data: ReportData) -> Path:

@@ -17,6 +17,7 @@ from typing import Any
 
 from behaviorlab.errors import DataError, Problem
 from behaviorlab.evaluate.diversity import PERSON_COLUMN, person_sequences
+from behaviorlab.generate.run import GROUNDING_KEY
 from behaviorlab.schema import EventLog, Profile
 
 MANIFEST_FILE = "manifest.json"
@@ -32,6 +33,11 @@ class GenerationRun:
     manifest: dict[str, Any] | None
     synthetic: EventLog
     profiles: dict[str, Profile]  # keyed by the person id of `diversity.person_sequences`
+
+    @property
+    def grounding_digest(self) -> str | None:
+        """The digest of the real log the run was grounded on; None for a bare Parquet file or an older run."""
+        return ((self.manifest or {}).get("data") or {}).get(GROUNDING_KEY)
 
     def profile_examples(self) -> list[tuple[Profile, list[list[str]]]]:
         """Each profile that has generated sequences, with them, in profile order."""
