@@ -92,6 +92,14 @@ def main() -> int:
                 "learning_rate": args.learning_rate, "batch_size": args.batch_size}
     if args.model in ("gru4rec", "lstm"):
         settings["hidden_size"] = args.hidden_size
+    # The training-loop settings exist only for neural models; a one-pass model (markov) takes none of them.
+    from behaviorlab.models.registry import model_class
+
+    accepted = model_class(args.model).config_class.model_fields
+    ignored = sorted(key for key in settings if key not in accepted)
+    if ignored:
+        print(f"{args.model} takes no {', '.join(ignored)}: those settings are left out")
+    settings = {key: value for key, value in settings.items() if key in accepted}
     scenarios = tuple(args.scenarios.split(","))
     seeds = tuple(int(s) for s in args.seeds.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
