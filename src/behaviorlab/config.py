@@ -102,9 +102,14 @@ def _toml_text(path: Path, data: bytes) -> str:
     if text is None or "\0" in text:  # UTF-16 without a byte-order mark decodes as UTF-8 full of NULs
         name, description = guess_encoding(data)
         raise ConfigError(f"Config file {path} is not UTF-8 text: it looks like {description}",
-                          hint=f"Convert it to UTF-8 and pass the result: iconv -f {name} -t UTF-8 {shlex.quote(str(path))} "
-                               f"> {shlex.quote(str(path.with_name(f'{path.stem}.utf8.toml')))}")
+                          hint=f"{conversion_command(path, name)}, and pass the result.")
     return text
+
+
+def conversion_command(path: Path, encoding: str) -> str:
+    """How to turn `path`, a text file in `encoding` (an iconv name), into UTF-8 beside it."""
+    converted = path.with_name(f"{path.stem}.utf8{path.suffix}")
+    return f"Convert it to UTF-8: iconv -f {encoding} -t UTF-8 {shlex.quote(str(path))} > {shlex.quote(str(converted))}"
 
 
 def load_config(model: type[ConfigT], path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,

@@ -4,14 +4,13 @@ repeated column names, whitespace tables."""
 from __future__ import annotations
 
 import codecs
-import shlex
 import stat
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from behaviorlab.config import guess_encoding
+from behaviorlab.config import conversion_command, guess_encoding
 from behaviorlab.errors import DataError, Problem
 
 # The start of a text file checked up front (what a UTF-16 file or an early Latin-1 byte shows in); the rest
@@ -116,10 +115,8 @@ def _line_and_column(handle: BinaryIO, offset: int) -> tuple[int, int]:
 def _not_utf8(path: Path, sample: bytes, where: tuple[int, int] | None = None) -> DataError:
     name, description = guess_encoding(sample)
     located = f", judging by byte 0x{sample[0]:02X} at line {where[0]}, column {where[1]}" if where else ""
-    converted = path.with_name(f"{path.stem}.utf8{path.suffix}")
     return DataError(f"{path} is not UTF-8 text: it looks like {description}{located}",
-                     hint=f"Convert it to UTF-8 and load the result: iconv -f {name} -t UTF-8 "
-                          f"{shlex.quote(str(path))} > {shlex.quote(str(converted))}")
+                     hint=f"{conversion_command(path, name)}, and load the result.")
 
 
 def refuse_repeated_names(path: Path, names: Sequence[str], where: str = "the header") -> None:
