@@ -41,7 +41,9 @@ def test_demo_runs_every_step_and_resumes(tmp_path: Path, smollm2_path: Path, ca
     assert manifest["complete"] and manifest["attempts"]["accepted"] == 8
     assert json.loads((run / "evaluation.json").read_text())["fidelity"]
     experiment = json.loads((run / "experiment.json").read_text())
-    assert {row["scenario"] for row in experiment["summary"]} == {"real_only", "finetune_augment"}
+    assert {row["scenario"] for row in experiment["summary"]} == {"real_only", "real_continued", "finetune_augment"}
+    assert {cell["seed"] for cell in experiment["cells"]} == {0, 1, 2}  # three seeds: every gain has an interval
+    assert all(row["gain_ci"] is not None for row in experiment["summary"] if row["scenario"] != "real_only")
     html = (run / "report.html").read_text()
     assert "<html" in html and "http://" not in html and "https://" not in html
     capsys.readouterr()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from behaviorlab.cli import main
 from behaviorlab.cli.generate import GenerateJob, training_log
 from behaviorlab.evaluate.synthetic import SyntheticEvaluation
@@ -57,8 +59,8 @@ def test_evaluate_experiment_report(tiny_run, tmp_path, capsys) -> None:
 
     shift = run / "experiment-shift.json"
     assert main(["experiment", "--real", str(real), "--out", str(shift), "--model", "markov", "--fractions", "1",
-                 "--seeds", "0", "--shift"]) == 0
-    assert "Environment shift: train" in capsys.readouterr().out
+                 "--seeds", "0", "--shift", "night"]) == 0
+    assert "Environment shift (trained on day scenes (06-18h), tested on evening and night (18-06h)): train" in capsys.readouterr().out
 
     assert main(["report", str(run)]) == 0
     html = (run / "report.html").read_text()
@@ -87,3 +89,27 @@ def test_json_out_names_the_evaluation_file_like_other_commands(tiny_run, tmp_pa
     target = tmp_path / "elsewhere.json"
     assert main(["evaluate-synthetic", str(tiny_run.run), "--real", str(tiny_run.real), "--json-out", str(target)]) == 0
     assert SyntheticEvaluation.from_json(target.read_text()).fidelity
+
+
+@pytest.mark.llm
+def test_experiment_generates_each_subsets_runs_itself_and_resumes(tiny_run, tmp_path, smollm2_path, capsys) -> None:
+    """--generate with the real small model: one grounded and one ungrounded run per distinct real subset,
+    each paired with its own cells; a second call generates nothing and trains nothing."""
+    out = tmp_path / "e.json"
+    args = ["experiment", "--real", str(tiny_run.real), "--out", str(out), "--model", "markov", "--fractions", "0.5,1",
+            "--seeds", "0", "--scenarios", "real_only,real_continued,pretrain_augment", "--generate", "2", "--ablation",
+            "--llm-model", str(smollm2_path)]
+    assert main(args) == 0
+    runs = tmp_path / "e-runs"
+    names = sorted(str(p.parent.relative_to(runs)) for p in runs.glob("**/manifest.json"))
+    assert names == ["real-0.5-seed0", "real-1", "ungrounded/real-0.5-seed0", "ungrounded/real-1"]
+    for name in names:
+        manifest = json.loads((runs / name / "manifest.json").read_text())
+        assert manifest["config"]["grounding"] == ("none" if name.startswith("ungrounded") else "real")
+        assert manifest["config"]["n_users"] == 2
+    payload = json.loads(out.read_text())
+    assert {c["source"] for c in payload["cells"]} == {"none", "oracle", "llm", "llm_ungrounded", "markov"}
+    first = out.read_bytes()
+    assert main(args) == 0  # resumes: the runs are complete and every cell is saved
+    assert json.loads(out.read_bytes())["cells"] == json.loads(first)["cells"]
+    assert "At 50% real data" in capsys.readouterr().out

@@ -145,6 +145,26 @@ def test_an_llm_run_is_paired_only_with_the_subset_it_was_grounded_on(split, seq
     assert real == {0.5: half.grounding_digest, 1.0: full.grounding_digest}
 
 
+def test_the_ungrounded_ablation_is_its_own_source_paired_and_read_against_markov(split, sequences_log) -> None:
+    grounded = sequences_log(cycle_sequences(40, 6, seed=7), vocabulary=CYCLE, prefix="g")
+    bare = sequences_log(cycle_sequences(40, 6, seed=8, noise=1.0), vocabulary=CYCLE, prefix="b")
+    config = ExperimentConfig(**{**MARKOV_GRID, "scenarios": ("real_only", "real_continued", "synthetic_only")},
+                              fractions=(1.0,),
+                              seeds=(0, 1), sources=("llm", "llm_ungrounded", "markov"))
+    digest = split.train.digest()
+    # the two runs of one subset are two sources, not "two runs of one subset"
+    runs = [SyntheticRun("grounded", grounded, digest), SyntheticRun("bare", bare, digest, "llm_ungrounded")]
+    cells = run_experiment(split, runs, config)
+    sources = [c.source for c in cells if c.seed == 0]
+    assert sources == ["none", "oracle", "none", "llm", "llm_ungrounded", "markov"]
+    by = {(c.source, c.seed): c.metrics["HR@1"] for c in cells}
+    assert by[("llm_ungrounded", 0)] < by[("llm", 0)] - 0.3  # trained on noise vs on the cycle
+    rows = {r["source"]: r for r in summarise(cells, "HR@1") if r["scenario"] == "synthetic_only"}
+    assert rows["llm_ungrounded"]["vs_markov_ci"][1] < 0 and rows["llm_ungrounded"]["wins"] is False
+    with pytest.raises(EvaluationError, match="'llm_ungrounded' source needs generation runs generated with"):
+        run_experiment(split, runs[:1], config)
+
+
 def test_written_subsets_load_back_as_the_cells_real_data(split, tmp_path) -> None:
     config = ExperimentConfig(**MARKOV_GRID, fractions=(0.5, 1.0), seeds=(0, 1))
     files = write_subsets(split, config, tmp_path / "subsets")

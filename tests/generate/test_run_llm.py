@@ -41,6 +41,32 @@ def test_pipeline_end_to_end_with_the_small_model(tmp_path, tiny_log, smollm2_pa
     assert manifest["outliers"]["scored"] == attempts["accepted"]  # copies are flagged, not dropped, by default
 
 
+def test_an_ungrounded_run_shows_no_real_record_and_the_experiment_reads_it_as_the_ablation(tmp_path, tiny_log,
+                                                                                             smollm2_path):
+    from behaviorlab.llm.embedded import EmbeddedBackend
+    from behaviorlab.report.run_files import experiment_runs
+
+    backend = EmbeddedBackend(smollm2_path, model="smollm2-135m", parallel=1, threads=1, context_per_slot=1024)
+    try:
+        for grounding in ("real", "none"):
+            config = GenerateConfig(**SMALL, grounding=grounding, llm=LLMConfig(**LLM))
+            run_generation(tiny_log, tmp_path / grounding, config, backend)
+    finally:
+        backend.close()
+    for grounding, shows_records in (("real", True), ("none", False)):
+        db = sqlite3.connect(tmp_path / grounding / STORE_FILE)
+        prompts = [json.loads(m)[1]["content"] for (m,) in db.execute("SELECT messages FROM profiles")]
+        groundings = [json.loads(g) for (g,) in db.execute("SELECT grounding FROM profiles")]
+        assert all(("Real sequences of similar" in p) == shows_records for p in prompts)
+        assert all(("Habits" in p) == shows_records for p in prompts)
+        assert all(bool(g["exemplars"]) == shows_records for g in groundings)
+        manifest = json.loads((tmp_path / grounding / MANIFEST_FILE).read_text())
+        assert manifest["exemplars_in_prompts"]["count"] > 0 if shows_records else manifest["exemplars_in_prompts"]["count"] == 0
+    runs = experiment_runs([tmp_path / "real", tmp_path / "none"])
+    assert [r.source for r in runs] == ["llm", "llm_ungrounded"]
+    assert runs[0].grounding_digest == runs[1].grounding_digest == tiny_log.digest()  # both drew profiles from it
+
+
 def test_a_server_that_is_down_stops_the_run_and_a_resume_against_the_live_server_completes(tmp_path, tiny_log,
                                                                                              smollm2_path):
     """Real HTTP both ways: a loopback port with no listener, then llama.cpp's server with the real model."""

@@ -46,3 +46,23 @@ def test_context_belongs_to_the_target_event():
 def test_no_pairs_is_an_error():
     with pytest.raises(ModelError, match="fewer than 2 events"):
         make_windows([np.array([3])], [np.zeros((1, 0), dtype=np.int64)], max_len=4)
+
+
+@pytest.mark.parametrize(("min_steps", "epochs_run"), [(0, 2), (7, 7), (50, 12)])
+def test_patience_waits_for_the_minimum_number_of_steps_and_the_epoch_cap_still_holds(min_steps, epochs_run):
+    """One batch an epoch and a validation score that only falls: patience 1 stops at epoch 2, unless the run
+    has not yet made `min_steps` optimiser steps; `epochs` caps it either way. The best epoch stays the first."""
+    import torch
+
+    from behaviorlab.models.training import NeuralConfig, Windows, train_network
+
+    network = torch.nn.Linear(2, 1)
+    windows = Windows(np.ones((4, 2), dtype=np.int64), np.ones((4, 2), dtype=np.int64), np.zeros((4, 2, 0), dtype=np.int64))
+    scores = iter(np.linspace(0.9, 0.1, 20))
+
+    def loss_fn(batch):
+        return network(batch["inputs"].float()).pow(2).mean()
+
+    config = NeuralConfig(epochs=12, batch_size=4, patience=1, min_steps=min_steps, threads=1)
+    record = train_network(network, loss_fn, windows, config, torch.device("cpu"), lambda: float(next(scores)))
+    assert len(record.epochs) == epochs_run and record.best_epoch == 1

@@ -49,6 +49,12 @@ def test_full_report_is_self_contained(tiny_run, tmp_path) -> None:
     assert "+10.0% [+3.0%, +17.0%]" in html and "-10.0% [-15.0%, -5.0%]" in html
     assert "50%" in html and "WINS" in html  # the gap closed and the winning cell
     assert "tokens.prompt" in html and "<th>Markov baseline</th>" in html
+    # the one-screen summary comes first: what was generated, fidelity beside Markov and the reference, a sentence
+    summary = html[html.index('<h2 id="summary">'):html.index('<h2 id="manifest">')]
+    assert "24 sequences" in summary and "real exemplars, habits and counts" in summary
+    assert "<th>fidelity</th>" in summary and "<code>action_jsd</code>" in summary
+    assert ("At 10% real data (NDCG@10, best cell per source), closed of the gap to the oracle: the LLM data 50% "
+            "(pretrain_augment); Markov data -50% (pretrain_augment); wins: llm pretrain_augment.") in summary
 
 
 def test_sections_without_inputs_are_left_out(tiny_run) -> None:
@@ -73,3 +79,14 @@ def test_run_reader_groups_by_profile_id_column(tmp_path, run_writer) -> None:
     run_writer(tmp_path / "run", np.random.default_rng(1), sequences_per_profile=3)
     examples = read_run(tmp_path / "run").profile_examples()
     assert len(examples) == 8 and all(len(seqs) == 3 for _, seqs in examples)
+
+
+def test_the_plain_summary_says_gain_where_there_is_no_gap_and_when_no_win_can_be_decided() -> None:
+    from behaviorlab.evaluate.scenarios import plain_summary
+
+    one_seed = [row | {"fraction": 1.0, "gap_closed": None, "wins": None, "gain_ci": None} for row in SUMMARY]
+    one_seed.append(_row("none", "real_continued", 0.31, 0.026, 0.0, None, None, None) | {"fraction": 1.0})
+    assert plain_summary(one_seed) == [(
+        "At 100% real data (NDCG@10, best cell per source), gained over real only (no gap to close): the LLM data "
+        "+10.0% (pretrain_augment); Markov data -10.0% (pretrain_augment); the real->real control +2.6%; no win can "
+        "be decided (one seed, or no control in the grid).")]

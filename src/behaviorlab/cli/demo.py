@@ -47,6 +47,10 @@ def demo(
 
     dataset = data or find_default_dataset([Path.cwd(), Path(__file__).resolve()])
     run_dir = out / "generation"
+    # Three seeds: the least that gives each gain an interval (the Markov source and the model fits vary with
+    # the seed; the LLM run is one run, so its own sampling variation is not in the interval).
+    seeds = ",".join(str(seed + i) for i in range(3))
+    scenarios = "real_only,real_continued,finetune_augment"  # with the control, so a win can be decided
     steps = [
         (f"behaviorlab data inspect {dataset}", lambda: inspect(dataset)),
         (f"behaviorlab generate --data {dataset} --out {run_dir} --n-users {n_users} --model {model} --seed {seed}",
@@ -56,9 +60,9 @@ def demo(
         # Fraction 1 only: the run is grounded on the whole training split, and an LLM run may only be paired
         # with the cells whose real data it was grounded on (smaller fractions need runs of their own subsets).
         ((f"behaviorlab experiment --real {dataset} --synthetic {run_dir} --out {run_dir / 'experiment.json'} "
-         f"--model markov --fractions 1 --seeds {seed} --scenarios real_only,finetune_augment"),
+         f"--model markov --fractions 1 --seeds {seeds} --scenarios {scenarios}"),
          lambda: experiment_command(dataset, run_dir / "experiment.json", synthetic=[run_dir], model="markov",
-                                    fractions="1", seeds=str(seed), scenarios="real_only,finetune_augment")),
+                                    fractions="1", seeds=seeds, scenarios=scenarios)),
         (f"behaviorlab report {run_dir} --real {dataset}", lambda: report_command(run_dir, real=dataset)),
     ]
     for number, (command, step) in enumerate(steps, start=1):

@@ -115,11 +115,23 @@ def experiment_command(
         "Comma-separated scenarios: real_only, real_continued, synthetic_only, pretrain_augment, finetune_replace, "
         "finetune_augment (default: all)."))] = None,
     sources: Annotated[str | None, typer.Option(help=(
-        "Synthetic sources: llm, markov (default: both; markov only without --synthetic)."))] = None,
-    shift: Annotated[bool, typer.Option("--shift", help="Environment shift: train on day scenes (06-18h), test on night.")] = False,
+        "Synthetic sources: llm, llm_ungrounded, markov (default: the LLM sources of the --synthetic runs, and "
+        "markov)."))] = None,
+    shift: Annotated[str | None, typer.Option("--shift", help=(
+        "Environment shift: night (train on day scenes 06-18h, test on 18-06h) or weekend (train on working days, "
+        "test on the weekend); LLM runs for it are generated with the shift's scenario (after-dark, weekend)."))] = None,
     write_subsets: Annotated[Path | None, typer.Option("--write-subsets", callback=output_folder, help=(
         "Write each (fraction, seed) cell's real training subset to this folder as Parquet, show the `generate` "
         "command that grounds a run on one, and stop: the runs to pass with --synthetic."))] = None,
+    generate: Annotated[int | None, typer.Option("--generate", min=1, help=(
+        "Generate the LLM runs too: N sequences grounded on each cell's real subset (with --shift, told the test "
+        "scene), into OUT's folder OUT-runs/; resumable."))] = None,
+    ablation: Annotated[bool, typer.Option("--ablation", help=(
+        "With --generate: also a run without grounding per subset (profile and scenario only: llm_ungrounded)."))] = False,
+    backend: Annotated[str | None, typer.Option(help="With --generate: LLM backend, embedded (default) or http.")] = None,
+    llm_model: Annotated[str | None, typer.Option("--llm-model", help=(
+        "With --generate: named embedded model, .gguf path, or the server's model id."))] = None,
+    parallel: Annotated[int | None, typer.Option(min=1, help="With --generate: requests decoded at once.")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per model.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs per fit (early stopping on validation).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with an \\[experiment] section (ExperimentConfig keys).")] = None,
@@ -128,46 +140,89 @@ def experiment_command(
 
     Honest protocol: every synthetic source of a cell is grounded only on that cell's real subset (write them
     with --write-subsets, generate a run from each, pass them all with --synthetic); each fraction has an oracle
-    row (all real training data; with --shift, the night scenes' too), each gain a 95% interval over seeds, the
+    row (all real training data; with --shift, the test scene's too), each gain a 95% interval over seeds, the
     share of the gap to the oracle it closes, and whether it wins over the Markov source and the real->real control.
     """
-    from behaviorlab.evaluate.scenarios import ExperimentConfig
+    from behaviorlab.evaluate.scenarios import LLM_SOURCES, ExperimentConfig
+    from behaviorlab.report.run_files import experiment_runs
 
     overrides: dict[str, Any] = {
         "predictor": model,
         "fractions": _numbers(fractions, float, "fractions") if fractions else None,
         "seeds": _numbers(seeds, int, "seeds") if seeds else None,
         "scenarios": tuple(s.strip() for s in scenarios.split(",")) if scenarios else None,
-        "sources": tuple(s.strip() for s in sources.split(",")) if sources else (None if synthetic else ("markov",)),
-        "title": "Environment shift: trained on day scenes (06-18h), tested on night" if shift else None,
+        "sources": tuple(s.strip() for s in sources.split(",")) if sources else None,
     }
     settings = load_config(ExperimentConfig, config, overrides, section="experiment")
+    real_log = _load_real(real, format_name)
+    split, oracle, scene = _experiment_split(_split(real_log), shift, unit="sequences" if "split" in real_log.frame.columns
+                                             else "events")
     predictor_settings = dict(settings.predictor_settings)
     predictor_settings.update({k: v for k, v in (("threads", threads), ("epochs", epochs)) if v is not None})
     settings = settings.model_copy(update={"predictor_settings": predictor_settings})
-    split, oracle = _experiment_split(_split(_load_real(real, format_name)), shift)
+    if scene is not None:
+        settings = settings.model_copy(update={"title": f"Environment shift: {scene.description}"})
     if write_subsets is not None:
-        _write_subsets(split, settings, write_subsets, shift)
+        _write_subsets(split, settings, write_subsets, scene)
         return
     if out is None:
         raise ConfigError("Missing option --out", hint="Give the results JSON: --out RUN/experiment.json.")
-    _run_and_print(split, oracle, settings, synthetic or [], out)
+    paths = list(synthetic or [])
+    if generate is not None:
+        llm = {"backend": backend, "model": llm_model, "parallel": parallel}
+        paths += _generate_runs(split, settings, scene, out.parent / f"{out.stem}-runs", generate, ablation,
+                                {key: value for key, value in llm.items() if value is not None})
+    runs = experiment_runs(paths)
+    if sources is None and "sources" not in settings.model_fields_set:
+        # By default: the LLM sources of the runs (grounded, ungrounded) and Markov.
+        given = tuple(source for source in LLM_SOURCES if any(run.source == source for run in runs))
+        settings = settings.model_copy(update={"sources": (*given, "markov")})
+    _run_and_print(split, oracle, settings, runs, out)
 
 
-def _experiment_split(split, shift: bool):
-    """(split, oracle): with --shift the day-scene split and the real training data of both scenes."""
-    from behaviorlab.evaluate.shift import scene_oracle, scene_split
+def _generate_runs(split, settings, scene, folder: Path, n: int, ablation: bool, llm: dict[str, Any]) -> list[Path]:
+    """`experiment --generate`: the run of every distinct real subset (evaluate.cell_runs), with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    if not shift:
-        return split, split.train
-    shifted, counts = scene_split(split)
-    console.print(f"Environment shift: train {counts.train[0]:,} of {counts.train[1]:,} sequences (day), "
-                  f"valid {counts.valid[0]:,} of {counts.valid[1]:,} (day), test {counts.test[0]:,} of "
-                  f"{counts.test[1]:,} (night)", highlight=False)
-    return shifted, scene_oracle(split)
+    from behaviorlab.cli.app import err_console
+    from behaviorlab.evaluate.cell_runs import generate_cell_runs
+    from behaviorlab.generate.config import GenerateConfig
+    from behaviorlab.llm import create_backend
+    from behaviorlab.llm.config import LLMConfig
+
+    generate = GenerateConfig(n_users=n, scenario=[scene.scenario] if scene is not None else [], llm=LLMConfig(**llm))
+    backend = create_backend(generate.llm, notify=lambda message: err_console.print(message, highlight=False))
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console) as bar:
+            def reporter(name: str):
+                task = bar.add_task(f"generating {name}", total=n)
+                return lambda done, total, info=None: bar.update(task, completed=done, total=total)
+
+            paths = generate_cell_runs(split, settings, generate, backend, folder, ablation=ablation, progress=reporter)
+    finally:
+        backend.close()
+    console.print(f"LLM runs: {len(paths)} in {folder} (one per real subset{', grounded and not' if ablation else ''})",
+                  highlight=False)
+    return paths
 
 
-def _write_subsets(split, settings, folder: Path, shift: bool) -> None:
+def _experiment_split(split, shift: str | None, unit: str):
+    """(split, oracle, shift): with --shift the training-scene split, the real training data of both scenes
+    and the Shift; else the split, all its training data and None. `unit`: see evaluate.shift."""
+    from behaviorlab.evaluate.shift import named_shift, scene_oracle, scene_split
+
+    if shift is None:
+        return split, split.train, None
+    scene = named_shift(shift)
+    shifted, counts = scene_split(split, scene, unit)
+    console.print(f"Environment shift ({scene.description}): train {counts.train[0]:,} of {counts.train[1]:,} "
+                  f"{'sequences' if unit == 'sequences' else 'users'}, valid {counts.valid[0]:,} of {counts.valid[1]:,}, "
+                  f"test {counts.test[0]:,} of {counts.test[1]:,} examples", highlight=False)
+    return shifted, scene_oracle(split, scene, unit), scene
+
+
+def _write_subsets(split, settings, folder: Path, scene) -> None:
     from behaviorlab.evaluate.scenarios import write_subsets
 
     files = write_subsets(split, settings, folder)
@@ -178,19 +233,16 @@ def _write_subsets(split, settings, folder: Path, shift: bool) -> None:
         cells = ", ".join(f"{f:g}/{s}" for f, s in file.cells)
         table.add_row(file.path.name, cells, f"{file.users:,}", f"{file.events:,}", file.digest)
     console.print(table)
-    scene = " --scenario night" if shift else ""
+    told = f" --scenario {scene.scenario}" if scene is not None else ""
     console.print(f"Generate one run per file, e.g. `behaviorlab generate --data {files[0].path} --out RUNS/"
-                  f"{files[0].path.stem}{scene}`, then run the experiment with the same options plus "
+                  f"{files[0].path.stem}{told}`, then run the experiment with the same options plus "
                   "--synthetic RUNS/<each run> (repeatable) and --out.", highlight=False)
 
 
-def _run_and_print(split, oracle, settings, synthetic: list[Path], out: Path) -> None:
+def _run_and_print(split, oracle, settings, runs: list, out: Path) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from behaviorlab.evaluate.scenarios import WIN_RULE, SyntheticRun, row_texts, run_experiment, summarise
-    from behaviorlab.report.run_files import read_run
-
-    runs = [SyntheticRun(str(path), run.synthetic, run.grounding_digest) for path in synthetic for run in [read_run(path)]]
+    from behaviorlab.evaluate.scenarios import WIN_RULE, plain_summary, row_texts, run_experiment, summarise
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("training scenarios", total=None)
@@ -214,6 +266,8 @@ def _run_and_print(split, oracle, settings, synthetic: list[Path], out: Path) ->
                   f"only) / (oracle - real only); {WIN_RULE}.", highlight=False)
     for note in dict.fromkeys(row["note"] for row in rows if row["note"]):
         console.print(f"note: {note}", highlight=False)
+    for sentence in plain_summary(rows):
+        console.print(sentence, highlight=False)
     console.print(f"Wrote {out}", highlight=False)
 
 

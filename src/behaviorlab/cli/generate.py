@@ -75,6 +75,9 @@ def generate(
     seed: Annotated[int | None, typer.Option(help="Run seed: same seed, same output.")] = None,
     length: Annotated[int | None, typer.Option(min=2, help="Events per sequence (default: real median, at most 10).")] = None,
     dp_epsilon: Annotated[float | None, typer.Option(help="Differential privacy for the count tables in prompts.")] = None,
+    grounding: Annotated[str | None, typer.Option(help=(
+        "real (default): prompts show real exemplars, habits and counts; none: profile and scenario only, the "
+        "ablation that shows what grounding is worth (`experiment` reads such a run as the llm_ungrounded source)."))] = None,
     parallel: Annotated[int | None, typer.Option(min=1, help="Requests decoded at once (embedded: default 1, the only setting whose "
                                                            "output the seed fixes; http: default 4).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads of the embedded model.")] = None,
@@ -90,7 +93,7 @@ def generate(
     job = load_job(config, {
         "data": data, "out": out, "format": format_name, "split": split,
         "generate": {"n_users": n_users, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
-                     "dp_epsilon": dp_epsilon,
+                     "dp_epsilon": dp_epsilon, "grounding": grounding,
                      "llm": {"backend": backend, "model": model, "parallel": parallel, "threads": threads}},
     })
     # Locked before the data and the model load, so a second writer is refused in a moment, not after them.

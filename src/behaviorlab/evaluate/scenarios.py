@@ -5,9 +5,11 @@ The protocol (DESIGN rule 6):
   subset for every source and scenario), and every synthetic source is grounded on that subset only:
   "markov" is sampled from a chain fitted to it (`baselines.markov_synthetic`, with the LLM run's
   sequence lengths, or the subset's own lengths when there is no LLM run), and "llm" takes the generation
-  run whose manifest records that subset's digest (`EventLog.digest`). A cell without such a run is
-  refused rather than paired with a run grounded on other data (`pair_runs`); `write_subsets` writes
-  each cell's subset for `behaviorlab generate --data` to ground on.
+  run whose manifest records that subset's digest (`EventLog.digest`); so does "llm_ungrounded", the
+  ablation generated from the subset's profiles and the scenario without any real record in its prompts.
+  A cell without such a run is refused rather than paired with a run grounded on other data
+  (`pair_runs`); `write_subsets` writes each cell's subset for `behaviorlab generate --data` to ground on,
+  and `evaluate.cell_runs` generates the runs itself.
 - An oracle row per (fraction, seed): real only, trained on the real data the setting withholds (by
   default all the real training data; for an environment shift, the target scene's as well).
 - Paired seeds. Every gain is read seed by seed against real only of the same fraction and seed, with a
@@ -53,7 +55,10 @@ from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import USER, EventLog
 from behaviorlab.sequences import NextEventExamples, SequenceSplit
 
-Source = Literal["llm", "markov"]
+Source = Literal["llm", "llm_ungrounded", "markov"]
+# LLM runs, told apart by their manifest: "llm_ungrounded" is the ablation generated from profile and
+# scenario only (`generate --grounding none`), which shows what grounding on real data is worth.
+LLM_SOURCES: tuple[Source, ...] = ("llm", "llm_ungrounded")
 # 2: cells record the digest of their real data, every (fraction, seed) has an oracle row, the summary has
 # intervals, the gap closed and the win rule. Files of version 1 lack all that and are refused, not mixed in.
 RESULTS_VERSION = 2
@@ -85,6 +90,7 @@ class SyntheticRun:
     name: str  # where it came from, for messages
     log: EventLog
     grounding_digest: str | None
+    source: Source = "llm"  # "llm_ungrounded" for a run generated without grounding
 
 
 @dataclass(frozen=True)
@@ -136,25 +142,41 @@ def cell_subsets(split: SequenceSplit, config: ExperimentConfig) -> dict[tuple[f
     return {(f, s): subsample_users(split.train, f, s) for f in config.fractions for s in config.seeds}
 
 
-def write_subsets(split: SequenceSplit, config: ExperimentConfig, directory: str | Path) -> list[SubsetFile]:
-    """Write each cell's real training subset as Parquet, one file per distinct subset (at 100% every seed
-    has the whole training log), so that `behaviorlab generate --data FILE` grounds a run on exactly it."""
-    from behaviorlab.datasets import write_event_log
+@dataclass(frozen=True)
+class DistinctSubset:
+    """One distinct real training subset of a grid (at 100% every seed has the whole training log) and its cells."""
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    name: str  # "real-0.1-seed0", or "real-1" for the whole training log
+    log: EventLog
+    cells: tuple[tuple[float, int], ...]
+
+
+def distinct_subsets(split: SequenceSplit, config: ExperimentConfig) -> list[DistinctSubset]:
     groups: dict[str, list[tuple[float, int]]] = {}
     logs: dict[str, EventLog] = {}
     for cell, log in cell_subsets(split, config).items():
         digest = log.digest()
         groups.setdefault(digest, []).append(cell)
         logs.setdefault(digest, log)
-    files = []
+    subsets = []
     for digest, cells in groups.items():
         fraction, seed = cells[0]
-        name = f"real-{fraction:g}.parquet" if fraction == 1 else f"real-{fraction:g}-seed{seed}.parquet"
-        path = write_event_log(logs[digest], directory / name)
-        files.append(SubsetFile(path, tuple(cells), digest, logs[digest].n_users, logs[digest].n_events))
+        name = f"real-{fraction:g}" if fraction == 1 else f"real-{fraction:g}-seed{seed}"
+        subsets.append(DistinctSubset(name, logs[digest], tuple(cells)))
+    return subsets
+
+
+def write_subsets(split: SequenceSplit, config: ExperimentConfig, directory: str | Path) -> list[SubsetFile]:
+    """Write each distinct real training subset of the grid as Parquet, so that `behaviorlab generate --data FILE`
+    grounds a run on exactly it."""
+    from behaviorlab.datasets import write_event_log
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = []
+    for subset in distinct_subsets(split, config):
+        path = write_event_log(subset.log, directory / f"{subset.name}.parquet")
+        files.append(SubsetFile(path, subset.cells, subset.log.digest(), subset.log.n_users, subset.log.n_events))
     return files
 
 
@@ -204,7 +226,11 @@ def _experiment_digest(config: ExperimentConfig, split: SequenceSplit, oracle: E
     """What every cell depends on besides its own synthetic data: the model, its settings, the real split
     and the oracle's data. The grid (fractions, seeds, scenarios, sources) may grow between runs; finished
     cells stay."""
-    settings = config.model_dump(mode="json", include={"predictor", "predictor_settings", "ks", "markov"})
+    from behaviorlab.models.registry import model_class
+
+    settings = config.model_dump(mode="json", include={"predictor", "ks", "markov"})
+    # the model's whole config, defaults included: cells trained under other defaults are not resumed
+    settings["model"] = model_class(config.predictor).config_class(**config.predictor_settings).model_dump(mode="json")
     return _digest(json.dumps(settings, sort_keys=True), split.train.digest(), oracle.digest(),
                    "|".join(split.valid.targets), "|".join(split.test.targets))
 
@@ -271,7 +297,9 @@ def run_experiment(split: SequenceSplit, runs: Sequence[SyntheticRun] = (), conf
     check_scenarios(config.scenarios)
     oracle = oracle if oracle is not None else split.train
     subsets = cell_subsets(split, config)
-    llm_runs = _llm_logs(runs, subsets, split.train) if "llm" in config.sources else {}
+    # {source: {(fraction, seed): aligned log}} for each LLM source of the grid
+    llm_logs = {source: _llm_logs(source, [r for r in runs if r.source == source], subsets, split.train)
+                for source in LLM_SOURCES if source in config.sources}
     path = Path(results_path) if results_path is not None else None
     digest = _experiment_digest(config, split, oracle)
     # One writer per results file: two processes would train the same cells and overwrite each other.
@@ -286,7 +314,8 @@ def run_experiment(split: SequenceSplit, runs: Sequence[SyntheticRun] = (), conf
         done = 0
         for (fraction, seed), real in subsets.items():
             real_digest = real.digest()
-            sources = _synthetic_sources(config, seed, real, llm_runs.get((fraction, seed)), split.train)
+            sources = _synthetic_sources(config, seed, real, {name: logs[(fraction, seed)] for name, logs in llm_logs.items()},
+                                         split.train)
             data_digests = {name: log.digest() for name, log in sources.items()}
             make_model = partial(create_model, config.predictor, **{**config.predictor_settings, "seed": seed})
             for source, scenario in trainings:
@@ -310,11 +339,12 @@ def run_experiment(split: SequenceSplit, runs: Sequence[SyntheticRun] = (), conf
             for source, scenario in trainings]
 
 
-def _llm_logs(runs: Sequence[SyntheticRun], subsets: Mapping[tuple[float, int], EventLog], train: EventLog
-              ) -> dict[tuple[float, int], EventLog]:
-    """Each cell's LLM log, aligned to the real training log (each run aligned once)."""
+def _llm_logs(source: Source, runs: Sequence[SyntheticRun], subsets: Mapping[tuple[float, int], EventLog],
+              train: EventLog) -> dict[tuple[float, int], EventLog]:
+    """Each cell's log of one LLM source, aligned to the real training log (each run aligned once)."""
     if not runs:
-        raise EvaluationError("The 'llm' source needs generation runs", hint=PAIRING_HINT)
+        how = " generated with `--grounding none`" if source == "llm_ungrounded" else ""
+        raise EvaluationError(f"The '{source}' source needs generation runs{how}", hint=PAIRING_HINT)
     paired = pair_runs(runs, subsets)
     aligned: dict[str, EventLog] = {}  # by grounding digest, unique per run (pair_runs)
     for run in paired.values():
@@ -346,12 +376,12 @@ class _RealModels:
         return copy.deepcopy(self._fitted)
 
 
-def _synthetic_sources(config: ExperimentConfig, seed: int, real: EventLog, llm: EventLog | None,
+def _synthetic_sources(config: ExperimentConfig, seed: int, real: EventLog, llm_logs: Mapping[str, EventLog],
                        full_train: EventLog) -> dict[str, EventLog]:
-    """The synthetic logs of one (fraction, seed) cell, aligned to the real training log."""
-    sources: dict[str, EventLog] = {}
-    if "llm" in config.sources and llm is not None:
-        sources["llm"] = llm
+    """The synthetic logs of one (fraction, seed) cell, aligned to the real training log: the cell's LLM logs
+    and a Markov log as long as the grounded LLM log (else the first LLM log, else the real subset)."""
+    sources: dict[str, EventLog] = dict(llm_logs)
+    llm = next((llm_logs[name] for name in LLM_SOURCES if name in llm_logs), None)
     if "markov" in config.sources:
         lengths = (llm if llm is not None else real).frame.group_by(USER).len().sort(USER).get_column("len").to_list()
         if llm is None and config.markov_sequences is not None:  # the real subset's lengths, cycled
@@ -460,7 +490,7 @@ def _row(key: tuple[str, str, float], values: Mapping[tuple[str, str, float], di
 
 
 WIN_RULE = ("wins = the 95% interval of the per-seed gain over real only lies above 0, and so do the intervals of the "
-            "per-seed gain minus the real->real control's and (for the LLM) minus the Markov source's in the same "
+            "per-seed gain minus the real->real control's and (for the LLM sources) minus the Markov source's in the same "
             "scenario")
 
 
@@ -473,3 +503,37 @@ def row_texts(row: Mapping[str, Any]) -> dict[str, str]:
     gap = f"{row['gap_closed']:.0%}" if row["gap_closed"] is not None else "—"
     wins = {True: "WINS", False: "no", None: "—"}[row["wins"]]
     return {"gain": f"{row['gain_mean']:+.1%} {interval}", "gap": gap, "wins": wins}
+
+
+SOURCE_NAMES = {"llm": "the LLM data", "llm_ungrounded": "the ungrounded LLM data", "markov": "Markov data",
+                "none": "the real->real control"}
+
+
+def plain_summary(summary: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One sentence per real-data fraction, in plain words: the best cell of each source (by mean gain), as the
+    share of the gap to the oracle it closed where there is a gap, else as its relative gain; then which cells
+    win. E.g. "At 10% real data (NDCG@10), the LLM data closed 34% of the gap (pretrain_augment), Markov data
+    12% (finetune_augment), the real->real control 9%; no cell wins"."""
+    sentences = []
+    for fraction in sorted({row["fraction"] for row in summary}):
+        rows = [r for r in summary if r["fraction"] == fraction and r["scenario"] != "real_only"]
+        if not rows:
+            continue
+        metric = rows[0]["metric"]
+        with_gap = all(r["gap_closed"] is not None for r in rows)
+        parts = []
+        for source, said in SOURCE_NAMES.items():
+            mine = [r for r in rows if r["source"] == source]
+            if not mine:
+                continue
+            best = max(mine, key=lambda r: r["gain_mean"])
+            where = f" ({best['scenario']})" if source != "none" else ""
+            parts.append(f"{said} {best['gap_closed']:.0%}{where}" if with_gap else f"{said} {best['gain_mean']:+.1%}{where}")
+        winners = [f"{r['source']} {r['scenario']}" for r in rows if r["wins"]]
+        undecided = all(r["wins"] is None for r in rows if (r["source"], r["scenario"]) != CONTROL)
+        verdict = ("no win can be decided (one seed, or no control in the grid)" if undecided
+                   else f"wins: {', '.join(winners)}" if winners else "no cell wins")
+        how = "closed of the gap to the oracle" if with_gap else "gained over real only (no gap to close)"
+        sentences.append(f"At {fraction:.0%} real data ({metric}, best cell per source), {how}: "
+                         f"{'; '.join(parts)}; {verdict}.")
+    return sentences

@@ -20,6 +20,8 @@ class GenerateConfig(StrictConfig):
     scenario: list[str] = Field(default_factory=list, description="environment changes, e.g. ['night'] (see generate.scenario)")
     n_strata: int = Field(8, ge=1, le=64)
     n_neighbours: int = Field(20, ge=1, le=100)
+    # "none": the ablation that shows what grounding is worth: profile and scenario only (generate.grounding)
+    grounding: Literal["real", "none"] = "real"
     n_exemplars: int = Field(6, ge=0, le=32)
     n_habits: int = Field(5, ge=0, le=30)
     max_similarity: float = Field(0.9, gt=0.0, le=1.0, description="SPPC: exemplars more similar than this are redundant")

@@ -5,7 +5,12 @@ action mix and time-of-week counts come from the neighbourhood's counts, or, wit
 privacy, from the profile's stratum's Laplace-noised count tables (see profiles.privacy).
 
 The time skeleton fixes when every event happens (weekday and hour bin), sampled in code from the
-time-of-week counts: the LLM only chooses the action at each given time. Bins chosen by the LLM were
+time-of-week counts: the LLM only chooses the action at each given time.
+
+Without grounding (`grounded=False`, the ablation that shows what grounding is worth) a prompt keeps
+only the profile and the scenario: no exemplars, no habits, a legend of the profile's own actions filled
+up with other actions of the vocabulary in a seeded random order (no counts), and a time skeleton drawn
+evenly within the scenario's days and bins and the profile's waking hours. Bins chosen by the LLM were
 far from real (hour-bin Jensen-Shannon divergence 0.152 with Qwen2.5-Coder-1.5B, real vs real 0.003),
 and every bin it wrote cost output tokens.
 """
@@ -57,12 +62,12 @@ def _awake_weights(profile: Profile) -> np.ndarray:
     return weights
 
 
-def skeleton_slots(profile: Profile, stats: StratumStats, scenario: Scenario, length: int,
+def skeleton_slots(profile: Profile, slot_counts: np.ndarray, scenario: Scenario, length: int,
                    rng: np.random.Generator) -> tuple[TimeSlot, ...]:
-    """Weekday and hour bin of each of `length` events: sampled from the time-of-week counts within the
-    scenario's days and bins, then put in time order from the first sampled day (a sequence spans at
+    """Weekday and hour bin of each of `length` events: sampled from the time-of-week counts [56] within
+    the scenario's days and bins, then put in time order from the first sampled day (a sequence spans at
     most one week)."""
-    weights = (stats.slot_counts + 0.5).reshape(7, N_BINS) * _awake_weights(profile)[None, :]
+    weights = (slot_counts + 0.5).reshape(7, N_BINS) * _awake_weights(profile)[None, :]
     mask = np.zeros((7, N_BINS))
     mask[np.ix_(sorted(scenario.days), sorted(scenario.bins))] = 1.0
     weights = (weights * mask).ravel()
@@ -73,27 +78,33 @@ def skeleton_slots(profile: Profile, stats: StratumStats, scenario: Scenario, le
 
 def ground_profile(profile: Profile, priors: RealPriors, stats: StratumStats, vocabulary: Vocabulary,
                    scenario: Scenario, *, length: int, has_time: bool, n_exemplars: int, n_habits: int,
-                   max_similarity: float, rng: np.random.Generator) -> Grounding:
-    candidates = [e for user in profile.neighbours for e in priors.episodes[user]]
-    selection = select_representative(candidates, n_exemplars, max_similarity=max_similarity)
-    exemplars = tuple(candidates[i] for i in selection.chosen)
-    flat = stats.transition_counts.ravel()
-    top = [int(i) for i in np.argsort(-flat, kind="stable")[:n_habits] if flat[i] >= 1.0]
-    v = len(priors.actions)
-    habits = tuple((priors.actions[i // v], priors.actions[i % v], round(float(flat[i]))) for i in top)
-    by_frequency = [priors.actions[i] for i in np.argsort(-stats.action_counts, kind="stable")
-                    if stats.action_counts[i] >= 1.0]
+                   max_similarity: float, rng: np.random.Generator, grounded: bool = True) -> Grounding:
+    if grounded:
+        candidates = [e for user in profile.neighbours for e in priors.episodes[user]]
+        selection = select_representative(candidates, n_exemplars, max_similarity=max_similarity)
+        exemplars = tuple(candidates[i] for i in selection.chosen)
+        flat = stats.transition_counts.ravel()
+        top = [int(i) for i in np.argsort(-flat, kind="stable")[:n_habits] if flat[i] >= 1.0]
+        v = len(priors.actions)
+        habits = tuple((priors.actions[i // v], priors.actions[i % v], round(float(flat[i]))) for i in top)
+        fill = [priors.actions[i] for i in np.argsort(-stats.action_counts, kind="stable") if stats.action_counts[i] >= 1.0]
+        slot_counts, redundant = stats.slot_counts, selection.redundant
+    else:
+        exemplars, habits, redundant = (), (), 0
+        fill = [vocabulary.actions[i] for i in rng.permutation(len(vocabulary.actions))]
+        slot_counts = np.zeros_like(stats.slot_counts)
     new_device_actions = [a for a in vocabulary.actions for d in scenario.new_devices if a.startswith(f"{d}:")]
-    # Every action the prompt shows needs a code; the most frequent others fill up to MAX_LEGEND.
+    # Every action the prompt shows needs a code; the most frequent others (without grounding: random
+    # others) fill up to MAX_LEGEND.
     ordered = dict.fromkeys([*profile.preferred_actions, *(a for e in exemplars for a in e.actions),
                              *(a for h in habits for a in h[:2]), *new_device_actions])
-    for action in by_frequency:
+    for action in fill:
         if len(ordered) >= MAX_LEGEND:
             break
         ordered.setdefault(action, None)
     legend = tuple(ordered)
-    time_slots = skeleton_slots(profile, stats, scenario, length, rng) if has_time else None
-    return Grounding(exemplars, habits, legend, time_slots, selection.redundant)
+    time_slots = skeleton_slots(profile, slot_counts, scenario, length, rng) if has_time else None
+    return Grounding(exemplars, habits, legend, time_slots, redundant)
 
 
 def assemble_events(time_slots: tuple[TimeSlot, ...] | None, actions: list[str]) -> list[Event]:

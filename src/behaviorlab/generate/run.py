@@ -86,9 +86,11 @@ def default_length(log: EventLog) -> int:
 
 def _fingerprint(config: GenerateConfig, log: EventLog, model: str) -> str:
     """What fixes a run's output: the config (minus how fast it runs), the model and the data."""
-    settings = config.model_dump(mode="json", exclude={"batch_size": True,
-                                                   "llm": {"parallel", "threads", "prompt_cache", "timeout_s",
-                                                           "connect_timeout_s"}})
+    excluded: dict[str, Any] = {"batch_size": True,
+                                "llm": {"parallel", "threads", "prompt_cache", "timeout_s", "connect_timeout_s"}}
+    if config.grounding == "real":  # the only behaviour before the key existed: runs started then still resume
+        excluded["grounding"] = True
+    settings = config.model_dump(mode="json", exclude=excluded)
     payload = json.dumps({"config": settings, "model": model, "data": log.row_hash(), "events": log.n_events,
                           "store format": STORE_FORMAT}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -143,7 +145,8 @@ def prepare_prompts(ctx: RunContext, store: RunStore, backend: LLMBackend) -> No
         rng = np.random.default_rng([ctx.config.seed, index, 1])
         grounding = ground_profile(profile, ctx.priors, ctx.stats_for(profile), ctx.log.vocabulary, ctx.scenario,
                                    length=ctx.length, has_time=ctx.has_time, n_exemplars=ctx.config.n_exemplars,
-                                   n_habits=ctx.config.n_habits, max_similarity=ctx.config.max_similarity, rng=rng)
+                                   n_habits=ctx.config.n_habits, max_similarity=ctx.config.max_similarity, rng=rng,
+                                   grounded=ctx.config.grounding == "real")
         persona = profile.persona if ctx.config.persona == "llm" else ""
         kwargs = {"length": ctx.length, "persona_text": persona}
         compact = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=True, **kwargs)

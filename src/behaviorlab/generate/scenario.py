@@ -35,6 +35,8 @@ class Scenario:
 _BUILT_IN: dict[str, Scenario] = {
     "night": Scenario(("It is night now (21:00 to 06:00): people are going to bed, asleep or up at night.",),
                       bins=frozenset({7, 0, 1})),
+    "after-dark": Scenario(("It is evening or night (18:00 to 06:00): people come home, relax, go to bed, sleep.",),
+                           bins=frozenset({6, 7, 0, 1})),
     "day": Scenario(("It is daytime (06:00 to 18:00).",), bins=frozenset({2, 3, 4, 5})),
     "evening": Scenario(("It is evening (18:00 to 24:00).",), bins=frozenset({6, 7})),
     "weekend": Scenario(("It is the weekend.",), days=frozenset({5, 6})),

@@ -31,7 +31,7 @@ from behaviorlab.models.training import (
 )
 from behaviorlab.schema import ACTION, USER
 
-RESUMABLE_WITH_CHANGES = ("epochs", "patience", "max_train_seconds", "threads")  # config keys a resume may change
+RESUMABLE_WITH_CHANGES = ("epochs", "patience", "min_steps", "max_train_seconds", "threads")  # config keys a resume may change
 
 if TYPE_CHECKING:
     import torch

@@ -7,7 +7,10 @@ every sequence, like a prefix-per-example loader but without re-encoding the sam
 
 Loss is cross-entropy over the full vocabulary; optimisation is Adam; after each epoch the model is
 scored on the validation examples (NDCG@10, full ranking) and the best weights are kept. Training
-stops after `patience` epochs without improvement. Seeds fix the initialisation and the batch order.
+stops after `patience` epochs without improvement, but not before `min_steps` optimiser steps: with little
+data an epoch is one or two steps, and five noisy validation scores in a row then stopped a model that
+had barely started (SmartThings FR at 5% of its users: NDCG@10 0.73 +/- 0.06 over seeds, while training
+the same model a second time gave 0.85 +/- 0.01). Seeds fix the initialisation and the batch order.
 
 With a checkpoint, the loop saves its whole state after every epoch and, when the checkpoint already
 holds a state of the same run, continues from the epoch after it; the result is the one an
@@ -50,6 +53,7 @@ class NeuralConfig(StrictConfig):
     learning_rate: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     patience: int = Field(10, ge=1)  # epochs without a better validation NDCG@10 before stopping
+    min_steps: int = Field(100, ge=0)  # optimiser steps before patience may stop a run (`epochs` still caps it)
     max_train_seconds: float | None = Field(None, gt=0)  # stop after the epoch that crosses this budget
     window_stride: int | None = Field(None, ge=1)  # default max_len // 2: each target sees >= that much history
     text_init: Literal["none", "frozen", "finetune"] = "none"  # action embeddings from MiniLM descriptions
@@ -180,8 +184,9 @@ def train_network(network: nn.Module, loss_fn: Callable[[dict[str, torch.Tensor]
         seconds_before = saved["train_seconds"]
         # stopping is judged again with this call's settings, so a larger budget continues a stopped run
         out_of_time = config.max_train_seconds is not None and seconds_before > config.max_train_seconds
-        stopped = epochs_without_gain >= config.patience or out_of_time
-        record.stopped_by_time = out_of_time and epochs_without_gain < config.patience
+        patient = epochs_without_gain >= config.patience and epoch * n_batches >= config.min_steps
+        stopped = patient or out_of_time
+        record.stopped_by_time = out_of_time and not patient
     training_started = time.perf_counter() - seconds_before
     while not stopped and epoch < config.epochs:
         epoch += 1
@@ -213,7 +218,7 @@ def train_network(network: nn.Module, loss_fn: Callable[[dict[str, torch.Tensor]
             record.best_epoch = epoch
         record.epochs.append(entry)
         train_seconds = time.perf_counter() - training_started
-        if epochs_without_gain >= config.patience:
+        if epochs_without_gain >= config.patience and epoch * n_batches >= config.min_steps:
             stopped = True
         elif config.max_train_seconds is not None and train_seconds > config.max_train_seconds:
             record.stopped_by_time = stopped = True

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from behaviorlab.atomic import write_text_atomic
-from behaviorlab.evaluate.scenarios import row_texts
+from behaviorlab.evaluate.scenarios import plain_summary, row_texts
 from behaviorlab.evaluate.synthetic import SyntheticEvaluation
 from behaviorlab.evaluate.utility import SCENARIOS
 from behaviorlab.report import plots
@@ -79,6 +79,30 @@ def _manifest_facts(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     return facts
 
 
+def _generated_facts(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What was generated and how, in a few lines: the summary's first block."""
+    config, attempts = manifest.get("config") or {}, manifest.get("attempts") or {}
+    tokens, time = manifest.get("tokens") or {}, manifest.get("time") or {}
+    synthetic, scenario = manifest.get("synthetic") or {}, manifest.get("scenario") or {}
+    accepted, wall = attempts.get("accepted", 0), time.get("llm_wall_s") or 0
+    tried = max(attempts.get("attempts", 0), 1)
+    facts = [
+        ("generated", (f"{synthetic.get('sequences', '?')} sequences of {manifest.get('sequence_length', '?')} "
+                       f"events, from {(manifest.get('data') or {}).get('real_users', '?')} real users")),
+        ("model", f"{manifest.get('backend', '?')}: {manifest.get('model', '?')}, seed {manifest.get('seed', '?')}"),
+        ("grounding", "real exemplars, habits and counts" if config.get("grounding", "real") == "real"
+                      else "none (profile and scenario only: the ablation)"),
+        ("scenario", scenario.get("text") or "none"),
+        ("accepted", (f"{accepted} of {tried} attempts ({accepted / tried:.0%}); "
+                      f"{(manifest.get('copies') or {}).get('count', 0)} verbatim copies of a real window")),
+        ("tokens per attempt", (f"{tokens.get('prompt', 0) / tried:.0f} prompt, "
+                                f"{tokens.get('completion', 0) / tried:.0f} completion")),
+    ]
+    if wall:
+        facts.append(("speed", f"{60 * accepted / wall:.1f} accepted sequences per minute of LLM time"))
+    return facts
+
+
 def _profile_facts(profile: Profile) -> list[tuple[str, str]]:
     facts = [(name, str(value)) for name, value in (
         ("age group", profile.age_group), ("gender", profile.gender), ("occupation", profile.occupation),
@@ -127,14 +151,20 @@ def render_report(data: ReportData) -> str:
          "plot": plots.scenario_bars(e.summary, e.title)}
         for i, e in enumerate(data.experiments) if e.summary
     ]
+    summary = {
+        "generated": _generated_facts(data.manifest) if data.manifest else [],
+        "fidelity": evaluation.fidelity if evaluation is not None else [],
+        "experiments": [{"anchor": e["anchor"], "title": e["title"], "sentences": plain_summary(e["rows"])}
+                        for e in experiments],
+    }
     sections = [(anchor, label) for anchor, label, present in (
-        ("manifest", "Manifest", data.manifest), ("fidelity", "Fidelity", evaluation),
+        ("summary", "Summary", any(summary.values())), ("manifest", "Manifest", data.manifest), ("fidelity", "Fidelity", evaluation),
         ("diversity", "Diversity", evaluation), ("privacy", "Privacy", evaluation), ("plots", "Plots", figures),
         ("profiles", "Profiles", data.profiles)) if present]
     sections += [(e["anchor"], e["title"]) for e in experiments]
     return template.render(
         title=data.title, version=__version__, generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        sections=sections, manifest=data.manifest,
+        sections=sections, summary=summary, manifest=data.manifest,
         manifest_facts=_manifest_facts(data.manifest) if data.manifest else [],
         manifest_json=json.dumps(data.manifest, indent=2, default=str) if data.manifest else "",
         evaluation=evaluation, metric_sections=metric_sections,

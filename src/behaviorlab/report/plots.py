@@ -16,6 +16,7 @@ from behaviorlab.evaluate.utility import SCENARIOS
 from behaviorlab.schema import ACTION, HOUR_BINS, WEEKDAYS, EventLog
 
 REAL_COLOUR, SYNTH_COLOUR, MARKOV_COLOUR, NONE_COLOUR = "#4c72b0", "#dd8452", "#55a868", "#8c8c8c"
+UNGROUNDED_COLOUR = "#c44e52"
 
 
 def _pyplot():
@@ -99,8 +100,9 @@ def transition_heatmaps(real: EventLog, synthetic: EventLog, top: int = 15) -> s
 
 
 def scenario_bars(summary: Sequence[dict[str, Any]], title: str) -> str:
-    """Relative gain over real-only training (mean +/- std over seeds) per scenario and source, one panel
-    per real-data fraction; each panel's title gives the real-only value the gains are relative to."""
+    """Relative gain over real-only training per scenario and source, with its 95% interval over seeds (no bar
+    for one seed), one panel per real-data fraction; each panel's title gives the real-only value the gains are
+    relative to."""
     plt = _pyplot()
     fractions = sorted({row["fraction"] for row in summary})
     present = {row["scenario"] for row in summary}
@@ -108,7 +110,7 @@ def scenario_bars(summary: Sequence[dict[str, Any]], title: str) -> str:
     # "none" draws the control scenarios without synthetic data (real_continued), in grey
     sources = [s for s in dict.fromkeys(row["source"] for row in summary if row["scenario"] != "real_only")]
     by_key = {(r["source"], r["scenario"], r["fraction"]): r for r in summary}
-    colours = {"llm": SYNTH_COLOUR, "markov": MARKOV_COLOUR, "none": NONE_COLOUR}
+    colours = {"llm": SYNTH_COLOUR, "llm_ungrounded": UNGROUNDED_COLOUR, "markov": MARKOV_COLOUR, "none": NONE_COLOUR}
     names = {"none": "no synthetic data"}
     metric = summary[0]["metric"] if summary else ""
     width = 0.8 / max(1, len(sources))
@@ -116,15 +118,19 @@ def scenario_bars(summary: Sequence[dict[str, Any]], title: str) -> str:
     for ax, fraction in zip(axes[0], fractions):
         for s, source in enumerate(sources):
             rows = [by_key.get((source, scenario, fraction)) for scenario in scenarios]
+            rows_here = [r for r in rows if r]
             x = [g - 0.4 + width * (s + 0.5) for g, row in enumerate(rows) if row]
-            ax.bar(x, [100 * r["gain_mean"] for r in rows if r], width, yerr=[100 * r["gain_std"] for r in rows if r],
-                   capsize=3, color=colours.get(source, REAL_COLOUR), label=names.get(source, f"{source} synthetic"))
+            means = [100 * r["gain_mean"] for r in rows_here]
+            # yerr [2, n]: distances from the mean down to the interval's low end and up to its high end
+            low = [m - 100 * r["gain_ci"][0] if r["gain_ci"] else 0.0 for m, r in zip(means, rows_here)]
+            high = [100 * r["gain_ci"][1] - m if r["gain_ci"] else 0.0 for m, r in zip(means, rows_here)]
+            ax.bar(x, means, width, yerr=[low, high], capsize=3, color=colours.get(source, REAL_COLOUR), label=names.get(source, f"{source} synthetic"))
         ax.axhline(0, color=NONE_COLOUR, linewidth=1)
         ax.set_xticks(range(len(scenarios)), [sc.replace("_", "\n") for sc in scenarios], fontsize=8)
         reference = by_key.get(("none", "real_only", fraction))
         detail = f"real only {metric} {reference['mean']:.4f}" if reference else ""
         ax.set_title(f"{fraction:.0%} of real training data\n{detail}", fontsize=9)
-    axes[0][0].set_ylabel(f"gain in test {metric} vs real only (%)")
+    axes[0][0].set_ylabel(f"gain in test {metric} vs real only (%, 95% interval)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(sources), frameon=False, bbox_to_anchor=(0.5, -0.06))
     fig.suptitle(title, fontsize=11)

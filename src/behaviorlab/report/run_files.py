@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from behaviorlab.errors import DataError, Problem
 from behaviorlab.evaluate.diversity import PERSON_COLUMN, person_sequences
+from behaviorlab.evaluate.scenarios import SyntheticRun
 from behaviorlab.generate.run import GROUNDING_KEY
 from behaviorlab.schema import EventLog, Profile
 
@@ -38,6 +40,11 @@ class GenerationRun:
     def grounding_digest(self) -> str | None:
         """The digest of the real log the run was grounded on; None for a bare Parquet file or an older run."""
         return ((self.manifest or {}).get("data") or {}).get(GROUNDING_KEY)
+
+    @property
+    def grounded(self) -> bool:
+        """False for a run generated without grounding (`generate --grounding none`, the ablation)."""
+        return ((self.manifest or {}).get("config") or {}).get("grounding", "real") != "none"
 
     def profile_examples(self) -> list[tuple[Profile, list[list[str]]]]:
         """Each profile that has generated sequences, with them, in profile order."""
@@ -103,3 +110,11 @@ def read_run(path: str | Path) -> GenerationRun:
                             hint="The run's manifest is damaged; re-run the generation to rewrite it.") from exc
     synthetic = read_event_log(_synthetic_path(path, manifest))
     return GenerationRun(path, manifest, synthetic, _by_person(synthetic, read_profiles(path)))
+
+
+def experiment_runs(paths: Sequence[str | Path]) -> list[SyntheticRun]:
+    """Generation runs as the experiment takes them: log, grounding digest, and source ("llm", or
+    "llm_ungrounded" for a run generated without grounding)."""
+    runs = [(path, read_run(path)) for path in paths]
+    return [SyntheticRun(str(path), run.synthetic, run.grounding_digest, "llm" if run.grounded else "llm_ungrounded")
+            for path, run in runs]
