@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pytest
 
 from behaviorlab.generate.grounding import MAX_LEGEND, NIGHT_WEIGHT, ground_profile, skeleton_slots
 from behaviorlab.generate.scenario import Scenario, parse_scenario
@@ -34,16 +35,17 @@ def test_slots_stay_within_the_scenarios_days_and_bins():
     assert {s.weekday for s in slots} == {5, 6} and {s.hour_bin for s in slots} == {7, 0, 1}
 
 
-def test_slots_follow_the_counts_weighted_by_waking_hours():
+@pytest.mark.parametrize("routine", [False, True])
+def test_slots_follow_the_counts_weighted_by_waking_hours_only_when_asked(routine):
     rng = np.random.default_rng(2)
     counts = rng.integers(0, 100, WEEK_SLOTS).astype(float)
     counts[3 * N_BINS:4 * N_BINS] = 0.0  # nobody is seen on Thursday: only the +0.5 smoothing is left
-    awake = np.array([NIGHT_WEIGHT, NIGHT_WEIGHT, 1, 1, 1, 1, 1, 1])
+    awake = np.array([NIGHT_WEIGHT, NIGHT_WEIGHT, 1, 1, 1, 1, 1, 1]) if routine else np.ones(N_BINS)
     expected = ((counts + 0.5).reshape(7, N_BINS) * awake).ravel()
     expected /= expected.sum()
     drawn = np.zeros(WEEK_SLOTS)
     for _ in range(20_000):
-        for slot in skeleton_slots(PROFILE, stats(counts), Scenario(), 10, rng):
+        for slot in skeleton_slots(PROFILE, stats(counts), Scenario(), 10, rng, routine=routine):
             drawn[slot.weekday * N_BINS + slot.hour_bin] += 1
     total_variation = 0.5 * np.abs(drawn / drawn.sum() - expected).sum()
     assert total_variation < 0.02

@@ -22,6 +22,8 @@ class GenerateConfig(StrictConfig):
     n_neighbours: int = Field(20, ge=1, le=100)
     # "none": the ablation that shows what grounding is worth: profile and scenario only (generate.grounding)
     grounding: Literal["real", "none"] = "real"
+    # what weighs the time skeleton's slots: the real counts, or also the profile's waking hours (generate.grounding)
+    time_weights: Literal["counts", "counts_and_routine"] = "counts"
     n_exemplars: int = Field(6, ge=0, le=32)
     n_habits: int = Field(5, ge=0, le=30)
     max_similarity: float = Field(0.9, gt=0.0, le=1.0, description="SPPC: exemplars more similar than this are redundant")

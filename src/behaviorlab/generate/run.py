@@ -88,8 +88,11 @@ def _fingerprint(config: GenerateConfig, log: EventLog, model: str) -> str:
     """What fixes a run's output: the config (minus how fast it runs), the model and the data."""
     excluded: dict[str, Any] = {"batch_size": True,
                                 "llm": {"parallel", "threads", "prompt_cache", "timeout_s", "connect_timeout_s"}}
-    if config.grounding == "real":  # the only behaviour before the key existed: runs started then still resume
+    # Keys at the one behaviour there was before the key existed stay out, so runs started then still resume.
+    if config.grounding == "real":
         excluded["grounding"] = True
+    if config.time_weights == "counts_and_routine":
+        excluded["time_weights"] = True
     settings = config.model_dump(mode="json", exclude=excluded)
     payload = json.dumps({"config": settings, "model": model, "data": log.row_hash(), "events": log.n_events,
                           "store format": STORE_FORMAT}, sort_keys=True)
@@ -146,7 +149,8 @@ def prepare_prompts(ctx: RunContext, store: RunStore, backend: LLMBackend) -> No
         grounding = ground_profile(profile, ctx.priors, ctx.stats_for(profile), ctx.log.vocabulary, ctx.scenario,
                                    length=ctx.length, has_time=ctx.has_time, n_exemplars=ctx.config.n_exemplars,
                                    n_habits=ctx.config.n_habits, max_similarity=ctx.config.max_similarity, rng=rng,
-                                   grounded=ctx.config.grounding == "real")
+                                   grounded=ctx.config.grounding == "real",
+                                   routine_times=ctx.config.time_weights == "counts_and_routine")
         persona = profile.persona if ctx.config.persona == "llm" else ""
         kwargs = {"length": ctx.length, "persona_text": persona}
         compact = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=True, **kwargs)
