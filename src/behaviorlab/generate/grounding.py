@@ -8,8 +8,8 @@ The time skeleton fixes when every event happens (weekday and hour bin), sampled
 time-of-week counts: the LLM only chooses the action at each given time. By default the counts alone
 weigh the slots (`time_weights = "counts"`); "counts_and_routine" also weighs each bin by the profile's
 waking hours (asleep bins x NIGHT_WEIGHT), which on SmartThings FR pulled the skeleton's hour-bin JSD
-against the real test events to 0.042-0.048 (counts alone 0.007-0.010; a real sample of the same size
-0.006), since devices act at all hours and the routine is a person's.
+against the real test events to 0.039-0.044 (counts alone 0.007-0.010; a real sample of the same size
+0.001-0.004; bench/skeleton_times.py), since devices act at all hours and the routine is a person's.
 
 Without grounding (`grounded=False`, the ablation that shows what grounding is worth) a prompt keeps
 only the profile and the scenario: no exemplars, no habits, a legend of the profile's own actions filled
