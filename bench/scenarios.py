@@ -218,10 +218,11 @@ def main() -> int:
         run("training scenarios", split, main_runs, f"experiment-{args.domain}", fractions)
     if "cold" in tables:
         cold, kept, total = _cold_start(split)
-        # The lowest fraction and all the data: cold start asks what synthetic data does for users with
+        # The lowest fraction and all the data (or the one fraction asked for): cold start asks what synthetic data does for users with
         # little history, which the main table's fractions already answer for the whole population.
         run(f"cold start: {kept:,} of {total:,} test examples, of users with at most {COLD_START_EVENTS} training "
-            "check-ins", cold, main_runs, f"experiment-{args.domain}-cold", tuple(sorted({min(fractions), 1.0})))
+            "check-ins", cold, main_runs, f"experiment-{args.domain}-cold",
+            tuple(sorted({min(fractions), 1.0})) if len(fractions) > 1 else fractions)
     shift_runs = _shift_runs(args.shift_run)
     for name in (t for t in tables if t in domain.shifts):
         shift = named_shift(name)
