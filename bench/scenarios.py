@@ -87,14 +87,11 @@ def _split(domain: str, data: Path):
 def _cold_start(split):
     """The split with only the test examples of users who have at most COLD_START_EVENTS training events."""
     from behaviorlab.schema import USER
-    from behaviorlab.sequences import NextEventExamples, SequenceSplit
+    from behaviorlab.sequences import SequenceSplit
 
     counts = dict(split.train.frame.group_by(USER).len().iter_rows())
-    test = split.test
-    keep = [i for i, user in enumerate(test.user_ids) if counts.get(user, 0) <= COLD_START_EVENTS]
-    cold = NextEventExamples([test.user_ids[i] for i in keep], [test.histories[i] for i in keep],
-                             [test.targets[i] for i in keep], {c: [v[i] for i in keep] for c, v in test.context.items()})
-    return SequenceSplit(split.train, split.valid, cold), len(keep), len(test)
+    keep = [i for i, user in enumerate(split.test.user_ids) if counts.get(user, 0) <= COLD_START_EVENTS]
+    return SequenceSplit(split.train, split.valid, split.test.take(keep)), len(keep), len(split.test)
 
 
 def _without_copies(runs, split, config):

@@ -198,14 +198,12 @@ def stage_zeroshot(args: argparse.Namespace) -> dict:
     from behaviorlab.llm import LLMConfig
     from behaviorlab.models.registry import create_model
     from behaviorlab.models.zero_shot import ZeroShotConfig, ZeroShotLLMModel
-    from behaviorlab.sequences import NextEventExamples, published_split
+    from behaviorlab.sequences import published_split
 
     split = published_split(load(args.datasets / "smartthings-fr"))
     rng = np.random.default_rng(0)
     rows_index = np.sort(rng.choice(len(split.test), size=min(args.zero_shot_sample, len(split.test)), replace=False))
-    sample = NextEventExamples([split.test.user_ids[i] for i in rows_index], [split.test.histories[i] for i in rows_index],
-                               [split.test.targets[i] for i in rows_index],
-                               {k: [v[i] for i in rows_index] for k, v in split.test.context.items()})
+    sample = split.test.take(rows_index.tolist())
     llm = LLMConfig(model=args.llm, parallel=4, use_cache=False)
     model = ZeroShotLLMModel(ZeroShotConfig(llm=llm, top_k=5, max_tokens=160)).fit(split.train)
     started = time.perf_counter()

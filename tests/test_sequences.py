@@ -207,3 +207,12 @@ def test_value_threshold_and_time_range():
     assert ranged.frame.get_column("action").to_list() == ["a"]
     with pytest.raises(DataError):
         time_range(log, 3, None)
+
+
+def test_take_keeps_the_chosen_examples_in_order_with_their_context():
+    from behaviorlab.sequences import NextEventExamples
+
+    examples = NextEventExamples(["u0", "u1", "u2"], [["a"], ["b"], ["c"]], ["b", "c", "a"], {"hour_bin": ["x", "y", "z"]})
+    taken = examples.take([2, 0])
+    assert taken.user_ids == ["u2", "u0"] and taken.histories == [["c"], ["a"]] and taken.targets == ["a", "b"]
+    assert taken.context == {"hour_bin": ["z", "x"]} and len(examples.take([])) == 0

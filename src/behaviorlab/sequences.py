@@ -46,6 +46,12 @@ class NextEventExamples:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def take(self, indices: Sequence[int]) -> NextEventExamples:
+        """The examples at `indices`, in that order, with their context."""
+        return NextEventExamples([self.user_ids[i] for i in indices], [self.histories[i] for i in indices],
+                                 [self.targets[i] for i in indices],
+                                 {name: [values[i] for i in indices] for name, values in self.context.items()})
+
 
 @dataclass(frozen=True)
 class SequenceSplit:

@@ -80,11 +80,7 @@ def _examples_in(examples: NextEventExamples, column: str, values: Sequence[str]
         raise EvaluationError(f"The prediction examples carry no '{column}' context for their targets",
                               hint=f"Build the split with context_columns including '{column}'.")
     wanted = set(values)
-    keep = [i for i, value in enumerate(examples.context[column]) if value in wanted]
-    return NextEventExamples(
-        [examples.user_ids[i] for i in keep], [examples.histories[i] for i in keep], [examples.targets[i] for i in keep],
-        {name: [vals[i] for i in keep] for name, vals in examples.context.items()},
-    )
+    return examples.take([i for i, value in enumerate(examples.context[column]) if value in wanted])
 
 
 def scene_split(split: SequenceSplit, shift: Shift = SHIFTS["night"], unit: Unit = "sequences"
