@@ -5,18 +5,20 @@ action mix and time-of-week counts come from the neighbourhood's counts, or, wit
 privacy, from the profile's stratum's Laplace-noised count tables (see profiles.privacy).
 
 The time skeleton fixes when every event happens (weekday and hour bin), sampled in code from the
-time-of-week counts: the LLM only chooses the action at each given time. By default the counts alone
-weigh the slots (`time_weights = "counts"`); "counts_and_routine" also weighs each bin by the profile's
-waking hours (asleep bins x NIGHT_WEIGHT), which on SmartThings FR pulled the skeleton's hour-bin JSD
-against the real test events to 0.039-0.044 (counts alone 0.007-0.010; a real sample of the same size
-0.001-0.004; bench/skeleton_times.py), since devices act at all hours and the routine is a person's.
+time-of-week counts: the LLM only chooses the action at each given time. Bins chosen by the LLM were
+far from real (hour-bin Jensen-Shannon divergence 0.152 with Qwen2.5-Coder-1.5B, real vs real 0.003),
+and every bin it wrote cost output tokens.
+
+By default the counts alone weigh the slots (`time_weights = "counts"`); "counts_and_routine" also
+weighs each bin by the profile's waking hours (asleep bins x NIGHT_WEIGHT), which on SmartThings FR
+pulled the skeleton's hour-bin JSD against the real test events to 0.039-0.044 (counts alone
+0.007-0.010; a real sample of the same size 0.001-0.004; bench/skeleton_times.py), since devices act
+at all hours and the routine is a person's.
 
 Without grounding (`grounded=False`, the ablation that shows what grounding is worth) a prompt keeps
 only the profile and the scenario: no exemplars, no habits, a legend of the profile's own actions filled
 up with other actions of the vocabulary in a seeded random order (no counts), and a time skeleton drawn
-evenly within the scenario's days and bins and the profile's waking hours. Bins chosen by the LLM were
-far from real (hour-bin Jensen-Shannon divergence 0.152 with Qwen2.5-Coder-1.5B, real vs real 0.003),
-and every bin it wrote cost output tokens.
+evenly within the scenario's days and bins and the profile's waking hours.
 """
 
 from __future__ import annotations
