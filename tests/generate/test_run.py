@@ -204,10 +204,19 @@ def test_partial_output_of_an_unfinished_run(tmp_path, tiny_log, fake):
     assert finished.manifest["complete"] is True and finished.synthetic.n_users == 6
 
 
-def test_other_settings_cannot_resume_a_run(tmp_path, tiny_log, fake):
+def test_other_settings_cannot_resume_a_run_and_the_refusal_names_them(tmp_path, tiny_log, fake):
     run_generation(tiny_log, tmp_path, CONFIG, fake())
-    with pytest.raises(GenerationError, match="other settings"):
-        run_generation(tiny_log, tmp_path, CONFIG.model_copy(update={"seed": 1}), fake())
+    with pytest.raises(GenerationError, match="other settings") as refused:
+        run_generation(tiny_log, tmp_path, CONFIG.model_copy(update={"seed": 1, "time_weights": "counts_and_routine"}),
+                       fake())
+    assert 'seed: 0 -> 1; time_weights: "counts" -> "counts_and_routine"' in refused.value.message
+    # a run made before a key existed: its manifest lacks the key, and the refusal says so
+    manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    del manifest["config"]["grounding"]
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(GenerationError) as refused:
+        run_generation(tiny_log, tmp_path, CONFIG.model_copy(update={"grounding": "none"}), fake())
+    assert 'grounding: "(not in the run: added since)" -> "none"' in refused.value.message
 
 
 def test_injection_text_in_action_names_stays_data(tmp_path, make_log, fake, valid_answer):

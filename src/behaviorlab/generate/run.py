@@ -84,18 +84,25 @@ def default_length(log: EventLog) -> int:
     return int(max(2, min(MAX_DEFAULT_LENGTH, int(per_user.median() or 2))))
 
 
+# How fast a run goes, not what it writes: a resume may change these.
+SPEED_SETTINGS: dict[str, Any] = {"batch_size": True,
+                                  "llm": {"parallel", "threads", "prompt_cache", "timeout_s", "connect_timeout_s"}}
+# Keys added after runs were made, with the one behaviour there was before them: at that value they stay out
+# of the fingerprint, so runs started before the key existed still resume.
+BEFORE_THE_KEY: dict[str, Any] = {"grounding": "real", "time_weights": "counts_and_routine"}
+
+
+def _output_settings(config: GenerateConfig) -> dict[str, Any]:
+    """The settings that fix a run's output: the config minus SPEED_SETTINGS."""
+    return config.model_dump(mode="json", exclude=SPEED_SETTINGS)
+
+
 def _fingerprint(config: GenerateConfig, log: EventLog, model: str) -> str:
-    """What fixes a run's output: the config (minus how fast it runs), the model and the data."""
-    excluded: dict[str, Any] = {"batch_size": True,
-                                "llm": {"parallel", "threads", "prompt_cache", "timeout_s", "connect_timeout_s"}}
-    # Keys at the one behaviour there was before the key existed stay out, so runs started then still resume.
-    if config.grounding == "real":
-        excluded["grounding"] = True
-    if config.time_weights == "counts_and_routine":
-        excluded["time_weights"] = True
-    settings = config.model_dump(mode="json", exclude=excluded)
-    payload = json.dumps({"config": settings, "model": model, "data": log.row_hash(), "events": log.n_events,
-                          "store format": STORE_FORMAT}, sort_keys=True)
+    """What fixes a run's output: its output settings, the model and the data."""
+    settings = {key: value for key, value in _output_settings(config).items()
+                if key not in BEFORE_THE_KEY or value != BEFORE_THE_KEY[key]}
+    payload = json.dumps({"config": settings, "model": model, "data": log.row_hash(),
+                          "events": log.n_events, "store format": STORE_FORMAT}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -426,6 +433,36 @@ def _manifest(ctx: RunContext, store: RunStore, backend: LLMBackend, copies: lis
     }
 
 
+def _changed_settings(before: Mapping[str, Any], now: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """`key: before -> now` for every setting that differs (nested tables key by key); a key the run's
+    manifest lacks was added to behaviorlab after the run was made."""
+    changed = []
+    for key, value in now.items():
+        if not prefix and key not in before and key in BEFORE_THE_KEY and BEFORE_THE_KEY[key] == value:
+            continue  # added since, and set to the behaviour the run was made with
+        old = before.get(key, "(not in the run: added since)")
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            changed += _changed_settings(old, value, f"{prefix}{key}.")
+        elif old != value:
+            changed.append(f"{prefix}{key}: {json.dumps(old)} -> {json.dumps(value)}")
+    return changed
+
+
+def _with_changed_settings(refused: GenerationError, out_dir: Path, config: GenerateConfig) -> GenerationError:
+    """The refusal, with the settings that differ from the run's manifest when it has one (the store keeps
+    only a hash of them)."""
+    try:
+        before = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return refused
+    changed = _changed_settings(before, _output_settings(config))
+    if not changed:
+        return refused  # the data or the model differ, not the settings
+    return GenerationError(f"{refused.message}; settings that differ from its manifest: {'; '.join(changed)}",
+                           hint="Give the run's settings again (--config or flags) to resume it, or choose a new "
+                                "--out directory.")
+
+
 def run_generation(log: EventLog, out_dir: str | Path, config: GenerateConfig, backend: LLMBackend,
                    progress: ProgressReporter | None = None, *, partial: bool = False) -> RunResult:
     """Generate (or resume generating) `config.n_users` synthetic sequences into `out_dir`.
@@ -443,7 +480,10 @@ def run_generation(log: EventLog, out_dir: str | Path, config: GenerateConfig, b
         ctx = RunContext(log, config)
         store = RunStore(out_dir / STORE_FILE)
         try:
-            store.claim(_fingerprint(config, log, backend.model))
+            try:
+                store.claim(_fingerprint(config, log, backend.model))
+            except GenerationError as refused:
+                raise _with_changed_settings(refused, out_dir, config) from None
             prepare_prompts(ctx, store, backend)
             if not partial:
                 _generate(ctx, store, backend, progress)
