@@ -33,9 +33,10 @@ def generate_cell_runs(split: SequenceSplit, config: ExperimentConfig, generate:
     from behaviorlab.generate.run import run_generation
 
     directory = Path(directory)
+    subsets = distinct_subsets(split, config)  # drawn and digested once, for both groundings
     runs = []
     for grounding in ("real", "none") if ablation else ("real",):
-        for subset in distinct_subsets(split, config):
+        for subset in subsets:
             name = subset.name if grounding == "real" else f"{UNGROUNDED_FOLDER}/{subset.name}"
             settings = generate.model_copy(update={"seed": generate.seed + subset.cells[0][1], "grounding": grounding})
             out = directory / name
