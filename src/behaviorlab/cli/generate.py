@@ -66,6 +66,8 @@ def generate(
     data: Annotated[Path | None, typer.Option("--data", help="Real log (any format `behaviorlab data formats` lists).")] = None,
     out: Annotated[Path | None, typer.Option("--out", callback=output_folder, help="Run directory; re-run the same command to resume.")] = None,
     n_users: Annotated[int | None, typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = None,
+    per_profile: Annotated[int | None, typer.Option("--per-profile", min=1, max=16, help=(
+        "Sequences per sampled profile; they share their prompt's prefix, which the embedded model then reads once."))] = None,
     backend: Annotated[str | None, typer.Option(help="LLM backend: embedded (default) or http.")] = None,
     model: Annotated[str | None, typer.Option(help="Named embedded model, .gguf path, or the server's model id.")] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="Environment change, e.g. night, weekend, winter, "
@@ -92,7 +94,7 @@ def generate(
 
     job = load_job(config, {
         "data": data, "out": out, "format": format_name, "split": split,
-        "generate": {"n_users": n_users, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
+        "generate": {"n_users": n_users, "sequences_per_profile": per_profile, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
                      "dp_epsilon": dp_epsilon, "grounding": grounding,
                      "llm": {"backend": backend, "model": model, "parallel": parallel, "threads": threads}},
     })
@@ -146,12 +148,12 @@ def _generate_run(job: GenerateJob, partial: bool) -> None:
     console.print(f"prompt tokens per generated event: {tokens['prompt_tokens_per_generated_event_compressed']} compressed vs "
                   f"{tokens['prompt_tokens_per_generated_event_plain_json']} plain JSON "
                   f"({tokens['compressed_over_plain']:.0%})", highlight=False)
-    missing = manifest["profiles_without_sequence"]
+    missing = manifest["sequences_missing"]
     if missing:
-        console.print(f"[yellow]{missing} of {job.generate.n_users} profiles got no valid sequence[/] in "
+        console.print(f"[yellow]{missing} of {job.generate.n_users} sequences were not made[/]: no valid answer in "
                       f"{job.generate.max_attempts} attempts each; the manifest's issues say why.", highlight=False)
     if not manifest["complete"]:
-        console.print(f"[yellow]partial:[/] {manifest['pending_profiles']} profiles still to generate; "
+        console.print(f"[yellow]partial:[/] {manifest['pending_sequences']} sequences still to generate; "
                       "re-run without --partial to complete the run.")
     console.print(f"manifest: {job.out / 'manifest.json'}", highlight=False)
 
