@@ -1,13 +1,13 @@
-"""Generation throughput with one or several sequences per prompt, and what it does to the data.
+"""Generation throughput with one or several sequences per profile, and what it does to the data.
 
     .venv/bin/python bench/throughput.py [--data ../shared/datasets/smartthings-fr] [--model qwen2.5-coder-1.5b]
-        [--per-prompt 1,4,8] [--sequences 32] [--rounds 1] [--threads 2] [--prompt-cache] [--out DIR]
+        [--per-profile 1,4,8] [--sequences 32] [--rounds 1] [--threads 2] [--prompt-cache] [--out DIR]
 
-Each round generates `--sequences` sequences once per `--per-prompt` value (round r uses seed r, the
+Each round generates `--sequences` sequences once per `--per-profile` value (round r uses seed r, the
 values in turn, so load from other processes falls on all of them alike), grounded on the training split,
 with one loaded model. Per value it prints accepted sequences per minute of LLM time, prompt and
 completion tokens per accepted sequence, the share of attempts accepted, the server's prefix-cache hit
-rate, and the data's fidelity against the real test split (action and hour-bin JSD, transition distance,
+rate (a profile's later prompts reuse its first one's computed prefix), and the data's fidelity against the real test split (action and hour-bin JSD, transition distance,
 discriminator AUC, each beside a real sample of the same size) and its copy rate (sequences equal to a
 real training window), with the speed ratio against the first value. Runs live in `--out` (default: a
 folder under the system temp dir) and resume, so an interrupted bench continues where it stopped.
@@ -30,7 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets" / "smartthings-fr")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")
-    parser.add_argument("--per-prompt", default="1,4,8")
+    parser.add_argument("--per-profile", default="1,4,8")
     parser.add_argument("--sequences", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
@@ -46,7 +46,7 @@ def main() -> int:
     from behaviorlab.llm.config import LLMConfig
     from behaviorlab.llm.factory import create_backend
 
-    values = [int(v) for v in args.per_prompt.split(",")]
+    values = [int(v) for v in args.per_profile.split(",")]
     try:
         log = load(args.data)
         train = log.filter(pl.col("split") == "train")
@@ -61,7 +61,7 @@ def main() -> int:
     try:
         for seed in range(args.rounds):
             for k in values:
-                config = GenerateConfig(n_users=args.sequences, sequences_per_prompt=k, seed=seed, llm=llm)
+                config = GenerateConfig(n_users=args.sequences, sequences_per_profile=k, seed=seed, llm=llm)
                 run = run_generation(train, args.out / f"k{k}-seed{seed}", config, backend)
                 fidelity = {row.name: row for row in fidelity_table(test, run.synthetic)}
                 rows[k].append({"manifest": run.manifest, "fidelity": fidelity})
@@ -71,7 +71,7 @@ def main() -> int:
         backend.close()
     print(f"\n{args.data.name}, {args.model}, {args.sequences} sequences x {args.rounds} round(s), "
           f"threads {llm.resolved_threads()}, prompt cache {'on' if args.prompt_cache else 'off'}")
-    header = ("per prompt", "seq/min", "x first", "prompt tok/seq", "compl tok/seq", "accepted", "cache hit",
+    header = ("per profile", "seq/min", "x first", "prompt tok/seq", "compl tok/seq", "accepted", "cache hit",
               "copies", "action JSD", "hour JSD", "transition", "disc. AUC")
     print(" | ".join(header))
     base = None
