@@ -22,6 +22,8 @@ USER = "user_id"
 TIMESTAMP = "timestamp"
 POSITION = "position"
 ACTION = "action"
+# The optional extra that carries a dataset's own split (SmartThings): each row's part, train, valid or test.
+SPLIT = "split"
 
 Domain = Literal["smart_home", "activity", "mobility", "app_usage", "items", "generic"]
 TimeKind = Literal["timestamp", "position"]

@@ -23,13 +23,6 @@ def _load_real(path: Path, format_name: str | None):
     return load(path, format=format_name)
 
 
-def _split(real):
-    """The dataset's own split when it has one, else RecBole's leave-one-out."""
-    from behaviorlab.sequences import leave_one_out, published_split
-
-    return published_split(real) if "split" in real.frame.columns else leave_one_out(real)
-
-
 def _metric_table(title: str, rows: list) -> Table:
     with_baseline = any(row.baseline is not None for row in rows)
     table = Table(title=title)
@@ -154,9 +147,13 @@ def experiment_command(
         "sources": tuple(s.strip() for s in sources.split(",")) if sources else None,
     }
     settings = load_config(ExperimentConfig, config, overrides, section="experiment")
+    from behaviorlab.sequences import make_split, split_rule
+
     real_log = _load_real(real, format_name)
-    split, oracle, scene = _experiment_split(_split(real_log), shift, unit="sequences" if "split" in real_log.frame.columns
-                                             else "events")
+    # The dataset's own split when it has one (its sequences are the users), else leave-one-out.
+    rule = split_rule(real_log)
+    split, oracle, scene = _experiment_split(make_split(real_log, rule), shift,
+                                             unit="sequences" if rule == "published" else "events")
     predictor_settings = dict(settings.predictor_settings)
     predictor_settings.update({k: v for k, v in (("threads", threads), ("epochs", epochs)) if v is not None})
     settings = settings.model_copy(update={"predictor_settings": predictor_settings})
@@ -281,7 +278,7 @@ def report_command(
 ) -> None:
     """One self-contained HTML report: manifest, evaluation tables, plots, profiles, scenario results."""
     from behaviorlab.evaluate.scenarios import WIN_RULE, read_results
-    from behaviorlab.evaluate.synthetic import SPLIT_COLUMN, SyntheticEvaluation
+    from behaviorlab.evaluate.synthetic import SyntheticEvaluation
     from behaviorlab.report.builder import Experiment, ReportData, write_report
     from behaviorlab.report.run_files import EVALUATION_FILE, EXPERIMENT_PATTERN, read_run
 
@@ -293,11 +290,12 @@ def report_command(
     real_path = real or (Path(evaluation.inputs["real"]) if evaluation and evaluation.inputs.get("real") else None)
     real_log = None
     if real_path is not None:
-        import polars as pl
+        from behaviorlab.schema import SPLIT
+        from behaviorlab.sequences import published_parts
 
         real_log = _load_real(real_path, format_name or (evaluation.inputs.get("real_format") if evaluation else None) or None)
-        if SPLIT_COLUMN in real_log.frame.columns:  # plots compare with the held-out real data, as the tables do
-            real_log = real_log.filter(pl.col(SPLIT_COLUMN) == "test")
+        if SPLIT in real_log.frame.columns:  # plots compare with the held-out real data, as the tables do
+            real_log = published_parts(real_log)[2]
     experiments = []
     for path in sorted(run.glob(EXPERIMENT_PATTERN), key=lambda p: (len(p.name), p.name)):  # experiment.json first
         payload = read_results(path)

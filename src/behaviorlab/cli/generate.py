@@ -15,9 +15,7 @@ from behaviorlab.cli.common import output_file, output_folder
 from behaviorlab.config import StrictConfig, parse_config, read_toml
 from behaviorlab.errors import DataError
 from behaviorlab.generate.config import GenerateConfig
-from behaviorlab.schema import EventLog
-
-SPLIT_COLUMN = "split"
+from behaviorlab.schema import SPLIT, EventLog
 
 
 class GenerateJob(StrictConfig):
@@ -52,11 +50,11 @@ def training_log(job: GenerateJob) -> EventLog:
     from behaviorlab.datasets import load
 
     log = load(job.data, format=job.format)
-    if job.split and SPLIT_COLUMN in log.frame.columns:
-        kept = log.filter(pl.col(SPLIT_COLUMN) == job.split)
+    if job.split and SPLIT in log.frame.columns:
+        kept = log.filter(pl.col(SPLIT) == job.split)
         if kept.n_events == 0:
             raise DataError(f"No events in split {job.split!r} of {job.data}",
-                            hint=f"Splits present: {sorted(log.frame.get_column(SPLIT_COLUMN).unique().to_list())}.")
+                            hint=f"Splits present: {sorted(log.frame.get_column(SPLIT).unique().to_list())}.")
         return kept
     return log
 

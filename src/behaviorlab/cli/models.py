@@ -24,16 +24,11 @@ CHECKPOINT_FILE = "checkpoint.pt"  # inside --out while a neural model trains
 def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple[str, Any]:
     """(split name, SequenceSplit); with no split named, a dataset's published split wins, else leave-one-out."""
     from behaviorlab.datasets import load
-    from behaviorlab.sequences import leave_one_out, published_split, temporal_split
+    from behaviorlab.sequences import make_split, split_rule
 
     log = load(data, format=format_name)
-    has_published = "split" in log.frame.columns
-    split = split or ("published" if has_published else "loo")
-    if split not in ("loo", "temporal", "published"):
-        raise ConfigError(f"Unknown split {split!r}", hint="Use loo, temporal or published.")
-    if split == "published" and not has_published:
-        raise ConfigError(f"{data} has no published split (no 'split' column)", hint="Use --split loo or --split temporal.")
-    return split, {"loo": leave_one_out, "temporal": temporal_split, "published": published_split}[split](log)
+    name = split_rule(log, split)
+    return name, make_split(log, name)
 
 
 @app.command("train")

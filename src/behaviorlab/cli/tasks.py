@@ -53,7 +53,7 @@ def _fit_overrides(config: Any, epochs: int | None) -> Any:
 
 
 def _ctr_split(data: Path, format_name: str | None, split: str, value_column: str | None, min_value: float | None) -> Any:
-    from behaviorlab.sequences import leave_one_out, temporal_split, value_threshold
+    from behaviorlab.sequences import make_split, value_threshold
 
     log = _load(data, format_name)
     if (value_column is None) != (min_value is None):
@@ -61,17 +61,14 @@ def _ctr_split(data: Path, format_name: str | None, split: str, value_column: st
     if value_column is not None:
         log, report = value_threshold(log, value_column, min_value)
         console.print(str(report))
-    splits = {"loo": leave_one_out, "temporal": temporal_split}
-    if split not in splits:
-        raise ConfigError(f"Unknown split {split!r}", hint="Use loo or temporal.")
-    return splits[split](log)
+    return make_split(log, split)
 
 
 @ctr_app.command("train")
 def ctr_train(
     data: Annotated[Path, typer.Option("--data", "-d", help="The interaction log (items as actions).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the model in.")],
-    split: Annotated[str, typer.Option(help="loo (leave-one-out) or temporal.")] = "loo",
+    split: Annotated[str, typer.Option(help="loo (leave-one-out), temporal, or published (the dataset's own).")] = "loo",
     head: Annotated[str | None, typer.Option(help="logistic or mlp (overrides the config).")] = None,
     category_column: Annotated[str | None, typer.Option(help="An extra with each item's categories (e.g. genre).")] = None,
     value_column: Annotated[str | None, typer.Option(help="Keep only events whose value column is >= --min-value.")] = None,

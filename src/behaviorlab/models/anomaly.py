@@ -43,8 +43,8 @@ from behaviorlab.models.anomaly_injection import (
 )
 from behaviorlab.models.base import BaseModel, log_softmax_rows
 from behaviorlab.progress import ProgressReporter
-from behaviorlab.schema import ACTION, HOUR_BINS, USER, EventLog
-from behaviorlab.sequences import NextEventExamples, last_event_examples
+from behaviorlab.schema import ACTION, HOUR_BINS, SPLIT, USER, EventLog
+from behaviorlab.sequences import NextEventExamples, last_event_examples, published_parts
 
 DETECTOR_FILE = "detector.json"
 MODEL_DIR = "model"
@@ -289,16 +289,14 @@ class SequenceAnomalyDetector:
                                               for v, c in zip(values, row, strict=True)}
 
 
-def split_logs(log: EventLog, column: str = "split") -> tuple[EventLog, EventLog, EventLog]:
+def split_logs(log: EventLog, column: str = SPLIT) -> tuple[EventLog, EventLog, EventLog]:
     """(train, valid, test) logs of a log that carries its published split (SmartThings)."""
-    if column not in log.frame.columns:
-        raise DataError(f"The log has no '{column}' column", hint="Load a dataset that ships its own split (SmartThings).")
-    parts = tuple(log.filter(pl.col(column) == name) for name in ("train", "valid", "test"))
+    parts = published_parts(log, column)
     empty = [name for name, part in zip(("train", "valid", "test"), parts, strict=True) if part.n_events == 0]
     if empty:
         raise DataError(f"The published split has no {', '.join(empty)} rows",
                         hint="Anomaly detection needs train, valid and test sequences.")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def fit_detector(model: BaseModel, train: EventLog, valid: EventLog, config: AnomalyConfig | None = None,

@@ -32,8 +32,8 @@ from behaviorlab.config import StrictConfig, parse_config
 from behaviorlab.errors import DataError, ModelError
 from behaviorlab.evaluate.metrics import accuracy, macro_recall, mae, rmse
 from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
-from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Vocabulary
-from behaviorlab.sequences import temporal_cuts
+from behaviorlab.schema import ACTION, HOUR_BINS, SPLIT, TIMESTAMP, USER, WEEKDAYS, EventLog, Vocabulary
+from behaviorlab.sequences import split_rule, temporal_cuts
 
 if TYPE_CHECKING:
     import torch
@@ -215,11 +215,12 @@ def hour_bin_table(log: EventLog, vocabulary: Vocabulary, history: int) -> Featu
     )
 
 
-def hour_bin_split(table: FeatureTable, log: EventLog, column: str = "split") -> tuple[FeatureTable, FeatureTable, FeatureTable]:
+def hour_bin_split(table: FeatureTable, log: EventLog) -> tuple[FeatureTable, FeatureTable, FeatureTable]:
     """The log's published split when it has one (train users: every row; valid/test users: their
-    last event), else leave-one-out (last event = test, the one before = valid, earlier = train)."""
-    if column in log.frame.columns:
-        labels = dict(log.frame.select(USER, column).unique(USER).iter_rows())
+    last event), else leave-one-out (last event = test, the one before = valid, earlier = train): the
+    rows of `sequences.make_split`'s default rule, on the feature table."""
+    if split_rule(log) == "published":
+        labels = dict(log.frame.select(USER, SPLIT).unique(USER).iter_rows())
         part = np.array([labels[u] for u in table.users])
         last = table.key == 0
         parts = (table.rows(part == "train"), table.rows((part == "valid") & last), table.rows((part == "test") & last))
