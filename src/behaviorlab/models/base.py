@@ -24,7 +24,7 @@ import numpy as np
 
 from behaviorlab.atomic import check_output_path
 from behaviorlab.config import StrictConfig, parse_config
-from behaviorlab.errors import ModelError
+from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.schema import Vocabulary
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class BaseModel(ABC):
     @property
     def vocabulary(self) -> Vocabulary:
         if self.vocabulary_ is None:
-            raise ModelError(f"The {self.name} model is not fitted yet", hint="Call fit() (or `behaviorlab train`) first.")
+            raise NotFittedError(self.name)
         return self.vocabulary_
 
     def _adopt_vocabulary(self, train: EventLog, warm_start: bool) -> Vocabulary:

@@ -65,7 +65,7 @@ import polars as pl
 from pydantic import Field
 
 from behaviorlab.config import StrictConfig
-from behaviorlab.errors import DataError, ModelError
+from behaviorlab.errors import DataError, ModelError, NotFittedError
 from behaviorlab.evaluate.metrics import auc, ranking_metrics, sampled_candidates, target_columns
 from behaviorlab.models.base import BaseModel, log_softmax_rows
 from behaviorlab.models.tabular import FitSettings, TrainingHistory, train_network
@@ -279,7 +279,7 @@ class CTRModel(BaseModel):
     # -- prediction -----------------------------------------------------------------------------
     def _network(self) -> torch.nn.Module:
         if self.network_ is None:
-            raise ModelError("The ctr model is not fitted yet", hint="Call fit() (or `behaviorlab ctr train`) first.")
+            raise NotFittedError(self.name)
         return self.network_
 
     def logits(self, histories: Sequence[Sequence[str]]) -> np.ndarray:

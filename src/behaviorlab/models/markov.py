@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from behaviorlab.config import StrictConfig
-from behaviorlab.errors import ModelError
+from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import BaseModel
 from behaviorlab.models.explain import Contribution, Explanation
 
@@ -81,7 +81,7 @@ class MarkovModel(BaseModel):
     # -- probabilities --------------------------------------------------------------------------
     def _unigram(self) -> np.ndarray:
         if self.unigram_counts_ is None:
-            raise ModelError("The markov model is not fitted yet", hint="Call fit() (or `behaviorlab train`) first.")
+            raise NotFittedError(self.name)
         smoothed = self.unigram_counts_ + self.config.unigram_alpha
         return smoothed / smoothed.sum()
 
@@ -157,7 +157,7 @@ class MarkovModel(BaseModel):
     # -- persistence ----------------------------------------------------------------------------
     def _state_files(self) -> dict[str, bytes]:
         if self.unigram_counts_ is None:
-            raise ModelError("The markov model is not fitted yet", hint="Call fit() before save().")
+            raise NotFittedError(self.name)
         state = {
             "unigram_counts": self.unigram_counts_.tolist(),
             "transitions": [[list(ctx), list(counts), list(counts.values())] for ctx, counts in self.transitions_.items()],

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
-from behaviorlab.errors import ModelError
+from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import BaseModel
 from behaviorlab.models.checkpoint import Checkpoint, fingerprint
 from behaviorlab.models.explain import Contribution, Explanation
@@ -236,7 +236,7 @@ class NeuralModel(BaseModel):
     # -- prediction ---------------------------------------------------------------------------
     def _network(self) -> nn.Module:
         if self.network_ is None:
-            raise ModelError(f"The {self.name} model is not fitted yet", hint="Call fit() (or `behaviorlab train`) first.")
+            raise NotFittedError(self.name)
         return self.network_
 
     def _encode(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:

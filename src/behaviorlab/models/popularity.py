@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from behaviorlab.config import StrictConfig
-from behaviorlab.errors import ModelError
+from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import BaseModel
 
 if TYPE_CHECKING:
@@ -48,14 +48,14 @@ class PopularityModel(BaseModel):
 
     def _log_probs(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> np.ndarray:
         if self.counts_ is None:
-            raise ModelError("The popularity model is not fitted yet", hint="Call fit() first.")
+            raise NotFittedError(self.name)
         smoothed = self.counts_ + self.config.alpha
         log_probs = np.log(smoothed / smoothed.sum()).astype(np.float32)  # [V]
         return np.broadcast_to(log_probs, (len(histories), log_probs.size)).copy()  # [N, V]
 
     def _state_files(self) -> dict[str, bytes]:
         if self.counts_ is None:
-            raise ModelError("The popularity model is not fitted yet", hint="Call fit() before save().")
+            raise NotFittedError(self.name)
         return {STATE_FILE: _npy_bytes(self.counts_)}
 
     def _restore_state(self, directory: Path) -> None:

@@ -29,7 +29,7 @@ import polars as pl
 from pydantic import Field
 
 from behaviorlab.config import StrictConfig, parse_config
-from behaviorlab.errors import DataError, ModelError
+from behaviorlab.errors import DataError, ModelError, NotFittedError
 from behaviorlab.evaluate.metrics import accuracy, macro_recall, mae, rmse
 from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
 from behaviorlab.schema import ACTION, HOUR_BINS, SPLIT, TIMESTAMP, USER, WEEKDAYS, EventLog, Vocabulary
@@ -292,7 +292,7 @@ class _WindowModel(ABC):
         import torch
 
         if self.network_ is None:
-            raise ModelError(f"The {self.kind} model is not fitted yet", hint="Call fit() first.")
+            raise NotFittedError(self.kind)
         return predict_batched(self.network_, [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric)]).numpy()
 
     def _adopt(self, log: EventLog) -> Vocabulary:
@@ -309,7 +309,7 @@ class _WindowModel(ABC):
         from behaviorlab.models.base import write_directory_atomic
 
         if self.network_ is None or self.vocabulary_ is None:
-            raise ModelError(f"Only a fitted {self.kind} model can be saved")
+            raise NotFittedError(self.kind)
         buffer = io.BytesIO()
         torch.save(self.network_.state_dict(), buffer)
         shapes = {"cardinalities": list(self._cardinalities), "numeric_width": self._numeric_width}
