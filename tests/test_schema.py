@@ -88,3 +88,12 @@ def test_profile_population_round_trip_and_validation():
 def test_time_bin_constants():
     assert HOUR_BINS[0] == "(0~3)" and HOUR_BINS[-1] == "(21~24)" and len(HOUR_BINS) == 8
     assert WEEKDAYS == ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def test_score_columns_are_the_ids_without_the_padding_slot():
+    vocabulary = Vocabulary.from_actions(["b", "a", "c"])
+    assert [vocabulary.column_of(a) for a in vocabulary.actions] == [0, 1, 2]
+    assert vocabulary.columns_of(["c", "a"]) == [2, 0]
+    assert all(vocabulary.actions[vocabulary.column_of(a)] == a for a in vocabulary.actions)
+    with pytest.raises(DataError, match="Unknown action 'z'"):
+        vocabulary.column_of("z")

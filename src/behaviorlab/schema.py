@@ -146,6 +146,13 @@ class Vocabulary:
     def ids_of(self, actions: Sequence[str]) -> list[int]:
         return [self.id_of(a) for a in actions]
 
+    def column_of(self, action: str) -> int:
+        """The action's column in a row of scores over the actions ([V], no padding slot): its id - PAD_ID - 1."""
+        return self.id_of(action) - self.PAD_ID - 1
+
+    def columns_of(self, actions: Iterable[str]) -> list[int]:
+        return [self.column_of(a) for a in actions]
+
     def action_of(self, action_id: int) -> str:
         if not 1 <= action_id <= len(self.actions):
             raise DataError(f"Action id {action_id} is outside 1..{len(self.actions)}")

@@ -167,7 +167,7 @@ class SequenceAnomalyDetector:
                 targets.append(sequence.actions[t])
         examples = NextEventExamples([sequences[i].source for i in owners], histories, targets)
         log_probs = log_softmax_rows(self.model.predict_scores(examples))  # [R, V], rows sum to 1 in prob space
-        columns = np.array([self.model.vocabulary.id_of(a) - 1 for a in targets], dtype=np.int64)
+        columns = np.array(self.model.vocabulary.columns_of(targets), dtype=np.int64)
         transition = -log_probs[np.arange(len(targets)), columns] if targets else np.zeros(0)
         out = [np.empty(len(s.actions)) for s in sequences]
         for index, sequence in enumerate(sequences):

@@ -184,7 +184,7 @@ class BaseModel(ABC):
     def score(self, history: Sequence[str], next_action: str, context: Mapping[str, str] | None = None) -> float:
         """log p(next_action | history)."""
         self.check_known([next_action])
-        return float(self._single(history, context)[self.vocabulary.id_of(next_action) - 1])
+        return float(self._single(history, context)[self.vocabulary.column_of(next_action)])
 
     def save(self, path: str | Path) -> None:
         manifest = {"name": self.name, "format_version": FORMAT_VERSION, "config": self.config.model_dump(mode="json"),

@@ -298,7 +298,7 @@ class CTRModel(BaseModel):
     def click_probability(self, history: Sequence[str], items: Sequence[str]) -> np.ndarray:
         """float32 [len(items)]: p(y = 1 | u(history), x_item)."""
         self.check_known([*history, *items])
-        columns = np.asarray(self.vocabulary.ids_of(items), dtype=np.int64) - 1
+        columns = np.asarray(self.vocabulary.columns_of(items), dtype=np.int64)
         return (1.0 / (1.0 + np.exp(-self.logits([history])[0, columns]))).astype(np.float32)
 
     def _log_probs(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> np.ndarray:

@@ -285,7 +285,7 @@ class NeuralModel(BaseModel):
         ids, ctx = self._encode([list(history)], {k: [v] for k, v in (context or {}).items()})
         device = next(self._network().parameters()).device
         weights = self._attributions(torch.from_numpy(ids).to(device), torch.from_numpy(ctx).to(device),
-                                     self.vocabulary.id_of(action) - 1)  # [L]
+                                     self.vocabulary.column_of(action))  # [L]
         seen = min(len(history), self.config.max_len)
         first = len(history) - seen  # older events were cut off by max_len
         contributions = [Contribution(position=first + i, action=history[first + i], weight=float(weights[-seen + i]))

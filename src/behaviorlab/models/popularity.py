@@ -40,7 +40,7 @@ class PopularityModel(BaseModel):
         vocabulary = self._adopt_vocabulary(train, warm_start)
         if not warm_start or self.counts_ is None:
             self.counts_ = np.zeros(len(vocabulary), dtype=np.float64)
-        columns = [vocabulary.id_of(a) - 1 for a in train.frame.get_column("action").to_list()]
+        columns = vocabulary.columns_of(train.frame.get_column("action").to_list())
         np.add.at(self.counts_, columns, 1.0)
         if progress is not None:
             progress(1, 1, None)
