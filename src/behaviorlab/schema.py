@@ -37,6 +37,12 @@ _EXTRA_DTYPES: dict[str, pl.DataType] = {
     "bool": pl.Boolean(),
     "datetime": TIMESTAMP_DTYPE,
 }
+def digest(*parts: object, length: int = 16) -> str:
+    """The one hash that names what a run or a result depends on: SHA-256 of the parts' text joined by '|',
+    its first `length` hex digits (64: all). Stored digests stay valid only while this stays the same."""
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:length]
+
+
 # Hour bins used across domains: the eight 3-hour bins of the SmartThings publications.
 HOUR_BINS: tuple[str, ...] = tuple(f"({h}~{h + 3})" for h in range(0, 24, 3))
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -249,7 +255,7 @@ class EventLog:
 
     def digest(self) -> str:
         """A short name for exactly these events, e.g. to check that two steps saw the same real data."""
-        return hashlib.sha256(f"{self.row_hash()}:{self.n_events}".encode()).hexdigest()[:16]
+        return digest(f"{self.row_hash()}:{self.n_events}")
 
     def with_frame(self, frame: pl.DataFrame, *, keep_vocabulary: bool = True) -> EventLog:
         """Same schema; the vocabulary is kept (so ids stay stable) unless asked otherwise."""

@@ -23,7 +23,6 @@ of the real-only, oracle and fine-tuning scenarios) is fitted once and kept besi
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -52,7 +51,7 @@ from behaviorlab.evaluate.utility import (
 )
 from behaviorlab.models.base import NextBehaviorModel
 from behaviorlab.progress import ProgressReporter
-from behaviorlab.schema import USER, EventLog
+from behaviorlab.schema import USER, EventLog, digest
 from behaviorlab.sequences import NextEventExamples, SequenceSplit
 
 Source = Literal["llm", "llm_ungrounded", "markov"]
@@ -218,10 +217,6 @@ def pair_runs(runs: Sequence[SyntheticRun], subsets: Mapping[tuple[float, int], 
     return {cell: by_digest[digest] for cell, digest in wanted.items()}
 
 
-def _digest(*parts: object) -> str:
-    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
-
-
 def _experiment_digest(config: ExperimentConfig, split: SequenceSplit, oracle: EventLog) -> str:
     """What every cell depends on besides its own synthetic data: the model, its settings, the real split
     and the oracle's data. The grid (fractions, seeds, scenarios, sources) may grow between runs; finished
@@ -231,7 +226,7 @@ def _experiment_digest(config: ExperimentConfig, split: SequenceSplit, oracle: E
     settings = config.model_dump(mode="json", include={"predictor", "ks", "markov"})
     # the model's whole config, defaults included: cells trained under other defaults are not resumed
     settings["model"] = model_class(config.predictor).config_class(**config.predictor_settings).model_dump(mode="json")
-    return _digest(json.dumps(settings, sort_keys=True), split.train.digest(), oracle.digest(),
+    return digest(json.dumps(settings, sort_keys=True), split.train.digest(), oracle.digest(),
                    "|".join(split.valid.targets), "|".join(split.test.targets))
 
 
