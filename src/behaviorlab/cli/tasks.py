@@ -142,21 +142,19 @@ def timing_gaps(
     json_out: JsonOption = None,
 ) -> None:
     """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
-    from behaviorlab.models.time_to_next import TimeToNextModel, gap_baselines, gap_metrics, gap_split
+    from behaviorlab.evaluate.timing import timing_gaps as run
 
-    log = _load(data, format_name)
-    model = TimeToNextModel(_window_config(config, seed, epochs, history))
-    train, valid, test = gap_split(model.features(log), log, valid_ratio, test_ratio)
     with progress_bar("training time-to-next") as report:
-        model.fit(train, valid, progress=report)
-    rows = {"neural (MLP, L1 on log-seconds)": gap_metrics(test.target, model.predict_seconds(test)),
-            **gap_baselines(train, test)}
-    console.print(comparison_table(f"time to next event: test ({len(test):,} events, temporal split)", rows))
+        result = run(_load(data, format_name), _window_config(config, seed, epochs, history), valid_ratio, test_ratio, report)
+    _print_timing(result, f"time to next event: test ({result.rows['test']:,} events, temporal split)", out, json_out)
+
+
+def _print_timing(result: Any, title: str, out: Path | None, json_out: Path | None) -> None:
+    console.print(comparison_table(title, result.test))
     if out is not None:
-        model.save(out)
+        result.model.save(out)
         console.print(f"Saved the model to {out}")
-    write_json(json_out, {"task": "time-to-next", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
-                           "test": rows})
+    write_json(json_out, {"task": result.task, "rows": result.rows, "test": result.test})
 
 
 @timing_app.command("hour-bin")
@@ -171,21 +169,11 @@ def timing_hour_bin(
     json_out: JsonOption = None,
 ) -> None:
     """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
-    from behaviorlab.models.time_to_next import NextHourBinModel, hour_bin_baselines, hour_bin_metrics, hour_bin_split
+    from behaviorlab.evaluate.timing import timing_hour_bin as run
 
-    log = _load(data, format_name)
-    model = NextHourBinModel(_window_config(config, seed, epochs, history))
-    train, valid, test = hour_bin_split(model.features(log), log)
     with progress_bar("training next-hour-bin") as report:
-        model.fit(train, valid, progress=report)
-    rows = {"neural (MLP, softmax)": hour_bin_metrics(model.predict_proba(test), test.target),
-            **hour_bin_baselines(train, test)}
-    console.print(comparison_table(f"next hour bin: test ({len(test):,} events)", rows))
-    if out is not None:
-        model.save(out)
-        console.print(f"Saved the model to {out}")
-    write_json(json_out, {"task": "next-hour-bin", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
-                           "test": rows})
+        result = run(_load(data, format_name), _window_config(config, seed, epochs, history), report)
+    _print_timing(result, f"next hour bin: test ({result.rows['test']:,} events)", out, json_out)
 
 
 @timing_app.command("daily")

@@ -150,3 +150,21 @@ def evaluate_synthetic(real_train: EventLog, real_holdout: EventLog, synthetic: 
         notes=notes,
     )
 
+
+
+def evaluate_against_real(real: EventLog, synthetic: EventLog, profiles: Mapping[str, Profile] | None = None, *,
+                          seed: int = 0, baseline: bool = True) -> SyntheticEvaluation:
+    """`behaviorlab evaluate-synthetic` as one call: `real` split into training part and holdout
+    (`train_and_holdout`), every metric of `evaluate_synthetic`, and with `baseline` the same metrics for
+    Markov-chain data of the same size fitted to the training part. `seed` seeds every sampled step."""
+    from behaviorlab.evaluate.baselines import MarkovBaselineConfig, markov_synthetic
+
+    config = SyntheticEvaluationConfig(seed=seed, fidelity=FidelityConfig(seed=seed), privacy=PrivacyConfig(seed=seed))
+    check_comparable(real, synthetic)  # before the Markov baseline, which needs sequences to copy lengths from
+    train, holdout, how = train_and_holdout(real, config)
+    markov = None
+    if baseline:
+        markov = markov_synthetic(train, [len(s) for s in synthetic.action_sequences().values()], MarkovBaselineConfig(seed=seed))
+    result = evaluate_synthetic(train, holdout, synthetic, profiles, config, baseline=markov)
+    result.notes.insert(0, f"real data: {how}")
+    return result
