@@ -75,7 +75,7 @@ def stage_ctr(args: argparse.Namespace) -> dict:
     """
     from behaviorlab.config import load_config
     from behaviorlab.datasets import load
-    from behaviorlab.evaluate.metrics import ranking_metrics, target_columns
+    from behaviorlab.metrics import ranking_metrics, target_columns
     from behaviorlab.models.ctr import CTRConfig, CTRModel
     from behaviorlab.models.registry import create_model
     from behaviorlab.sequences import leave_one_out
@@ -194,7 +194,7 @@ def stage_anomaly(args: argparse.Namespace) -> dict:
 
 def stage_zeroshot(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
-    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.llm import LLMConfig
     from behaviorlab.models.registry import create_model
     from behaviorlab.models.zero_shot import ZeroShotConfig, ZeroShotLLMModel

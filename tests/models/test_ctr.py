@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from behaviorlab.errors import DataError, ModelError
-from behaviorlab.evaluate.metrics import ranking_report
+from behaviorlab.metrics import ranking_report
 from behaviorlab.models.ctr import CTRConfig, CTRModel, ctr_report, item_categories
 from behaviorlab.models.registry import create_model, load_model
 from behaviorlab.models.tabular import FitSettings

@@ -58,7 +58,7 @@ def train(
     continues with the same command and --resume. The saved model replaces the checkpoint.
     """
     from behaviorlab.config import load_config
-    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.models.neural import NeuralModel
     from behaviorlab.models.registry import model_class
 
@@ -128,7 +128,7 @@ def evaluate(
     json_out: JsonOption = None,
 ) -> None:
     """Score a trained model on the test part of the split (full ranking over all actions by default)."""
-    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.models.base import CountsFailures
     from behaviorlab.models.registry import load_model
 

@@ -285,7 +285,7 @@ def run_experiment(split: SequenceSplit, runs: Sequence[SyntheticRun] = (), conf
 
     `runs` are the LLM generation runs; each cell takes the one grounded on its real subset (`pair_runs`).
     `oracle` is the real training data the setting withholds (default: `split.train`, all of it)."""
-    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.models.registry import create_model
 
     config = config or ExperimentConfig()

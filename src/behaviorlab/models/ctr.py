@@ -66,7 +66,7 @@ from pydantic import Field
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError, ModelError, NotFittedError
-from behaviorlab.evaluate.metrics import auc, ranking_metrics, sampled_candidates, target_columns
+from behaviorlab.metrics import auc, ranking_metrics, sampled_candidates, target_columns
 from behaviorlab.models.base import BaseModel, log_softmax_rows
 from behaviorlab.models.tabular import FitSettings, TrainingHistory, train_network
 from behaviorlab.schema import ACTION, EventLog

@@ -33,7 +33,7 @@ from pydantic import Field
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError
-from behaviorlab.evaluate.metrics import mae, rmse
+from behaviorlab.metrics import mae, rmse
 from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
 from behaviorlab.schema import TIMESTAMP, USER, EventLog
 from behaviorlab.sequences import UTC_OFFSET_COLUMN

@@ -197,7 +197,7 @@ class NeuralModel(BaseModel):
 
         validate = None
         if valid is not None and len(valid):
-            from behaviorlab.evaluate.metrics import ndcg_at_k, target_columns
+            from behaviorlab.metrics import ndcg_at_k, target_columns
 
             targets = target_columns(self, valid)
             self.check_known([a for history in valid.histories for a in history])

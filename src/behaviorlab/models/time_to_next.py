@@ -30,7 +30,7 @@ from pydantic import Field
 
 from behaviorlab.config import StrictConfig, parse_config
 from behaviorlab.errors import DataError, ModelError, NotFittedError
-from behaviorlab.evaluate.metrics import accuracy, macro_recall, mae, rmse
+from behaviorlab.metrics import accuracy, macro_recall, mae, rmse
 from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
 from behaviorlab.schema import ACTION, HOUR_BINS, SPLIT, TIMESTAMP, USER, WEEKDAYS, EventLog, Vocabulary
 from behaviorlab.sequences import split_rule, temporal_cuts
