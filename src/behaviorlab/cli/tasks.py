@@ -82,7 +82,8 @@ def ctr_train(
 ) -> None:
     """Train the CTR model on the train part; early stopping on the validation pairs."""
     from behaviorlab.config import load_config
-    from behaviorlab.models.ctr import CTRConfig, CTRModel, ctr_report
+    from behaviorlab.evaluate.ctr import ctr_report
+    from behaviorlab.models.ctr import CTRConfig, CTRModel
 
     settings = _fit_overrides(load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
                                                              "max_examples": max_examples}), epochs)
@@ -107,7 +108,8 @@ def ctr_evaluate(
     json_out: JsonOption = None,
 ) -> None:
     """AUC of held-out pairs and full-ranking HR/NDCG of each user's held-out next item (test, once)."""
-    from behaviorlab.models.ctr import CTRModel, ctr_report
+    from behaviorlab.evaluate.ctr import ctr_report
+    from behaviorlab.models.ctr import CTRModel
 
     model = CTRModel.load(model_dir)
     stored = model.metadata_
@@ -193,7 +195,8 @@ def timing_daily(
     from dataclasses import asdict
 
     from behaviorlab.config import load_config
-    from behaviorlab.models.daily_counts import DailyCountsConfig, compare_forecasters
+    from behaviorlab.evaluate.timing import compare_forecasters
+    from behaviorlab.models.daily_counts import DailyCountsConfig
 
     settings = _fit_overrides(load_config(DailyCountsConfig, config, {
         "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users}), epochs)
@@ -232,7 +235,8 @@ def anomaly_train(
 ) -> None:
     """Fit the sequence model on train, choose the threshold on valid with injected anomalies."""
     from behaviorlab.config import load_config
-    from behaviorlab.models.anomaly import AnomalyConfig, fit_detector, split_logs
+    from behaviorlab.evaluate.anomaly import split_logs
+    from behaviorlab.models.anomaly import AnomalyConfig, fit_detector
     from behaviorlab.models.registry import model_class
 
     settings = load_config(AnomalyConfig, config)
@@ -254,7 +258,8 @@ def anomaly_evaluate(
     json_out: JsonOption = None,
 ) -> None:
     """Precision, recall and F1 per anomaly kind on the test split with injected anomalies (once)."""
-    from behaviorlab.models.anomaly import SequenceAnomalyDetector, evaluate_detector, split_logs
+    from behaviorlab.evaluate.anomaly import evaluate_detector, split_logs
+    from behaviorlab.models.anomaly import SequenceAnomalyDetector
 
     detector = SequenceAnomalyDetector.load(detector_dir)
     _, _, test = split_logs(_load(data, format_name))

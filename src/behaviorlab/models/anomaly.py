@@ -15,7 +15,7 @@ normal sequence).
 
 The threshold is chosen on validation sequences with injected anomalies only (F1-optimal, or a
 quantile of the normal validation scores); the test split, with anomalies injected under another
-seed, is scored once to report precision, recall and F1 per anomaly kind and overall.
+seed, is scored once to report precision, recall and F1 per anomaly kind and overall (`evaluate.anomaly`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -43,8 +42,8 @@ from behaviorlab.models.anomaly_injection import (
 )
 from behaviorlab.models.base import BaseModel, log_softmax_rows
 from behaviorlab.progress import ProgressReporter
-from behaviorlab.schema import ACTION, HOUR_BINS, SPLIT, USER, EventLog
-from behaviorlab.sequences import NextEventExamples, last_event_examples, published_parts
+from behaviorlab.schema import ACTION, HOUR_BINS, USER, EventLog
+from behaviorlab.sequences import NextEventExamples, last_event_examples
 
 DETECTOR_FILE = "detector.json"
 MODEL_DIR = "model"
@@ -74,27 +73,6 @@ def sequences_with_context(log: EventLog, context_column: str | None) -> list[Co
                         context=tuple(row[context_column]) if context_column else None)
         for row in grouped.iter_rows(named=True)
     ]
-
-
-@dataclass(frozen=True)
-class KindReport:
-    kind: str
-    n_anomalies: int
-    precision: float
-    recall: float
-    f1: float
-
-
-@dataclass(frozen=True)
-class AnomalyReport:
-    threshold: float
-    n_normal: int
-    overall: KindReport
-    per_kind: list[KindReport]
-    skipped: dict[str, int]  # per kind: sequences that offered no place for that anomaly
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def precision_recall_f1(labels: np.ndarray, flagged: np.ndarray) -> tuple[float, float, float]:
@@ -206,23 +184,6 @@ class SequenceAnomalyDetector:
         injection = self.config.injection.model_copy(update={"seed": self.config.injection.seed + seed_offset})
         return inject_anomalies(normal, self.statistics_, injection)
 
-    def evaluate(self, labelled: InjectedSet) -> AnomalyReport:
-        """Precision/recall/F1 overall and per kind (each kind against all normal sequences)."""
-        flagged = self.flag(labelled.sequences)
-        kinds = np.array([s.kind for s in labelled.sequences])
-        normal = kinds == "normal"
-        if normal.all():
-            raise EvaluationError("No anomalous sequences to evaluate on", hint="Inject anomalies into the test split.")
-
-        def report(kind: str, rows: np.ndarray) -> KindReport:
-            labels = ~normal[rows]
-            precision, recall, f1 = precision_recall_f1(labels, flagged[rows])
-            return KindReport(kind, int(labels.sum()), precision, recall, f1)
-
-        per_kind = [report(str(kind), normal | (kinds == kind)) for kind in dict.fromkeys(kinds[~normal].tolist())]
-        return AnomalyReport(float(self.threshold_), int(normal.sum()), report("overall", np.ones_like(normal)),
-                             per_kind, dict(labelled.skipped))
-
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """A directory: the model in `model/`, the statistics and threshold in detector.json."""
@@ -289,16 +250,6 @@ class SequenceAnomalyDetector:
                                               for v, c in zip(values, row, strict=True)}
 
 
-def split_logs(log: EventLog, column: str = SPLIT) -> tuple[EventLog, EventLog, EventLog]:
-    """(train, valid, test) logs of a log that carries its published split (SmartThings)."""
-    parts = published_parts(log, column)
-    empty = [name for name, part in zip(("train", "valid", "test"), parts, strict=True) if part.n_events == 0]
-    if empty:
-        raise DataError(f"The published split has no {', '.join(empty)} rows",
-                        hint="Anomaly detection needs train, valid and test sequences.")
-    return parts
-
-
 def fit_detector(model: BaseModel, train: EventLog, valid: EventLog, config: AnomalyConfig | None = None,
                  progress: ProgressReporter | None = None) -> SequenceAnomalyDetector:
     """Fit `model` on train (checkpoint choice on valid's last events), count the statistics on train,
@@ -314,8 +265,3 @@ def calibrated_detector(model: BaseModel, train: EventLog, valid: EventLog,
     detector.fit_statistics(train)
     detector.calibrate(detector.inject(sequences_with_context(valid, detector.config.context_column), 0).sequences)
     return detector
-
-
-def evaluate_detector(detector: SequenceAnomalyDetector, test: EventLog) -> AnomalyReport:
-    """Score the test sequences once, with anomalies injected under another seed (offset 1)."""
-    return detector.evaluate(detector.inject(sequences_with_context(test, detector.config.context_column), 1))

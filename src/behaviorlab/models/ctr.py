@@ -66,7 +66,6 @@ from pydantic import Field
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError, ModelError, NotFittedError
-from behaviorlab.metrics import auc, ranking_metrics, sampled_candidates, target_columns
 from behaviorlab.models.base import BaseModel, log_softmax_rows
 from behaviorlab.models.tabular import FitSettings, TrainingHistory, train_network
 from behaviorlab.schema import ACTION, EventLog
@@ -325,23 +324,3 @@ class CTRModel(BaseModel):
             raise ModelError(f"{directory / STATE_FILE} does not fit this version of the ctr model",
                              hint="Retrain it with `behaviorlab ctr train`.") from exc
         self.network_.eval()
-
-
-def pooled_auc(scores: np.ndarray, targets: np.ndarray, negatives: int, seed: int) -> float:
-    """AUC of each row's target column against `negatives` sampled other columns, pooled over rows.
-
-    scores [N, V], targets [N] (column indices); the same seed draws the same negatives for every model."""
-    paired, _ = sampled_candidates(scores, targets, negatives, seed)     # [N, 1 + k], the target first
-    pooled = np.concatenate([paired[:, 0], paired[:, 1:].reshape(-1)])
-    labels = np.concatenate([np.ones(len(paired)), np.zeros(paired[:, 1:].size)])
-    return auc(labels, pooled)
-
-
-def ctr_report(model: CTRModel, examples: NextEventExamples, *, negatives: int = 100, seed: int = 0,
-               ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """AUC of held-out click logits (each target against `negatives` sampled other items, pooled over
-    examples) and full-ranking metrics of each held-out next item among all items."""
-    logits = model.logits(examples.histories)                            # [N, V]
-    targets = target_columns(model, examples)                             # [N]
-    k = min(negatives, logits.shape[1] - 1)
-    return {f"AUC ({k} sampled negatives)": pooled_auc(logits, targets, k, seed), **ranking_metrics(logits, targets, ks)}
