@@ -364,7 +364,7 @@ class RoutineAnchors(_Strict):
 
     @field_validator("work_end")
     @classmethod
-    def _work_window(cls, end: float | None, info) -> float | None:
+    def _work_hours_together(cls, end: float | None, info) -> float | None:
         start = info.data.get("work_start")
         if (start is None) != (end is None):
             raise ValueError("work_start and work_end are given together or not at all")

@@ -1,7 +1,8 @@
 """Per-user sequences from an EventLog: splits, prediction examples, padding, windows, sessions, filters.
 
 Every function reads events per user in time order; ties in time keep the log's row order (stable
-sort), so a source's own order decides between events with equal timestamps.
+sort), so a source's own order decides between events with equal timestamps. A "window", here and
+everywhere in behaviorlab, is a run of consecutive events of one user.
 """
 
 from __future__ import annotations

@@ -175,4 +175,4 @@ def sample(
     write_text_atomic(out, population.to_json())
     report = diversity_report(population, priors)
     console.print(f"{n} profiles -> {out}; attribute entropy {report['attribute_entropy']:.3f}, "
-                  f"action coverage {report['action_coverage']:.1%}", highlight=False)
+                  f"grounding coverage {report['grounding_coverage']:.1%}", highlight=False)

@@ -41,10 +41,10 @@ from behaviorlab.errors import EvaluationError, Problem
 from behaviorlab.evaluate.baselines import MarkovBaselineConfig, markov_synthetic
 from behaviorlab.evaluate.utility import (
     REAL_ONLY_SCENARIOS,
-    SCENARIOS,
     STARTS_FROM_REAL,
+    TRAINING_SCENARIOS,
     ModelFactory,
-    Scenario,
+    TrainingScenario,
     align_synthetic,
     check_scenarios,
     train_scenario,
@@ -72,7 +72,7 @@ class ExperimentConfig(StrictConfig):
     predictor_settings: dict[str, Any] = Field(default_factory=dict)  # config overrides (seed is set per run)
     fractions: tuple[float, ...] = (0.1, 0.25, 1.0)
     seeds: tuple[int, ...] = (0, 1, 2)
-    scenarios: tuple[Scenario, ...] = SCENARIOS
+    scenarios: tuple[TrainingScenario, ...] = TRAINING_SCENARIOS
     sources: tuple[Source, ...] = ("llm", "markov")
     ks: tuple[int, ...] = (1, 5, 10)
     metric: str = "NDCG@10"  # the summary's headline metric

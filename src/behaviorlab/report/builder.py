@@ -19,7 +19,7 @@ from behaviorlab.atomic import write_text_atomic
 from behaviorlab.errors import DataError
 from behaviorlab.evaluate.scenarios import WIN_RULE, plain_summary, read_results, row_texts
 from behaviorlab.evaluate.synthetic import SyntheticEvaluation
-from behaviorlab.evaluate.utility import SCENARIOS
+from behaviorlab.evaluate.utility import TRAINING_SCENARIOS
 from behaviorlab.report import plots
 from behaviorlab.report.run_files import EVALUATION_FILE, EXPERIMENT_PATTERN, read_run
 from behaviorlab.schema import SPLIT, EventLog, Profile
@@ -189,7 +189,7 @@ def render_report(data: ReportData) -> str:
 def _ordered(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows by fraction, then in the scenarios' canonical order (real only, then its oracle, first), then by
     source; each with its printed gain, gap closed and win (`row_texts`)."""
-    order = {name: i for i, name in enumerate(SCENARIOS)}
+    order = {name: i for i, name in enumerate(TRAINING_SCENARIOS)}
     rows = sorted(summary, key=lambda r: (r["fraction"], order.get(r["scenario"], len(order)), r["source"] != "none",
                                           r["source"]))
     return [row | {"texts": row_texts(row)} for row in rows]
