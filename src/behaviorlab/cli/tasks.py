@@ -34,6 +34,8 @@ app.add_typer(anomaly_app, name="anomaly")
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")]
 SeedOption = Annotated[int | None, typer.Option(help="Random seed (overrides the config).")]
 EpochsOption = Annotated[int | None, typer.Option(help="Maximum training epochs (overrides the config).")]
+HistoryOption = Annotated[int | None, typer.Option(help="Past events the features look back.")]
+SaveOption = Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")]
 
 
 def _load(data: Path, format_name: str | None) -> Any:
@@ -135,8 +137,8 @@ def timing_gaps(
     data: Annotated[Path, typer.Option("--data", "-d", help="A log with timestamps.")],
     valid_ratio: Annotated[float, typer.Option(help="Share of events (newest but the test ones) for validation.")] = 0.1,
     test_ratio: Annotated[float, typer.Option(help="Share of the newest events for the test.")] = 0.1,
-    history: Annotated[int | None, typer.Option(help="Past events the features look back.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")] = None,
+    history: HistoryOption = None,
+    out: SaveOption = None,
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
@@ -146,8 +148,9 @@ def timing_gaps(
     """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
     from behaviorlab.evaluate.timing import timing_gaps as run
 
+    log, settings = _load(data, format_name), _window_config(config, seed, epochs, history)
     with progress_bar("training time-to-next") as report:
-        result = run(_load(data, format_name), _window_config(config, seed, epochs, history), valid_ratio, test_ratio, report)
+        result = run(log, settings, valid_ratio, test_ratio, report)
     _print_timing(result, f"time to next event: test ({result.rows['test']:,} events, temporal split)", out, json_out)
 
 
@@ -162,8 +165,8 @@ def _print_timing(result: Any, title: str, out: Path | None, json_out: Path | No
 @timing_app.command("hour-bin")
 def timing_hour_bin(
     data: Annotated[Path, typer.Option("--data", "-d", help="A log with an hour_bin column (e.g. SmartThings).")],
-    history: Annotated[int | None, typer.Option(help="Past events the features look back.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")] = None,
+    history: HistoryOption = None,
+    out: SaveOption = None,
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
@@ -173,8 +176,9 @@ def timing_hour_bin(
     """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
     from behaviorlab.evaluate.timing import timing_hour_bin as run
 
+    log, settings = _load(data, format_name), _window_config(config, seed, epochs, history)
     with progress_bar("training next-hour-bin") as report:
-        result = run(_load(data, format_name), _window_config(config, seed, epochs, history), report)
+        result = run(log, settings, report)
     _print_timing(result, f"next hour bin: test ({result.rows['test']:,} events)", out, json_out)
 
 
