@@ -15,8 +15,8 @@ once from the days before it:
   days, early-stopped on the validation tail. At test time it reads the `window` days before the
   test tail (so it sees the validation days as input, as ARIMA does when refit).
 
-Baselines in the same run: each user's mean over the last `window` days, and the same weekday one
-week earlier (seasonal naive).
+`evaluate.timing.compare_forecasters` scores both on the same test tail beside two baselines: each
+user's mean over the last `window` days, and the same weekday one week earlier (seasonal naive).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from pydantic import Field
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError
-from behaviorlab.evaluate.metrics import mae, rmse
 from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
 from behaviorlab.schema import TIMESTAMP, USER, EventLog
 from behaviorlab.sequences import UTC_OFFSET_COLUMN
@@ -98,10 +97,6 @@ def select_users(data: DailyCounts, config: DailyCountsConfig) -> DailyCounts:
     if not len(keep):
         raise DataError(f"No user has {config.min_events} events before the held-out tails", hint="Lower min_events.")
     return DailyCounts([data.users[i] for i in keep], data.days, data.counts[keep])
-
-
-def forecast_metrics(truth: np.ndarray, forecast: np.ndarray) -> dict[str, float]:
-    return {"MAE": mae(truth.ravel(), forecast.ravel()), "RMSE": rmse(truth.ravel(), forecast.ravel())}
 
 
 # ---------------------------------------------------------------- ARIMA
@@ -219,41 +214,3 @@ def neural_forecast(data: DailyCounts, config: DailyCountsConfig, progress: Prog
                             [torch.as_tensor(valid_x), torch.as_tensor(valid_y)], config.fit, config.seed, progress)
     forecast = torch.exp(predict_batched(network, [torch.as_tensor(test_x)])).numpy().astype(np.float64)
     return NeuralResult(forecast, history)
-
-
-# ---------------------------------------------------------------- the comparison
-
-
-@dataclass(frozen=True)
-class DailyCountsReport:
-    users: int
-    days: int
-    test_days: list[str]
-    metrics: dict[str, dict[str, float]]     # forecaster -> {"MAE", "RMSE"} on the test tail
-    arima_order: Order
-    arima_validation_mae: dict[str, float]
-    arima_failures: int
-    neural_best_epoch: int
-
-
-def compare_forecasters(log: EventLog, config: DailyCountsConfig | None = None,
-                        progress: ProgressReporter | None = None) -> DailyCountsReport:
-    """ARIMA, the neural model and the two baselines on the same users and the same test tail."""
-    config = config or DailyCountsConfig()
-    data = select_users(daily_count_matrix(log), config)
-    h, w = config.horizon, config.window
-    test_start = len(data.days) - h
-    truth = data.counts[:, test_start:]
-    arima = arima_forecast(data, config, progress)
-    neural = neural_forecast(data, config)
-    recent_mean = np.repeat(data.counts[:, test_start - w:test_start].mean(axis=1, keepdims=True), h, axis=1)
-    week_before = data.counts[:, test_start - 7:test_start]
-    seasonal = np.tile(week_before, (1, -(-h // 7)))[:, :h]
-    metrics = {
-        f"ARIMA{arima.order}": forecast_metrics(truth, arima.forecast),
-        "neural (MLP, Poisson)": forecast_metrics(truth, neural.forecast),
-        f"mean of last {w} days": forecast_metrics(truth, recent_mean),
-        "same weekday last week": forecast_metrics(truth, seasonal),
-    }
-    return DailyCountsReport(len(data.users), len(data.days), [str(d) for d in data.days[test_start:]], metrics,
-                             arima.order, arima.validation_mae, arima.arima_failures, neural.history.best_epoch)

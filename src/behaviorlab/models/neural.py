@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
-from behaviorlab.errors import ModelError
+from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import BaseModel
 from behaviorlab.models.checkpoint import Checkpoint, fingerprint
 from behaviorlab.models.explain import Contribution, Explanation
@@ -197,7 +197,7 @@ class NeuralModel(BaseModel):
 
         validate = None
         if valid is not None and len(valid):
-            from behaviorlab.evaluate.metrics import ndcg_at_k, target_columns
+            from behaviorlab.metrics import ndcg_at_k, target_columns
 
             targets = target_columns(self, valid)
             self.check_known([a for history in valid.histories for a in history])
@@ -236,7 +236,7 @@ class NeuralModel(BaseModel):
     # -- prediction ---------------------------------------------------------------------------
     def _network(self) -> nn.Module:
         if self.network_ is None:
-            raise ModelError(f"The {self.name} model is not fitted yet", hint="Call fit() (or `behaviorlab train`) first.")
+            raise NotFittedError(self.name)
         return self.network_
 
     def _encode(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -285,7 +285,7 @@ class NeuralModel(BaseModel):
         ids, ctx = self._encode([list(history)], {k: [v] for k, v in (context or {}).items()})
         device = next(self._network().parameters()).device
         weights = self._attributions(torch.from_numpy(ids).to(device), torch.from_numpy(ctx).to(device),
-                                     self.vocabulary.id_of(action) - 1)  # [L]
+                                     self.vocabulary.column_of(action))  # [L]
         seen = min(len(history), self.config.max_len)
         first = len(history) - seen  # older events were cut off by max_len
         contributions = [Contribution(position=first + i, action=history[first + i], weight=float(weights[-seen + i]))
