@@ -122,8 +122,8 @@ def stage_ctr(args: argparse.Namespace) -> dict:
 
 def stage_gaps(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
-    from behaviorlab.models.tabular import FitSettings
     from behaviorlab.evaluate.timing import gap_baselines, gap_metrics, gap_split
+    from behaviorlab.models.tabular import FitSettings
     from behaviorlab.models.time_to_next import TimeToNextModel, WindowConfig
 
     results = {}
@@ -198,8 +198,8 @@ def stage_anomaly(args: argparse.Namespace) -> dict:
 
 def stage_zeroshot(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
-    from behaviorlab.metrics import ranking_report
     from behaviorlab.llm import LLMConfig
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.models.registry import create_model
     from behaviorlab.models.zero_shot import ZeroShotConfig, ZeroShotLLMModel
     from behaviorlab.sequences import published_split

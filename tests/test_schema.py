@@ -5,7 +5,17 @@ import pytest
 from pydantic import ValidationError
 
 from behaviorlab.errors import DataError
-from behaviorlab.schema import HOUR_BINS, WEEKDAYS, EventLog, Population, Profile, RoutineAnchors, Schema, Vocabulary, digest
+from behaviorlab.schema import (
+    HOUR_BINS,
+    WEEKDAYS,
+    EventLog,
+    Population,
+    Profile,
+    RoutineAnchors,
+    Schema,
+    Vocabulary,
+    digest,
+)
 
 
 def make_log(users, times, actions, schema=None, vocabulary=None):

@@ -17,7 +17,7 @@ def test_timing_gaps_is_the_split_fit_and_comparison_by_hand() -> None:
     expected = {"neural (MLP, L1 on log-seconds)": gap_metrics(test.target, model.predict_seconds(test)),
                 **gap_baselines(train, test)}
     assert result.task == "time-to-next" and result.rows == {"train": len(train), "valid": len(valid), "test": len(test)}
-    assert result.test == expected and list(result.test)[0].startswith("neural")  # same seed, same fit
+    assert result.test == expected and next(iter(result.test)).startswith("neural")  # same seed, same fit
 
 
 def test_timing_hour_bin_uses_the_published_split(make_home_log) -> None:

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from behaviorlab.evaluate.scenarios import LLM_SOURCES, CellResult, ExperimentConfig, SyntheticRun, run_experiment, summarise
+from behaviorlab.evaluate.scenarios import (
+    LLM_SOURCES,
+    CellResult,
+    ExperimentConfig,
+    SyntheticRun,
+    run_experiment,
+    summarise,
+)
 from behaviorlab.evaluate.shift import SceneCounts, Shift, Unit, named_shift, scene_oracle, scene_split
 from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import EventLog
