@@ -98,7 +98,7 @@ def test_experiment_generates_each_subsets_runs_itself_and_resumes(tiny_run, tmp
     out = tmp_path / "e.json"
     args = ["experiment", "--real", str(tiny_run.real), "--out", str(out), "--model", "markov", "--fractions", "0.5,1",
             "--seeds", "0", "--scenarios", "real_only,real_continued,pretrain_augment", "--generate", "2", "--ablation",
-            "--llm-model", str(smollm2_path)]
+            "--per-profile", "2", "--llm-model", str(smollm2_path)]
     assert main(args) == 0
     runs = tmp_path / "e-runs"
     names = sorted(str(p.parent.relative_to(runs)) for p in runs.glob("**/manifest.json"))
@@ -106,7 +106,7 @@ def test_experiment_generates_each_subsets_runs_itself_and_resumes(tiny_run, tmp
     for name in names:
         manifest = json.loads((runs / name / "manifest.json").read_text())
         assert manifest["config"]["grounding"] == ("none" if name.startswith("ungrounded") else "real")
-        assert manifest["config"]["n_users"] == 2
+        assert manifest["config"]["n_users"] == 2 and manifest["profiles"] == 1  # one profile's two sequences
     payload = json.loads(out.read_text())
     assert {c["source"] for c in payload["cells"]} == {"none", "oracle", "llm", "llm_ungrounded", "markov"}
     first = out.read_bytes()

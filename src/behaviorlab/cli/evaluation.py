@@ -112,6 +112,8 @@ def experiment_command(
     llm_model: Annotated[str | None, typer.Option("--llm-model", help=(
         "With --generate: named embedded model, .gguf path, or the server's model id."))] = None,
     parallel: Annotated[int | None, typer.Option(min=1, help="With --generate: requests decoded at once.")] = None,
+    per_profile: Annotated[int, typer.Option("--per-profile", min=1, max=16, help=(
+        "With --generate: sequences per sampled profile (they share their prompt's prefix; see generate)."))] = 1,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per model.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs per fit (early stopping on validation).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with an \\[experiment] section (ExperimentConfig keys).")] = None,
@@ -148,7 +150,7 @@ def experiment_command(
     paths = list(synthetic or [])
     if generate is not None:
         llm = {"backend": backend, "model": llm_model, "parallel": parallel}
-        paths += _generate_runs(setting, settings, out.parent / f"{out.stem}-runs", generate, ablation,
+        paths += _generate_runs(setting, settings, out.parent / f"{out.stem}-runs", generate, per_profile, ablation,
                                 {key: value for key, value in llm.items() if value is not None})
     with scenario_progress() as report:
         result = experiment(setting, settings, experiment_runs(paths), results_path=out, progress=report)
@@ -160,7 +162,8 @@ def scenario_progress() -> Any:
     return progress_bar("training scenarios", status=lambda info: str(info.get("cell", "")), transient=False)
 
 
-def _generate_runs(setting, settings, folder: Path, n: int, ablation: bool, llm: dict[str, Any]) -> list[Path]:
+def _generate_runs(setting, settings, folder: Path, n: int, per_profile: int, ablation: bool,
+                   llm: dict[str, Any]) -> list[Path]:
     """`experiment --generate`: the run of every distinct real subset (evaluate.cell_runs), with a progress bar."""
     from behaviorlab.cli.app import err_console
     from behaviorlab.cli.generate import generation_status
@@ -170,7 +173,8 @@ def _generate_runs(setting, settings, folder: Path, n: int, ablation: bool, llm:
     from behaviorlab.llm.config import LLMConfig
 
     scene = setting.shift
-    generate = GenerateConfig(n_users=n, scenario=[scene.scenario] if scene is not None else [], llm=LLMConfig(**llm))
+    generate = GenerateConfig(n_users=n, sequences_per_profile=per_profile,
+                              scenario=[scene.scenario] if scene is not None else [], llm=LLMConfig(**llm))
     backend = create_backend(generate.llm, notify=lambda message: err_console.print(message, highlight=False))
     try:
         with progress_bars(status=generation_status, stream=err_console) as add:
