@@ -103,17 +103,23 @@ def test_a_profile_that_never_succeeds_is_counted_not_filled(tmp_path, tiny_log,
     assert "syn-00002" not in result.synthetic.users() and result.synthetic.n_users == 5
 
 
-def test_interrupted_run_resumes_to_the_same_output(tmp_path, tiny_log, fake):
-    uninterrupted = run_generation(tiny_log, tmp_path / "once", CONFIG, fake())
+@pytest.mark.parametrize(("per_profile", "left"), [
+    (1, 2),  # batch_size 4: the first batch finished profiles 0-3, profiles 4 and 5 are left
+    (3, 4),  # 7 sequences from 3 profiles: the first batch held profile 0's group whole, 3 + 1 requests are left
+])
+def test_interrupted_run_resumes_to_the_same_output(tmp_path, tiny_log, fake, per_profile, left):
+    config = CONFIG if per_profile == 1 else CONFIG.model_copy(update={"n_users": 7, "sequences_per_profile": 3})
+    uninterrupted = run_generation(tiny_log, tmp_path / "once", config, fake())
     with pytest.raises(KeyboardInterrupt):
-        run_generation(tiny_log, tmp_path / "twice", CONFIG, fake(interrupt_after_batches=1))
+        run_generation(tiny_log, tmp_path / "twice", config, fake(interrupt_after_batches=1))
     resumed_backend = fake()
-    resumed = run_generation(tiny_log, tmp_path / "twice", CONFIG, resumed_backend)
-    assert len(resumed_backend.requests) == 2  # only the profiles the first batch did not finish
+    resumed = run_generation(tiny_log, tmp_path / "twice", config, resumed_backend)
+    assert len(resumed_backend.requests) == left  # only the sequences the first batch did not finish
     assert resumed.synthetic.frame.equals(uninterrupted.synthetic.frame)
+    assert resumed.manifest["attempts"] == uninterrupted.manifest["attempts"]
     assert (tmp_path / "once" / PARQUET_FILE).read_bytes() == (tmp_path / "twice" / PARQUET_FILE).read_bytes()
     again = fake()
-    run_generation(tiny_log, tmp_path / "twice", CONFIG, again)
+    run_generation(tiny_log, tmp_path / "twice", config, again)
     assert again.requests == []  # a finished run is not redone
 
 
@@ -332,14 +338,3 @@ def test_a_retry_asks_only_for_the_missing_sequence_and_computes_its_prompt_whol
     assert retry.reuse_prefix is False and retry.messages == backend.requests[1].messages
     assert result.manifest["attempts"] == {"attempts": 8, "accepted": 7, "rejected": 1, "failed": 0}
     assert result.synthetic.n_users == 7
-
-
-def test_several_sequences_per_profile_resume_to_the_same_output(tmp_path, tiny_log, fake):
-    uninterrupted = run_generation(tiny_log, tmp_path / "once", SEVERAL, fake())
-    with pytest.raises(KeyboardInterrupt):
-        run_generation(tiny_log, tmp_path / "twice", SEVERAL, fake(interrupt_after_batches=1))
-    resumed_backend = fake()
-    resumed = run_generation(tiny_log, tmp_path / "twice", SEVERAL, resumed_backend)
-    assert len(resumed_backend.requests) == 4  # profiles 1 and 2: the first batch held profile 0 whole
-    assert (tmp_path / "once" / PARQUET_FILE).read_bytes() == (tmp_path / "twice" / PARQUET_FILE).read_bytes()
-    assert resumed.manifest["attempts"] == uninterrupted.manifest["attempts"]
