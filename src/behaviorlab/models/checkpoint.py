@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from behaviorlab.atomic import atomic_path
 from behaviorlab.errors import ModelError
@@ -68,8 +69,6 @@ class Checkpoint:
 
     def load(self) -> dict[str, Any] | None:
         """The saved training state, or None when the file does not exist yet."""
-        import torch
-
         if not self.path.exists():
             return None
         try:
@@ -89,7 +88,5 @@ class Checkpoint:
 
     def save(self, state: Mapping[str, Any]) -> None:
         """Replace the file with `state` in one rename: an interruption leaves the previous epoch's."""
-        import torch
-
         with atomic_path(self.path) as tmp:
             torch.save({"format": CHECKPOINT_FORMAT, "identity": dict(self.identity), "state": dict(state)}, tmp)

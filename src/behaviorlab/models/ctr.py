@@ -62,7 +62,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import polars as pl
+import torch
+import torch.nn.functional as F
 from pydantic import Field
+from torch import nn
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError, ModelError
@@ -73,8 +76,6 @@ from behaviorlab.schema import ACTION, EventLog
 from behaviorlab.sequences import encode_examples, examples_from_log
 
 if TYPE_CHECKING:
-    import torch
-
     from behaviorlab.progress import ProgressReporter
     from behaviorlab.sequences import NextEventExamples
 
@@ -111,92 +112,89 @@ def item_categories(log: EventLog, column: str, separator: str) -> dict[str, set
     return out
 
 
-def build_network(features: np.ndarray, config: CTRConfig, item_bias: np.ndarray | None = None) -> torch.nn.Module:
-    """The torch module (built in a function so that importing this file does not import torch).
+class UserItemCTR(nn.Module):
+    """Logits for padded history ids [B, R] and candidate ids [B, K], or every item when none are given."""
 
-    `item_bias` [V + 1] starts the per-item biases; None starts them at zero (as before loading weights)."""
-    import torch
-    from torch import nn
+    def __init__(self, features: np.ndarray, *, head: Literal["logistic", "mlp"], hidden: int, projection: int | None,
+                 interaction: bool, item_bias: bool, seen_feature: bool, recent: int, recency_decay: float,
+                 bias_start: np.ndarray | None = None) -> None:
+        """`bias_start` [V + 1] starts the per-item biases; None starts them at zero (as before loading weights)."""
+        super().__init__()
+        rows, width = features.shape                                 # V + 1, F
+        self.register_buffer("features", torch.as_tensor(features))  # [V + 1, F], row 0 = padding (zeros)
+        d = projection or width
+        self.user_map = nn.Linear(width, d, bias=False) if projection else None  # P
+        self.item_map = nn.Linear(width, d, bias=False) if projection else None  # Q
+        out = hidden if head == "mlp" else 1
+        # The first layer split by input part, W [out, 3d] = [W_u | W_x | W_ux], so that scoring
+        # every item never materialises a [B, V, 3d] input for the logistic head.
+        self.user_part = nn.Linear(d, out)
+        self.item_part = nn.Linear(d, out, bias=False)
+        self.product_part = nn.Linear(d, out, bias=False) if interaction else None
+        self.output = nn.Linear(hidden, 1) if head == "mlp" else None
+        self.bias = nn.Embedding(rows, 1) if item_bias else None
+        if self.bias is not None:
+            start = np.zeros(rows, dtype=np.float32) if bias_start is None else bias_start
+            self.bias.weight.data.copy_(torch.as_tensor(start, dtype=torch.float32).unsqueeze(1))
+        self.seen_weight = nn.Parameter(torch.zeros(1)) if seen_feature else None  # w_s
+        decay = torch.tensor([recency_decay ** j for j in range(recent)][::-1], dtype=torch.float32)
+        self.register_buffer("decay", decay)                        # [R], the most recent (last column) = 1
 
-    class UserItemCTR(nn.Module):
-        """Logits for padded history ids [B, R] and candidate ids [B, K], or every item when none are given."""
+    def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        # P (weighted mean of f) = weighted mean of (P f): project the [V + 1, F] table once.
+        table = self.features if self.user_map is None else self.user_map(self.features)  # [V + 1, d]
+        weights = self.decay[-history.shape[1]:] * (history > 0)     # [B, R], padding weighs 0
+        pooled = (weights.unsqueeze(-1) * table[history]).sum(1)     # [B, d]
+        return pooled / weights.sum(1, keepdim=True).clamp(min=1e-9)
 
-        def __init__(self) -> None:
-            super().__init__()
-            rows, width = features.shape                                 # V + 1, F
-            self.register_buffer("features", torch.as_tensor(features))  # [V + 1, F], row 0 = padding (zeros)
-            d = config.projection or width
-            self.user_map = nn.Linear(width, d, bias=False) if config.projection else None  # P
-            self.item_map = nn.Linear(width, d, bias=False) if config.projection else None  # Q
-            out = config.hidden if config.head == "mlp" else 1
-            # The first layer split by input part, W [out, 3d] = [W_u | W_x | W_ux], so that scoring
-            # every item never materialises a [B, V, 3d] input for the logistic head.
-            self.user_part = nn.Linear(d, out)
-            self.item_part = nn.Linear(d, out, bias=False)
-            self.product_part = nn.Linear(d, out, bias=False) if config.interaction else None
-            self.output = nn.Linear(config.hidden, 1) if config.head == "mlp" else None
-            self.bias = nn.Embedding(rows, 1) if config.item_bias else None
-            if self.bias is not None:
-                start = np.zeros(rows, dtype=np.float32) if item_bias is None else item_bias
-                self.bias.weight.data.copy_(torch.as_tensor(start, dtype=torch.float32).unsqueeze(1))
-            self.seen_weight = nn.Parameter(torch.zeros(1)) if config.seen_feature else None  # w_s
-            decay = torch.tensor([config.recency_decay ** j for j in range(config.recent)][::-1], dtype=torch.float32)
-            self.register_buffer("decay", decay)                        # [R], the most recent (last column) = 1
+    def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        items = self.features[ids]                                   # [..., F]
+        return items if self.item_map is None else self.item_map(items)  # [..., d]
 
-        def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
-            # P (weighted mean of f) = weighted mean of (P f): project the [V + 1, F] table once.
-            table = self.features if self.user_map is None else self.user_map(self.features)  # [V + 1, d]
-            weights = self.decay[-history.shape[1]:] * (history > 0)     # [B, R], padding weighs 0
-            pooled = (weights.unsqueeze(-1) * table[history]).sum(1)     # [B, d]
-            return pooled / weights.sum(1, keepdim=True).clamp(min=1e-9)
+    def forward(self, history: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        users = self.user_vectors(history)                           # [B, d]
+        if items is None:                                            # every item: [B, V]
+            items = torch.arange(1, self.features.shape[0], device=history.device)  # [V]
+            x = self.item_vectors(items)                             # [V, d]
+            hidden = self.user_part(users).unsqueeze(1) + self.item_part(x).unsqueeze(0)  # [B, V, out]
+            if self.product_part is not None:
+                # W_ux (u * x) = (W_ux * u) x: [B, out, d] @ [d, V] -> [B, out, V], no [B, V, d] product
+                scaled = self.product_part.weight.unsqueeze(0) * users.unsqueeze(1)
+                hidden = hidden + (scaled @ x.T).transpose(1, 2)
+            had = torch.zeros(len(history), self.features.shape[0], device=history.device)
+            had = had.scatter(1, history, 1.0)[:, 1:]                # [B, V] s(u, i); column 0 (padding) dropped
+        else:                                                        # candidates [B, K]: [B, K]
+            x = self.item_vectors(items)                             # [B, K, d]
+            hidden = self.user_part(users).unsqueeze(1) + self.item_part(x)  # [B, K, out]
+            if self.product_part is not None:
+                hidden = hidden + self.product_part(users.unsqueeze(1) * x)
+            had = (history.unsqueeze(1) == items.unsqueeze(2)).any(-1).float()  # [B, K]; ids >= 1 never match padding
+        logits = hidden.squeeze(-1) if self.output is None else self.output(torch.relu(hidden)).squeeze(-1)
+        if self.bias is not None:
+            logits = logits + self.bias(items).squeeze(-1)
+        return logits if self.seen_weight is None else logits + self.seen_weight * had
 
-        def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
-            items = self.features[ids]                                   # [..., F]
-            return items if self.item_map is None else self.item_map(items)  # [..., d]
 
-        def forward(self, history: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-            users = self.user_vectors(history)                           # [B, d]
-            if items is None:                                            # every item: [B, V]
-                items = torch.arange(1, self.features.shape[0], device=history.device)  # [V]
-                x = self.item_vectors(items)                             # [V, d]
-                hidden = self.user_part(users).unsqueeze(1) + self.item_part(x).unsqueeze(0)  # [B, V, out]
-                if self.product_part is not None:
-                    # W_ux (u * x) = (W_ux * u) x: [B, out, d] @ [d, V] -> [B, out, V], no [B, V, d] product
-                    scaled = self.product_part.weight.unsqueeze(0) * users.unsqueeze(1)
-                    hidden = hidden + (scaled @ x.T).transpose(1, 2)
-                had = torch.zeros(len(history), self.features.shape[0], device=history.device)
-                had = had.scatter(1, history, 1.0)[:, 1:]                # [B, V] s(u, i); column 0 (padding) dropped
-            else:                                                        # candidates [B, K]: [B, K]
-                x = self.item_vectors(items)                             # [B, K, d]
-                hidden = self.user_part(users).unsqueeze(1) + self.item_part(x)  # [B, K, out]
-                if self.product_part is not None:
-                    hidden = hidden + self.product_part(users.unsqueeze(1) * x)
-                had = (history.unsqueeze(1) == items.unsqueeze(2)).any(-1).float()  # [B, K]; ids >= 1 never match padding
-            logits = hidden.squeeze(-1) if self.output is None else self.output(torch.relu(hidden)).squeeze(-1)
-            if self.bias is not None:
-                logits = logits + self.bias(items).squeeze(-1)
-            return logits if self.seen_weight is None else logits + self.seen_weight * had
-
-    return UserItemCTR()
+def build_network(features: np.ndarray, config: CTRConfig, item_bias: np.ndarray | None = None) -> UserItemCTR:
+    """The network of `config` over the item feature table [V + 1, F]; `item_bias` as UserItemCTR's `bias_start`."""
+    return UserItemCTR(features, head=config.head, hidden=config.hidden, projection=config.projection,
+                       interaction=config.interaction, item_bias=config.item_bias, seen_feature=config.seen_feature,
+                       recent=config.recent, recency_decay=config.recency_decay, bias_start=item_bias)
 
 
 def softmax_and_bce(logits: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the target over all items [B, V] plus BCE of the candidates [B, 1 + k] (target first)."""
-    import torch
-
     picked = logits.gather(1, candidates - 1)                            # [B, 1 + k]; ids are columns + 1
-    return torch.nn.functional.cross_entropy(logits, candidates[:, 0] - 1) + pointwise_bce(picked, candidates)
+    return F.cross_entropy(logits, candidates[:, 0] - 1) + pointwise_bce(picked, candidates)
 
 
 def pointwise_bce(logits: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
     """BCE of candidate logits [B, 1 + k]: label 1 for the target (column 0), 0 for the negatives.
 
     `candidates` only fills the (output, target) signature of `train_network`: the labels are fixed."""
-    import torch
-
     labels = torch.zeros_like(logits)
     labels[:, 0] = 1.0
-    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    return F.binary_cross_entropy_with_logits(logits, labels)
 
 
 class CTRModel(BaseModel):
@@ -206,7 +204,7 @@ class CTRModel(BaseModel):
 
     def __init__(self, config: CTRConfig | None = None) -> None:
         super().__init__(config)
-        self.network_: torch.nn.Module | None = None
+        self.network_: nn.Module | None = None
         self.categories_: list[str] = []  # the multi-hot columns of the item features, in order
         self.training_history_: TrainingHistory | None = None
 
@@ -239,8 +237,6 @@ class CTRModel(BaseModel):
         """The training (or validation) tensors for `train_network`: history ids [N, R] and candidates
         [N, 1 + k] (the target, then `negatives` uniformly drawn other items), plus, for the pointwise
         objective, the candidates once more as the loss's target (the network scores only them)."""
-        import torch
-
         histories, targets = encode_examples(examples, self.vocabulary, self.config.recent)  # [N, R], [N]
         n, k, v = len(targets), self.config.negatives, len(self.vocabulary)
         drawn = np.random.default_rng(seed).integers(1, v, size=(n, k))  # ids 1..V-1, shifted past the target
@@ -254,8 +250,6 @@ class CTRModel(BaseModel):
             progress: ProgressReporter | None = None) -> Self:
         """Learn P, Q, theta (or the MLP), the item biases and the seen weight on train's (history,
         next item) pairs; early stopping on the same loss over valid's examples."""
-        import torch
-
         self._adopt_vocabulary(train, warm_start)
         if len(self.vocabulary) < 2:
             raise ModelError("The CTR model needs at least two items to sample negatives from")
@@ -277,15 +271,13 @@ class CTRModel(BaseModel):
         return self
 
     # -- prediction -----------------------------------------------------------------------------
-    def _network(self) -> torch.nn.Module:
+    def _network(self) -> nn.Module:
         if self.network_ is None:
             raise ModelError("The ctr model is not fitted yet", hint="Call fit() (or `behaviorlab ctr train`) first.")
         return self.network_
 
     def logits(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
         """float32 [N, V]: logit of p(click | user history, item) for every item."""
-        import torch
-
         from behaviorlab.sequences import pad_left
 
         network = self._network()
@@ -307,15 +299,11 @@ class CTRModel(BaseModel):
 
     # -- persistence ----------------------------------------------------------------------------
     def _state_files(self) -> dict[str, bytes]:
-        import torch
-
         buffer = io.BytesIO()
         torch.save({"network": self._network().state_dict(), "categories": self.categories_}, buffer)
         return {STATE_FILE: buffer.getvalue()}
 
     def _restore_state(self, directory: Path) -> None:
-        import torch
-
         state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
         self.categories_ = list(state["categories"])
         self.network_ = build_network(state["network"]["features"].numpy(), self.config)

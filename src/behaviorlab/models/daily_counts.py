@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+import torch
 from pydantic import Field
+from torch import nn
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError
@@ -39,8 +41,6 @@ from behaviorlab.schema import TIMESTAMP, USER, EventLog
 from behaviorlab.sequences import UTC_OFFSET_COLUMN
 
 if TYPE_CHECKING:
-    import torch
-
     from behaviorlab.progress import ProgressReporter
 
 Order = tuple[int, int, int]
@@ -177,10 +177,8 @@ def _arima_forecast_all(data: DailyCounts, config: DailyCountsConfig, progress: 
 # ---------------------------------------------------------------- neural
 
 
-def build_count_network(config: DailyCountsConfig) -> torch.nn.Module:
+def build_count_network(config: DailyCountsConfig) -> nn.Module:
     """[B, window] log1p counts + [B, 7] weekday one-hot -> [B, horizon] log expected counts."""
-    from torch import nn
-
     return nn.Sequential(nn.Linear(config.window + 7, config.hidden), nn.ReLU(),
                          nn.Linear(config.hidden, config.hidden), nn.ReLU(),
                          nn.Linear(config.hidden, config.horizon))
@@ -205,8 +203,6 @@ class NeuralResult:
 
 
 def neural_forecast(data: DailyCounts, config: DailyCountsConfig, progress: ProgressReporter | None = None) -> NeuralResult:
-    import torch
-
     h, w = config.horizon, config.window
     valid_start, test_start = len(data.days) - 2 * h, len(data.days) - h
     train_x, train_y = _windows(data, range(w, valid_start - h + 1), config)   # targets inside the training days
@@ -214,7 +210,7 @@ def neural_forecast(data: DailyCounts, config: DailyCountsConfig, progress: Prog
     test_x, _ = _windows(data, [test_start], config)
     torch.manual_seed(config.seed)
     network = build_count_network(config)
-    loss = torch.nn.PoissonNLLLoss(log_input=True)
+    loss = nn.PoissonNLLLoss(log_input=True)
     history = train_network(network, loss, [torch.as_tensor(train_x), torch.as_tensor(train_y)],
                             [torch.as_tensor(valid_x), torch.as_tensor(valid_y)], config.fit, config.seed, progress)
     forecast = torch.exp(predict_batched(network, [torch.as_tensor(test_x)])).numpy().astype(np.float64)

@@ -14,8 +14,8 @@ from behaviorlab.models.base import BaseModel, read_manifest
 _MODELS: dict[str, str] = {
     "popularity": "behaviorlab.models.popularity:PopularityModel",
     "markov": "behaviorlab.models.markov:MarkovModel",
-    "gru4rec": "behaviorlab.models.gru4rec:GRU4RecModel",
-    "lstm": "behaviorlab.models.lstm:LSTMModel",
+    "gru4rec": "behaviorlab.models.recurrent:GRU4RecModel",
+    "lstm": "behaviorlab.models.recurrent:LSTMModel",
     "sasrec": "behaviorlab.models.sasrec:SASRecModel",
     "ctr": "behaviorlab.models.ctr:CTRModel",
     "zero-shot-llm": "behaviorlab.models.zero_shot:ZeroShotLLMModel",

@@ -11,17 +11,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+import torch
 from pydantic import Field
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.progress import ProgressReporter, no_progress
 
-if TYPE_CHECKING:
-    import torch
-
-LossFn = Callable[..., "torch.Tensor"]  # (network output, target) -> scalar loss
+LossFn = Callable[..., torch.Tensor]  # (network output, target) -> scalar loss
 
 
 class FitSettings(StrictConfig):
@@ -48,8 +45,6 @@ def train_network(network: torch.nn.Module, loss_fn: LossFn,
 
     `train`/`valid` are (input_1, ..., input_k, target) tensors with aligned rows; the network is
     called as network(input_1, ..., input_k)."""
-    import torch
-
     progress = progress or no_progress
     generator = torch.Generator().manual_seed(seed)  # the batch order; the caller seeds the weights
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -88,8 +83,6 @@ def train_network(network: torch.nn.Module, loss_fn: LossFn,
 def evaluate_loss(network: torch.nn.Module, loss_fn: LossFn, data: Sequence[torch.Tensor],
                   batch_size: int) -> float:
     """Mean loss over all rows, in evaluation mode and without gradients."""
-    import torch
-
     network.eval()
     n = data[0].shape[0]
     total = 0.0
@@ -102,8 +95,6 @@ def evaluate_loss(network: torch.nn.Module, loss_fn: LossFn, data: Sequence[torc
 
 def predict_batched(network: torch.nn.Module, inputs: Sequence[torch.Tensor], batch_size: int = 4096) -> torch.Tensor:
     """network(*inputs) over row batches, concatenated, without gradients."""
-    import torch
-
     network.eval()
     n = inputs[0].shape[0]
     with torch.no_grad():

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import polars as pl
+import torch
 from pydantic import Field
+from torch import nn
 
 from behaviorlab.config import StrictConfig, parse_config
 from behaviorlab.errors import DataError, ModelError
@@ -36,8 +38,6 @@ from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, Eve
 from behaviorlab.sequences import temporal_cuts
 
 if TYPE_CHECKING:
-    import torch
-
     from behaviorlab.progress import ProgressReporter
 
 SECONDS_PER_HOUR = 3600.0
@@ -72,28 +72,26 @@ class FeatureTable:
                             self.users[mask], self.key[mask])
 
 
-def build_window_network(cardinalities: tuple[int, ...], numeric_width: int, outputs: int,
-                         config: WindowConfig) -> torch.nn.Module:
-    """Embedding of every categorical column + numeric columns -> MLP -> `outputs` values."""
-    import torch
-    from torch import nn
+class WindowNetwork(nn.Module):
+    """Embedding of every categorical column + numeric columns -> MLP -> `outputs` values.
 
-    class WindowNetwork(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]]).astype(np.int64)
-            self.register_buffer("offsets", torch.as_tensor(offsets))       # [C]
-            self.embedding = nn.Embedding(int(sum(cardinalities)), config.embedding_dim)
-            width = len(cardinalities) * config.embedding_dim + numeric_width
-            self.mlp = nn.Sequential(nn.Linear(width, config.hidden), nn.ReLU(),
-                                     nn.Linear(config.hidden, config.hidden), nn.ReLU(),
-                                     nn.Linear(config.hidden, outputs))
+    Categorical column c has ids 0..cardinalities[c] - 1; each column gets its own id range in one
+    embedding table (offset by the cardinalities before it), so one lookup serves them all."""
 
-        def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-            embedded = self.embedding(categorical + self.offsets).flatten(1)  # [B, C * E]
-            return self.mlp(torch.cat([embedded, numeric], dim=1))             # [B, outputs]
+    def __init__(self, cardinalities: tuple[int, ...], numeric_width: int, outputs: int, embedding_dim: int,
+                 hidden: int) -> None:
+        super().__init__()
+        offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]]).astype(np.int64)
+        self.register_buffer("offsets", torch.as_tensor(offsets))       # [C]
+        self.embedding = nn.Embedding(int(sum(cardinalities)), embedding_dim)
+        width = len(cardinalities) * embedding_dim + numeric_width
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, outputs))
 
-    return WindowNetwork()
+    def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+        embedded = self.embedding(categorical + self.offsets).flatten(1)  # [B, C * E]
+        return self.mlp(torch.cat([embedded, numeric], dim=1))             # [B, outputs]
 
 
 def _lags(column: str, history: int, over: str = USER) -> list[pl.Expr]:
@@ -259,11 +257,11 @@ class _WindowModel(ABC):
     def __init__(self, config: WindowConfig | None = None) -> None:
         self.config = config or WindowConfig()
         self.vocabulary_: Vocabulary | None = None
-        self.network_: torch.nn.Module | None = None
+        self.network_: nn.Module | None = None
         self.training_history_: TrainingHistory | None = None
 
     @abstractmethod
-    def _loss(self) -> torch.nn.Module:
+    def _loss(self) -> nn.Module:
         """The training loss between network outputs and `_target_tensor`."""
 
     @abstractmethod
@@ -271,25 +269,20 @@ class _WindowModel(ABC):
         """The table's targets in the form the loss takes."""
 
     def _tensors(self, table: FeatureTable) -> list[torch.Tensor]:
-        import torch
-
         return [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric), self._target_tensor(table)]
 
     def fit(self, train: FeatureTable, valid: FeatureTable | None = None, progress: ProgressReporter | None = None) -> Self:
-        import torch
-
         if self.vocabulary_ is None:
             raise ModelError(f"Build the {self.kind} tables with this model's `features(log)` first")
         torch.manual_seed(self.config.seed)
-        self.network_ = build_window_network(train.cardinalities, train.numeric.shape[1], self.outputs, self.config)
+        self.network_ = WindowNetwork(train.cardinalities, train.numeric.shape[1], self.outputs, self.config.embedding_dim,
+                                      self.config.hidden)
         self.training_history_ = train_network(self.network_, self._loss(), self._tensors(train),
                                                self._tensors(valid) if valid is not None and len(valid) else None,
                                                self.config.fit, self.config.seed, progress)
         return self
 
     def _outputs(self, table: FeatureTable) -> np.ndarray:
-        import torch
-
         if self.network_ is None:
             raise ModelError(f"The {self.kind} model is not fitted yet", hint="Call fit() first.")
         return predict_batched(self.network_, [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric)]).numpy()
@@ -303,8 +296,6 @@ class _WindowModel(ABC):
         return self.vocabulary_
 
     def save(self, path: str | Path) -> None:
-        import torch
-
         from behaviorlab.models.base import write_directory_atomic
 
         if self.network_ is None or self.vocabulary_ is None:
@@ -326,8 +317,6 @@ class _WindowModel(ABC):
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        import torch
-
         directory = Path(path)
         if not (directory / CONFIG_FILE).is_file():
             raise ModelError(f"{directory} is not a saved {cls.kind} model (no {CONFIG_FILE})")
@@ -336,7 +325,8 @@ class _WindowModel(ABC):
             raise ModelError(f"{directory} holds a {saved.get('kind')!r} model, not {cls.kind!r}")
         model = cls(parse_config(WindowConfig, saved["config"], where=str(directory / CONFIG_FILE)))
         model.vocabulary_ = Vocabulary.from_json((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
-        model.network_ = build_window_network(tuple(saved["cardinalities"]), saved["numeric_width"], cls.outputs, model.config)
+        model.network_ = WindowNetwork(tuple(saved["cardinalities"]), saved["numeric_width"], cls.outputs,
+                                       model.config.embedding_dim, model.config.hidden)
         model.network_.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
         model.network_.eval()
         return model
@@ -351,14 +341,10 @@ class TimeToNextModel(_WindowModel):
     def features(self, log: EventLog) -> FeatureTable:
         return gap_table(log, self._adopt(log), self.config.history)
 
-    def _loss(self) -> torch.nn.Module:
-        import torch
-
-        return torch.nn.L1Loss()
+    def _loss(self) -> nn.Module:
+        return nn.L1Loss()
 
     def _target_tensor(self, table: FeatureTable) -> torch.Tensor:
-        import torch
-
         return torch.as_tensor(np.log1p(table.target), dtype=torch.float32).unsqueeze(1)  # [N, 1]
 
     def predict_seconds(self, table: FeatureTable) -> np.ndarray:
@@ -375,18 +361,12 @@ class NextHourBinModel(_WindowModel):
     def features(self, log: EventLog) -> FeatureTable:
         return hour_bin_table(log, self._adopt(log), self.config.history)
 
-    def _loss(self) -> torch.nn.Module:
-        import torch
-
-        return torch.nn.CrossEntropyLoss()
+    def _loss(self) -> nn.Module:
+        return nn.CrossEntropyLoss()
 
     def _target_tensor(self, table: FeatureTable) -> torch.Tensor:
-        import torch
-
         return torch.as_tensor(table.target, dtype=torch.int64)
 
     def predict_proba(self, table: FeatureTable) -> np.ndarray:
         """float64 [N, 8]: p(next hour bin = HOUR_BINS[j])."""
-        import torch
-
         return torch.softmax(torch.as_tensor(self._outputs(table)), dim=1).numpy().astype(np.float64)

@@ -29,15 +29,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import torch
 from pydantic import Field
+from torch import nn
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import ModelError
 
 if TYPE_CHECKING:
-    import torch
-    from torch import nn
-
     from behaviorlab.models.checkpoint import Checkpoint
     from behaviorlab.progress import ProgressReporter
 
@@ -119,8 +118,6 @@ def make_windows(sequences: Sequence[np.ndarray], contexts: Sequence[np.ndarray]
 
 
 def resolve_device(choice: str) -> torch.device:
-    import torch
-
     if choice == "cuda" and not torch.cuda.is_available():
         raise ModelError("device='cuda' was asked for but no CUDA device is available", hint="Use device='auto' or 'cpu'.")
     if choice == "auto":
@@ -156,8 +153,6 @@ def train_network(network: nn.Module, loss_fn: Callable[[dict[str, torch.Tensor]
     that had already stopped returns its best weights without training. `max_train_seconds` counts
     the training time of every call of the run, not the time between them.
     """
-    import torch
-
     generator = torch.Generator().manual_seed(config.seed)
     trainable = [p for p in network.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -237,8 +232,6 @@ def _loop_state(network: nn.Module, optimizer: torch.optim.Optimizer, generator:
                 epoch: int, record: TrainingRecord, best_state: dict[str, torch.Tensor] | None,
                 epochs_without_gain: int, train_seconds: float) -> dict[str, Any]:
     """Everything the epochs after `epoch` depend on, as tensors and plain values (a checkpoint's state)."""
-    import torch
-
     return {
         "epoch": epoch,  # epochs finished
         "network": network.state_dict(),
