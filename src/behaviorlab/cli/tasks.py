@@ -6,6 +6,7 @@ test part scored once), prints a table and optionally writes the results as JSON
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,17 @@ from behaviorlab.cli.common import (
     progress_bar,
     write_json,
 )
+from behaviorlab.cli.training import (
+    DeviceOption,
+    EpochsOption,
+    PatienceOption,
+    ResumeOption,
+    ThreadsOption,
+    TimeBudgetOption,
+    save_trained,
+    training_overrides,
+    training_run,
+)
 from behaviorlab.errors import ConfigError
 
 ctr_app = typer.Typer(help="User-representation CTR model: p(click | user history text, item features).", no_args_is_help=True)
@@ -33,7 +45,6 @@ app.add_typer(anomaly_app, name="anomaly")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")]
 SeedOption = Annotated[int | None, typer.Option(help="Random seed (overrides the config).")]
-EpochsOption = Annotated[int | None, typer.Option(help="Maximum training epochs (overrides the config).")]
 
 
 def _load(data: Path, format_name: str | None) -> Any:
@@ -42,11 +53,13 @@ def _load(data: Path, format_name: str | None) -> Any:
     return load(data, format=format_name)
 
 
-def _fit_overrides(config: Any, epochs: int | None) -> Any:
-    """The config with fit.epochs replaced when --epochs is given."""
-    if epochs is None:
-        return config
-    return config.model_copy(update={"fit": config.fit.model_copy(update={"epochs": epochs})})
+def _optional_run(out: Path | None, what: str, resume: bool) -> Any:
+    """training_run for a command whose --out is optional: without one there is no checkpoint to resume."""
+    if out is None:
+        if resume:
+            raise ConfigError("--resume needs --out: the checkpoint lives in the model folder", hint="Add --out.")
+        return contextlib.nullcontext(None)
+    return training_run(out, what, resumable=True, resume=resume)
 
 
 # ---------------------------------------------------------------- ctr
@@ -81,22 +94,32 @@ def ctr_train(
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
+    threads: ThreadsOption = None,
+    patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    device: DeviceOption = None,
+    resume: ResumeOption = False,
     json_out: JsonOption = None,
 ) -> None:
-    """Train the CTR model on the train part; early stopping on the validation pairs."""
+    """Train the CTR model on the train part; early stopping on the validation pairs.
+
+    A checkpoint (OUT/checkpoint.pt) is saved after every epoch; --resume continues an interrupted run."""
     from behaviorlab.config import load_config
     from behaviorlab.models.ctr import CTRConfig, CTRModel, ctr_report
 
-    settings = _fit_overrides(load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
-                                                             "max_examples": max_examples}), epochs)
-    parts = _ctr_split(data, format_name, split, value_column, min_value)
+    flags = training_overrides(CTRConfig, "ctr", epochs=epochs, threads=threads, patience=patience,
+                               time_budget=time_budget, device=device)
+    settings = load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
+                                               "max_examples": max_examples} | flags)
     model = CTRModel(settings)
-    with progress_bar("training ctr") as report:
-        model.fit(parts.train, parts.valid, progress=report)
-    metrics = ctr_report(model, parts.valid, seed=settings.seed)
-    model.metadata_ = {"data": str(data), "format": format_name, "split": split, "value_column": value_column,
-                       "min_value": min_value, "valid": metrics}
-    model.save(out)
+    with training_run(out, "ctr", resumable=True, resume=resume) as checkpoint:
+        parts = _ctr_split(data, format_name, split, value_column, min_value)
+        with progress_bar("training ctr") as report:
+            model.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
+        metrics = ctr_report(model, parts.valid, seed=settings.seed)
+        model.metadata_ = {"data": str(data), "format": format_name, "split": split, "value_column": value_column,
+                           "min_value": min_value, "valid": metrics}
+        save_trained(model, out, checkpoint)
     console.print(metrics_table("ctr: validation", metrics))
     console.print(f"Saved the model to {out}")
     write_json(json_out, {"model": "ctr", "split": split, "valid": metrics, "config": settings.model_dump(mode="json")})
@@ -124,11 +147,13 @@ def ctr_evaluate(
 # ---------------------------------------------------------------- timing
 
 
-def _window_config(config: Path | None, seed: int | None, epochs: int | None, history: int | None) -> Any:
+def _window_config(config: Path | None, seed: int | None, history: int | None, **flags: Any) -> Any:
+    """The window models' config: the TOML file, then --seed, --history and the training flags."""
     from behaviorlab.config import load_config
     from behaviorlab.models.time_to_next import WindowConfig
 
-    return _fit_overrides(load_config(WindowConfig, config, {"seed": seed, "history": history}), epochs)
+    overrides = {"seed": seed, "history": history} | training_overrides(WindowConfig, "window", **flags)
+    return load_config(WindowConfig, config, overrides)
 
 
 @timing_app.command("gaps")
@@ -142,21 +167,28 @@ def timing_gaps(
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
+    threads: ThreadsOption = None,
+    patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    device: DeviceOption = None,
+    resume: ResumeOption = False,
     json_out: JsonOption = None,
 ) -> None:
     """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
     from behaviorlab.models.time_to_next import TimeToNextModel, gap_baselines, gap_metrics, gap_split
 
     log = _load(data, format_name)
-    model = TimeToNextModel(_window_config(config, seed, epochs, history))
+    model = TimeToNextModel(_window_config(config, seed, history, epochs=epochs, threads=threads,
+                                           patience=patience, time_budget=time_budget, device=device))
     train, valid, test = gap_split(model.features(log), log, valid_ratio, test_ratio)
-    with progress_bar("training time-to-next") as report:
-        model.fit(train, valid, progress=report)
+    with _optional_run(out, "time-to-next", resume) as checkpoint, progress_bar("training time-to-next") as report:
+        model.fit(train, valid, progress=report, checkpoint=checkpoint)
+        if out is not None:
+            save_trained(model, out, checkpoint)
     rows = {"neural (MLP, L1 on log-seconds)": gap_metrics(test.target, model.predict_seconds(test)),
             **gap_baselines(train, test)}
     console.print(comparison_table(f"time to next event: test ({len(test):,} events, temporal split)", rows))
     if out is not None:
-        model.save(out)
         console.print(f"Saved the model to {out}")
     write_json(json_out, {"task": "time-to-next", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
                            "test": rows})
@@ -171,21 +203,28 @@ def timing_hour_bin(
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
+    threads: ThreadsOption = None,
+    patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    device: DeviceOption = None,
+    resume: ResumeOption = False,
     json_out: JsonOption = None,
 ) -> None:
     """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
     from behaviorlab.models.time_to_next import NextHourBinModel, hour_bin_baselines, hour_bin_metrics, hour_bin_split
 
     log = _load(data, format_name)
-    model = NextHourBinModel(_window_config(config, seed, epochs, history))
+    model = NextHourBinModel(_window_config(config, seed, history, epochs=epochs, threads=threads,
+                                           patience=patience, time_budget=time_budget, device=device))
     train, valid, test = hour_bin_split(model.features(log), log)
-    with progress_bar("training next-hour-bin") as report:
-        model.fit(train, valid, progress=report)
+    with _optional_run(out, "next-hour-bin", resume) as checkpoint, progress_bar("training next-hour-bin") as report:
+        model.fit(train, valid, progress=report, checkpoint=checkpoint)
+        if out is not None:
+            save_trained(model, out, checkpoint)
     rows = {"neural (MLP, softmax)": hour_bin_metrics(model.predict_proba(test), test.target),
             **hour_bin_baselines(train, test)}
     console.print(comparison_table(f"next hour bin: test ({len(test):,} events)", rows))
     if out is not None:
-        model.save(out)
         console.print(f"Saved the model to {out}")
     write_json(json_out, {"task": "next-hour-bin", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
                            "test": rows})
@@ -202,6 +241,10 @@ def timing_daily(
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
+    threads: ThreadsOption = None,
+    patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    device: DeviceOption = None,
     json_out: JsonOption = None,
 ) -> None:
     """Forecast per-user daily event counts: ARIMA (order chosen on validation) vs a neural model."""
@@ -210,8 +253,10 @@ def timing_daily(
     from behaviorlab.config import load_config
     from behaviorlab.models.daily_counts import DailyCountsConfig, compare_forecasters
 
-    settings = _fit_overrides(load_config(DailyCountsConfig, config, {
-        "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users}), epochs)
+    flags = training_overrides(DailyCountsConfig, "daily counts", epochs=epochs, threads=threads, patience=patience,
+                               time_budget=time_budget, device=device)
+    settings = load_config(DailyCountsConfig, config, {
+        "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users} | flags)
     log = _load(data, format_name)
     with progress_bar("fitting ARIMA per user") as report:
         result = compare_forecasters(log, settings, progress=report)

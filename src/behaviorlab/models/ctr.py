@@ -56,6 +56,7 @@ items x hidden per step (15 minutes an epoch on one core here), so train it with
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
@@ -71,7 +72,9 @@ from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError, ModelError
 from behaviorlab.evaluate.metrics import auc, ranking_metrics, sampled_candidates, target_columns
 from behaviorlab.models.base import BaseModel, log_softmax_rows
-from behaviorlab.models.tabular import FitSettings, TrainingHistory, train_network
+from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
+from behaviorlab.models.settings import TrainSettings
+from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
 from behaviorlab.schema import ACTION, EventLog
 from behaviorlab.sequences import encode_examples, examples_from_log
 
@@ -82,7 +85,7 @@ if TYPE_CHECKING:
 STATE_FILE = "ctr.pt"
 
 
-class CTRConfig(StrictConfig):
+class CTRConfig(TrainSettings):
     head: Literal["logistic", "mlp"] = "logistic"
     hidden: int = Field(64, ge=1)          # MLP width
     projection: int | None = Field(64, ge=1)  # width of the learned maps P, Q before [u; x; u*x]; None = raw features
@@ -96,7 +99,12 @@ class CTRConfig(StrictConfig):
     category_column: str | None = None     # an extra holding each item's categorical values
     category_separator: str = "|"
     max_examples: int | None = Field(None, ge=1)  # cap on training positives (seeded sample)
-    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=40, batch_size=1024, learning_rate=1e-2, patience=3))
+    # training; no min_steps (an epoch is many steps here)
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(1024, ge=1)
+    learning_rate: float = Field(1e-2, gt=0.0)
+    patience: int = Field(3, ge=1)  # epochs without a lower validation loss before stopping
+    min_steps: int = Field(0, ge=0)
     seed: int = 0
 
 
@@ -185,13 +193,11 @@ def build_network(features: np.ndarray, config: CTRConfig, item_bias: np.ndarray
 def softmax_and_bce(logits: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the target over all items [B, V] plus BCE of the candidates [B, 1 + k] (target first)."""
     picked = logits.gather(1, candidates - 1)                            # [B, 1 + k]; ids are columns + 1
-    return F.cross_entropy(logits, candidates[:, 0] - 1) + pointwise_bce(picked, candidates)
+    return F.cross_entropy(logits, candidates[:, 0] - 1) + pointwise_bce(picked)
 
 
-def pointwise_bce(logits: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """BCE of candidate logits [B, 1 + k]: label 1 for the target (column 0), 0 for the negatives.
-
-    `candidates` only fills the (output, target) signature of `train_network`: the labels are fixed."""
+def pointwise_bce(logits: torch.Tensor) -> torch.Tensor:
+    """BCE of candidate logits [B, 1 + k]: label 1 for the target (column 0), 0 for the negatives."""
     labels = torch.zeros_like(logits)
     labels[:, 0] = 1.0
     return F.binary_cross_entropy_with_logits(logits, labels)
@@ -206,7 +212,7 @@ class CTRModel(BaseModel):
         super().__init__(config)
         self.network_: nn.Module | None = None
         self.categories_: list[str] = []  # the multi-hot columns of the item features, in order
-        self.training_history_: TrainingHistory | None = None
+        self.training_record_: TrainingRecord | None = None
 
     # -- features -------------------------------------------------------------------------------
     def item_features(self, log: EventLog) -> np.ndarray:
@@ -233,28 +239,36 @@ class CTRModel(BaseModel):
         logs = np.log1p(counts[1:].astype(np.float64))
         return np.concatenate([[0.0], logs - logs.mean()]).astype(np.float32)
 
-    def _tensors(self, examples: NextEventExamples, seed: int) -> tuple[torch.Tensor, ...]:
-        """The training (or validation) tensors for `train_network`: history ids [N, R] and candidates
-        [N, 1 + k] (the target, then `negatives` uniformly drawn other items), plus, for the pointwise
-        objective, the candidates once more as the loss's target (the network scores only them)."""
+    def _tensors(self, examples: NextEventExamples, seed: int) -> dict[str, torch.Tensor]:
+        """The training (or validation) tensors: history ids [N, R] and candidates [N, 1 + k] (the
+        target, then `negatives` uniformly drawn other items)."""
         histories, targets = encode_examples(examples, self.vocabulary, self.config.recent)  # [N, R], [N]
         n, k, v = len(targets), self.config.negatives, len(self.vocabulary)
         drawn = np.random.default_rng(seed).integers(1, v, size=(n, k))  # ids 1..V-1, shifted past the target
         candidates = np.concatenate([targets[:, None], drawn + (drawn >= targets[:, None])], axis=1)  # [N, 1 + k]
-        history, candidate = torch.as_tensor(histories), torch.as_tensor(candidates)
-        # softmax+bce: network(history) scores every item; bce: network(history, candidates)
-        return (history, candidate) if self.config.objective == "softmax+bce" else (history, candidate, candidate)
+        return {"history": torch.as_tensor(histories), "candidates": torch.as_tensor(candidates)}
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        network = self._network()
+        if self.config.objective == "softmax+bce":
+            return softmax_and_bce(network(batch["history"]), batch["candidates"])  # scores every item [B, V]
+        return pointwise_bce(network(batch["history"], batch["candidates"]))      # scores the candidates [B, 1 + k]
 
     # -- learning -------------------------------------------------------------------------------
     def fit(self, train: EventLog, valid: NextEventExamples | None = None, *, warm_start: bool = False,
-            progress: ProgressReporter | None = None) -> Self:
+            progress: ProgressReporter | None = None, checkpoint: str | Path | None = None) -> Self:
         """Learn P, Q, theta (or the MLP), the item biases and the seen weight on train's (history,
-        next item) pairs; early stopping on the same loss over valid's examples."""
+        next item) pairs; early stopping on the same loss over valid's examples.
+
+        `checkpoint` makes the training resumable, as for the sequence models (NeuralModel.fit)."""
         self._adopt_vocabulary(train, warm_start)
         if len(self.vocabulary) < 2:
             raise ModelError("The CTR model needs at least two items to sample negatives from")
         torch.manual_seed(self.config.seed)
-        if not warm_start or self.network_ is None:
+        start = "fresh"
+        if warm_start and self.network_ is not None:
+            start = "warm: " + fingerprint(*[t.detach().cpu().numpy() for t in self.network_.state_dict().values()])
+        else:
             self.network_ = build_network(self.item_features(train), self.config, self.log_counts(train))
         examples = examples_from_log(train, min_history=1, max_len=self.config.recent)
         if not len(examples):
@@ -263,11 +277,18 @@ class CTRModel(BaseModel):
             keep = np.sort(np.random.default_rng(self.config.seed).choice(len(examples), self.config.max_examples, replace=False))
             examples = type(examples)([examples.user_ids[i] for i in keep], [examples.histories[i] for i in keep],
                                       [examples.targets[i] for i in keep])
-        loss = softmax_and_bce if self.config.objective == "softmax+bce" else pointwise_bce
         tensors = self._tensors(examples, self.config.seed)
         valid_tensors = self._tensors(valid, self.config.seed + 1) if valid is not None and len(valid) else None
-        self.training_history_ = train_network(self.network_, loss, tensors, valid_tensors, self.config.fit,
-                                               self.config.seed, progress)
+        validation = None if valid_tensors is None else loss_validation(self._loss, valid_tensors, self.config)
+        run = None
+        if checkpoint is not None:
+            # the items' text and categories, not their float embeddings: a resume restores the saved feature table
+            meaning = json.dumps([self.vocabulary.to_json(), self.categories_]).encode()
+            arrays = [tensor.numpy() for tensor in tensors.values()]
+            checked = None if valid_tensors is None else [tensor.numpy() for tensor in valid_tensors.values()]
+            run = Checkpoint(Path(checkpoint), run_identity(self.name, self.config, [*arrays, meaning], checked, start))
+        self.training_record_ = train_network(self.network_, self._loss, tensors, self.config, self.config.seed,
+                                              validation, progress, run)
         return self
 
     # -- prediction -----------------------------------------------------------------------------
@@ -282,10 +303,9 @@ class CTRModel(BaseModel):
 
         network = self._network()
         ids = torch.as_tensor(pad_left([self.vocabulary.ids_of(h) for h in histories], self.config.recent))  # [N, R]
-        network.eval()
-        with torch.no_grad():
-            parts = [network(ids[start:start + 64]) for start in range(0, len(ids), 64)]
-        return (torch.cat(parts) if parts else torch.zeros((0, len(self.vocabulary)))).numpy()
+        if not len(ids):
+            return np.zeros((0, len(self.vocabulary)), dtype=np.float32)
+        return predict_batched(network, [ids], batch_size=64).numpy()
 
     def click_probability(self, history: Sequence[str], items: Sequence[str]) -> np.ndarray:
         """float32 [len(items)]: p(y = 1 | u(history), x_item)."""

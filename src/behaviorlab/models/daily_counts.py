@@ -33,10 +33,10 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError
 from behaviorlab.evaluate.metrics import mae, rmse
-from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
+from behaviorlab.models.settings import TrainSettings
+from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
 from behaviorlab.schema import TIMESTAMP, USER, EventLog
 from behaviorlab.sequences import UTC_OFFSET_COLUMN
 
@@ -46,14 +46,19 @@ if TYPE_CHECKING:
 Order = tuple[int, int, int]
 
 
-class DailyCountsConfig(StrictConfig):
+class DailyCountsConfig(TrainSettings):
     horizon: int = Field(7, ge=1)           # days in each of the validation and test tails
     window: int = Field(14, ge=1)           # days of history the neural model reads
     min_events: int = Field(10, ge=1)       # users with fewer events before the tails are left out
     max_users: int | None = Field(None, ge=1)  # seeded sample of users (ARIMA fits one model per user)
     arima_orders: tuple[Order, ...] = ((1, 0, 0), (1, 0, 1), (2, 0, 1), (0, 1, 1))
     hidden: int = Field(64, ge=1)
-    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=60, batch_size=256, learning_rate=2e-3, patience=5))
+    # training: the neural forecaster's; no min_steps (one epoch is many steps here)
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(2e-3, gt=0.0)
+    patience: int = Field(5, ge=1)  # epochs without a lower validation loss before stopping
+    min_steps: int = Field(0, ge=0)
     seed: int = 0
 
 
@@ -199,7 +204,7 @@ def _windows(data: DailyCounts, ends: Sequence[int], config: DailyCountsConfig) 
 @dataclass
 class NeuralResult:
     forecast: np.ndarray        # [U, horizon]
-    history: TrainingHistory
+    history: TrainingRecord
 
 
 def neural_forecast(data: DailyCounts, config: DailyCountsConfig, progress: ProgressReporter | None = None) -> NeuralResult:
@@ -210,9 +215,14 @@ def neural_forecast(data: DailyCounts, config: DailyCountsConfig, progress: Prog
     test_x, _ = _windows(data, [test_start], config)
     torch.manual_seed(config.seed)
     network = build_count_network(config)
-    loss = nn.PoissonNLLLoss(log_input=True)
-    history = train_network(network, loss, [torch.as_tensor(train_x), torch.as_tensor(train_y)],
-                            [torch.as_tensor(valid_x), torch.as_tensor(valid_y)], config.fit, config.seed, progress)
+    poisson = nn.PoissonNLLLoss(log_input=True)
+
+    def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return poisson(network(batch["inputs"]), batch["counts"])  # [B, horizon] log rates against counts
+
+    valid = {"inputs": torch.as_tensor(valid_x), "counts": torch.as_tensor(valid_y)}
+    history = train_network(network, loss_fn, {"inputs": torch.as_tensor(train_x), "counts": torch.as_tensor(train_y)},
+                            config, config.seed, loss_validation(loss_fn, valid, config), progress)
     forecast = torch.exp(predict_batched(network, [torch.as_tensor(test_x)])).numpy().astype(np.float64)
     return NeuralResult(forecast, history)
 

@@ -25,19 +25,18 @@ from torch import nn
 
 from behaviorlab.errors import ModelError
 from behaviorlab.models.base import BaseModel
-from behaviorlab.models.checkpoint import Checkpoint, fingerprint
+from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
 from behaviorlab.models.explain import Contribution, Explanation
 from behaviorlab.models.training import (
     NeuralConfig,
     TrainingRecord,
+    Validation,
     Windows,
     make_windows,
     resolve_device,
     train_network,
 )
 from behaviorlab.schema import ACTION, USER
-
-RESUMABLE_WITH_CHANGES = ("epochs", "patience", "min_steps", "max_train_seconds", "threads")  # config keys a resume may change
 
 if TYPE_CHECKING:
     from behaviorlab.progress import ProgressReporter
@@ -180,10 +179,9 @@ class NeuralModel(BaseModel):
                     for row in grouped.iter_rows(named=True)]
         windows = make_windows(sequences, contexts, self.config.max_len, self.config.window_stride)
 
-        device = resolve_device(self.config.device)
         if not warm_start:
             self.network_ = self._new_network()
-        network = self.network_.to(device)
+        network = self.network_  # train() moves it to the configured device
 
         def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
             hidden = network.hidden(batch["inputs"])  # [B, L, D]
@@ -191,43 +189,36 @@ class NeuralModel(BaseModel):
             hidden = network.add_context(hidden[scored], batch["context"][scored])  # [M, D]
             return F.cross_entropy(network.logits(hidden), batch["targets"][scored] - 1)
 
-        validate = None
+        validation = None
         if valid is not None and len(valid):
             from behaviorlab.evaluate.metrics import ndcg_at_k, target_columns
 
             targets = target_columns(self, valid)
             self.check_known([a for history in valid.histories for a in history])
-
-            def validate() -> float:
-                return ndcg_at_k(self._log_probs(valid.histories, valid.context), targets, 10)
+            validation = Validation(lambda: ndcg_at_k(self._log_probs(valid.histories, valid.context), targets, 10),
+                                    metric="valid_ndcg10", higher_is_better=True)
 
         run = None
         if checkpoint is not None:
-            checked = valid if validate is not None else None  # the examples that choose the best epoch
+            checked = valid if validation is not None else None  # the examples that choose the best epoch
             run = Checkpoint(Path(checkpoint), self._run_identity(windows, checked, warm_start))
-        self.training_record_ = train_network(network, loss_fn, windows, self.config, device, validate, progress, run)
+        data = {"inputs": torch.from_numpy(windows.inputs), "targets": torch.from_numpy(windows.targets),
+                "context": torch.from_numpy(windows.context)}
+        self.training_record_ = train_network(network, loss_fn, data, self.config, self.config.seed, validation, progress, run)
         return self
 
     def _run_identity(self, windows: Windows, valid: NextEventExamples | None, warm_start: bool) -> dict[str, Any]:
         """What makes two fits the same run (see `fit`): the model, its config, and fingerprints of the data."""
         meaning = json.dumps([self.vocabulary.actions, self.context_values_]).encode()  # what the ids stand for
-        identity: dict[str, Any] = {
-            "model": self.name,
-            # when to stop is not part of what an epoch computes, so a run may be resumed with a larger
-            # budget (epochs, patience, time); another thread count changes sums only by float rounding
-            "config": self.config.model_dump(mode="json", exclude=set(RESUMABLE_WITH_CHANGES)),
-            "training data": fingerprint(windows.inputs, windows.targets, windows.context, meaning),
-            "validation data": "none",
-            "start": "fresh",
-        }
+        validation = None
         if valid is not None:
             ids, ctx = self._encode(valid.histories, valid.context)  # what validation feeds the network
-            targets = np.asarray(self.vocabulary.ids_of(valid.targets), dtype=np.int64)
-            identity["validation data"] = fingerprint(ids, ctx, targets)
+            validation = [ids, ctx, np.asarray(self.vocabulary.ids_of(valid.targets), dtype=np.int64)]
+        start = "fresh"
         if warm_start:
-            weights = [t.detach().cpu().numpy() for t in self._network().state_dict().values()]
-            identity["start"] = "warm: " + fingerprint(*weights)
-        return identity
+            start = "warm: " + fingerprint(*[t.detach().cpu().numpy() for t in self._network().state_dict().values()])
+        return run_identity(self.name, self.config, [windows.inputs, windows.targets, windows.context, meaning],
+                            validation, start)
 
     # -- prediction ---------------------------------------------------------------------------
     def _network(self) -> nn.Module:

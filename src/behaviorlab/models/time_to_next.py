@@ -30,10 +30,12 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from behaviorlab.config import StrictConfig, parse_config
+from behaviorlab.config import parse_config
 from behaviorlab.errors import DataError, ModelError
 from behaviorlab.evaluate.metrics import accuracy, macro_recall, mae, rmse
-from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
+from behaviorlab.models.checkpoint import Checkpoint, run_identity
+from behaviorlab.models.settings import TrainSettings
+from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
 from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Vocabulary
 from behaviorlab.sequences import temporal_cuts
 
@@ -44,11 +46,16 @@ SECONDS_PER_HOUR = 3600.0
 CONFIG_FILE, WEIGHTS_FILE, VOCABULARY_FILE = "config.json", "weights.pt", "vocabulary.json"
 
 
-class WindowConfig(StrictConfig):
+class WindowConfig(TrainSettings):
     history: int = Field(3, ge=1)          # how many past events the features look back
     embedding_dim: int = Field(16, ge=1)
     hidden: int = Field(64, ge=1)
-    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=40, batch_size=512, learning_rate=2e-3, patience=4))
+    # training; no min_steps (an epoch is many steps here)
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(512, ge=1)
+    learning_rate: float = Field(2e-3, gt=0.0)
+    patience: int = Field(4, ge=1)  # epochs without a lower validation loss before stopping
+    min_steps: int = Field(0, ge=0)
     seed: int = 0
 
 
@@ -258,7 +265,7 @@ class _WindowModel(ABC):
         self.config = config or WindowConfig()
         self.vocabulary_: Vocabulary | None = None
         self.network_: nn.Module | None = None
-        self.training_history_: TrainingHistory | None = None
+        self.training_record_: TrainingRecord | None = None
 
     @abstractmethod
     def _loss(self) -> nn.Module:
@@ -268,18 +275,35 @@ class _WindowModel(ABC):
     def _target_tensor(self, table: FeatureTable) -> torch.Tensor:
         """The table's targets in the form the loss takes."""
 
-    def _tensors(self, table: FeatureTable) -> list[torch.Tensor]:
-        return [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric), self._target_tensor(table)]
+    def _tensors(self, table: FeatureTable) -> dict[str, torch.Tensor]:
+        return {"categorical": torch.as_tensor(table.categorical), "numeric": torch.as_tensor(table.numeric),
+                "target": self._target_tensor(table)}
 
-    def fit(self, train: FeatureTable, valid: FeatureTable | None = None, progress: ProgressReporter | None = None) -> Self:
+    def fit(self, train: FeatureTable, valid: FeatureTable | None = None, progress: ProgressReporter | None = None,
+            checkpoint: str | Path | None = None) -> Self:
+        """Train on `train`'s rows, early stopping on `valid`'s loss; `checkpoint` makes it resumable
+        (as for the sequence models, NeuralModel.fit)."""
         if self.vocabulary_ is None:
             raise ModelError(f"Build the {self.kind} tables with this model's `features(log)` first")
         torch.manual_seed(self.config.seed)
-        self.network_ = WindowNetwork(train.cardinalities, train.numeric.shape[1], self.outputs, self.config.embedding_dim,
-                                      self.config.hidden)
-        self.training_history_ = train_network(self.network_, self._loss(), self._tensors(train),
-                                               self._tensors(valid) if valid is not None and len(valid) else None,
-                                               self.config.fit, self.config.seed, progress)
+        network = self.network_ = WindowNetwork(train.cardinalities, train.numeric.shape[1], self.outputs,
+                                                self.config.embedding_dim, self.config.hidden)
+        criterion = self._loss()
+
+        def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return criterion(network(batch["categorical"], batch["numeric"]), batch["target"])
+
+        tensors = self._tensors(train)
+        valid_tensors = self._tensors(valid) if valid is not None and len(valid) else None
+        validation = None if valid_tensors is None else loss_validation(loss_fn, valid_tensors, self.config)
+        run = None
+        if checkpoint is not None:
+            checked = None if valid_tensors is None else [t.numpy() for t in valid_tensors.values()]
+            meaning = self.vocabulary_.to_json().encode()  # what the action ids stand for
+            identity = run_identity(self.kind, self.config, [*(t.numpy() for t in tensors.values()), meaning], checked)
+            run = Checkpoint(Path(checkpoint), identity)
+        self.training_record_ = train_network(network, loss_fn, tensors, self.config, self.config.seed, validation,
+                                              progress, run)
         return self
 
     def _outputs(self, table: FeatureTable) -> np.ndarray:
