@@ -103,6 +103,18 @@ def train(
         write_json(json_out, {"model": model, "split": split_name, "valid": valid_metrics, "config": instance.config.model_dump(mode="json")})
 
 
+def _load_predictor(model_dir: Path) -> Any:
+    """The next-behavior model saved in `model_dir`; another saved kind is a ModelError that names it."""
+    from behaviorlab.models.base import NextBehaviorModel
+    from behaviorlab.models.registry import load_model
+
+    model = load_model(model_dir)
+    if not isinstance(model, NextBehaviorModel):
+        raise ModelError(f"{model_dir} holds a '{model.name}' model, which does not predict next actions",
+                         hint="Pass a directory written by `behaviorlab train --out`.")
+    return model
+
+
 @app.command("evaluate")
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab train`.")],
@@ -116,7 +128,6 @@ def evaluate(
     """Score a trained model on the test part of the split (full ranking over all actions by default)."""
     from behaviorlab.evaluate.metrics import ranking_report
     from behaviorlab.models.base import CountsFailures
-    from behaviorlab.models.registry import load_model
 
     try:
         cutoffs = tuple(int(k) for k in ks.split(","))
@@ -124,7 +135,7 @@ def evaluate(
         cutoffs = ()
     if not cutoffs or min(cutoffs) < 1:
         raise ConfigError(f"--ks must be positive integers separated by commas, got {ks!r}", hint="For example --ks 1,5,10.")
-    model = load_model(model_dir)
+    model = _load_predictor(model_dir)
     trained_on = model.metadata_.get("split")
     if split and trained_on and split != trained_on:
         # Another split's test part holds events this model trained on: its scores would be inflated.
@@ -176,9 +187,8 @@ def predict(
 ) -> None:
     """The most likely next actions after a history."""
     from behaviorlab.models.explain import explain_prediction
-    from behaviorlab.models.registry import load_model
 
-    model = load_model(model_dir)
+    model = _load_predictor(model_dir)
     actions = [a.strip() for a in history.split(sep)] if sep else history.split()
     actions = [a for a in actions if a]
     unknown = [a for a in actions if a not in model.vocabulary]

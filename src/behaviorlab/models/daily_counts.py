@@ -21,11 +21,13 @@ week earlier (seasonal naive).
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import polars as pl
@@ -33,8 +35,10 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from behaviorlab.errors import DataError
+from behaviorlab.config import parse_config
+from behaviorlab.errors import DataError, ModelError
 from behaviorlab.evaluate.metrics import mae, rmse
+from behaviorlab.models.base import MANIFEST, manifest_file, open_saved, write_directory_atomic
 from behaviorlab.models.settings import TrainSettings
 from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
 from behaviorlab.schema import TIMESTAMP, USER, EventLog
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from behaviorlab.progress import ProgressReporter
 
 Order = tuple[int, int, int]
+WEIGHTS_FILE = "weights.pt"
 
 
 class DailyCountsConfig(TrainSettings):
@@ -201,6 +206,63 @@ def _windows(data: DailyCounts, ends: Sequence[int], config: DailyCountsConfig) 
     return np.concatenate(inputs).astype(np.float32), np.concatenate(targets).astype(np.float32)
 
 
+class DailyCountsModel:
+    """The neural forecaster on its own, saved like every model (base.py's layout: manifest and weights.pt).
+
+    `fit(data)` trains on the days before `data`'s validation and test tails (the last 2 x horizon
+    days) and stops early on the validation tail; `forecast(data, start)` predicts the `horizon` days
+    from day index `start`, reading the `window` days before it."""
+
+    name = "daily-counts"  # its kind in the registry and in saved manifests
+
+    def __init__(self, config: DailyCountsConfig | None = None) -> None:
+        self.config = config or DailyCountsConfig()
+        self.network_: nn.Module | None = None
+        self.training_record_: TrainingRecord | None = None
+
+    def fit(self, data: DailyCounts, progress: ProgressReporter | None = None) -> Self:
+        config = self.config
+        valid_start = len(data.days) - 2 * config.horizon
+        ends = range(config.window, valid_start - config.horizon + 1)  # windows whose targets are training days
+        train_x, train_y = _windows(data, ends, config)
+        valid_x, valid_y = _windows(data, [valid_start], config)
+        torch.manual_seed(config.seed)
+        network = self.network_ = build_count_network(config)
+        poisson = nn.PoissonNLLLoss(log_input=True)
+
+        def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return poisson(network(batch["inputs"]), batch["counts"])  # [B, horizon] log rates against counts
+
+        valid = {"inputs": torch.as_tensor(valid_x), "counts": torch.as_tensor(valid_y)}
+        self.training_record_ = train_network(network, loss_fn, {"inputs": torch.as_tensor(train_x),
+                                                                 "counts": torch.as_tensor(train_y)},
+                                              config, config.seed, loss_validation(loss_fn, valid, config), progress)
+        return self
+
+    def forecast(self, data: DailyCounts, start: int) -> np.ndarray:
+        """float64 [U, horizon]: the expected counts of each user's `horizon` days from day index `start`."""
+        if self.network_ is None:
+            raise ModelError("The daily-counts model is not fitted yet", hint="Call fit() first.")
+        inputs, _ = _windows(data, [start], self.config)
+        return torch.exp(predict_batched(self.network_, [torch.as_tensor(inputs)])).numpy().astype(np.float64)
+
+    def save(self, path: str | Path) -> None:
+        if self.network_ is None:
+            raise ModelError("Only a fitted daily-counts model can be saved")
+        buffer = io.BytesIO()
+        torch.save(self.network_.state_dict(), buffer)
+        write_directory_atomic(path, manifest_file(self.name, self.config, {}) | {WEIGHTS_FILE: buffer.getvalue()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        directory, manifest = open_saved(path, cls.name)
+        model = cls(parse_config(DailyCountsConfig, manifest["config"], where=f"config in {directory / MANIFEST}"))
+        model.network_ = build_count_network(model.config)
+        model.network_.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+        model.network_.eval()
+        return model
+
+
 @dataclass
 class NeuralResult:
     forecast: np.ndarray        # [U, horizon]
@@ -208,23 +270,9 @@ class NeuralResult:
 
 
 def neural_forecast(data: DailyCounts, config: DailyCountsConfig, progress: ProgressReporter | None = None) -> NeuralResult:
-    h, w = config.horizon, config.window
-    valid_start, test_start = len(data.days) - 2 * h, len(data.days) - h
-    train_x, train_y = _windows(data, range(w, valid_start - h + 1), config)   # targets inside the training days
-    valid_x, valid_y = _windows(data, [valid_start], config)
-    test_x, _ = _windows(data, [test_start], config)
-    torch.manual_seed(config.seed)
-    network = build_count_network(config)
-    poisson = nn.PoissonNLLLoss(log_input=True)
-
-    def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return poisson(network(batch["inputs"]), batch["counts"])  # [B, horizon] log rates against counts
-
-    valid = {"inputs": torch.as_tensor(valid_x), "counts": torch.as_tensor(valid_y)}
-    history = train_network(network, loss_fn, {"inputs": torch.as_tensor(train_x), "counts": torch.as_tensor(train_y)},
-                            config, config.seed, loss_validation(loss_fn, valid, config), progress)
-    forecast = torch.exp(predict_batched(network, [torch.as_tensor(test_x)])).numpy().astype(np.float64)
-    return NeuralResult(forecast, history)
+    """The neural model fitted on `data`, and its forecast of the test tail."""
+    model = DailyCountsModel(config).fit(data, progress)
+    return NeuralResult(model.forecast(data, len(data.days) - config.horizon), model.training_record_)
 
 
 # ---------------------------------------------------------------- the comparison

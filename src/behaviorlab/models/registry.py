@@ -1,4 +1,7 @@
-"""Models by name. Entries are import paths, so listing names imports nothing heavy (no torch)."""
+"""Models by name. Entries are import paths, so listing names imports nothing heavy (no torch).
+
+`_MODELS` are the next-behavior models (`create_model`, `behaviorlab train --model`); `_TASK_MODELS`
+are the other kinds that save the same directory layout. `load_model` opens both."""
 
 from __future__ import annotations
 
@@ -20,6 +23,13 @@ _MODELS: dict[str, str] = {
     "ctr": "behaviorlab.models.ctr:CTRModel",
     "zero-shot-llm": "behaviorlab.models.zero_shot:ZeroShotLLMModel",
 }
+# name -> "module:Class" of the task models; the class has `name` equal to the key and a `load(path)`.
+_TASK_MODELS: dict[str, str] = {
+    "time-to-next": "behaviorlab.models.time_to_next:TimeToNextModel",
+    "next-hour-bin": "behaviorlab.models.time_to_next:NextHourBinModel",
+    "daily-counts": "behaviorlab.models.daily_counts:DailyCountsModel",
+    "anomaly-detector": "behaviorlab.models.anomaly:SequenceAnomalyDetector",
+}
 
 
 def model_names() -> list[str]:
@@ -40,6 +50,13 @@ def create_model(name: str, **config_overrides: Any) -> BaseModel:
     return cls(parse_config(cls.config_class, config_overrides, where=f"{name} configuration"))
 
 
-def load_model(path: str | Path) -> BaseModel:
-    """Load a saved model directory, whatever model it holds."""
-    return model_class(read_manifest(Path(path))["name"]).load(path)
+def load_model(path: str | Path) -> Any:
+    """Load a saved model directory, whatever kind it holds (a next-behavior model or a task model)."""
+    name = read_manifest(Path(path))["name"]
+    entry = _MODELS.get(name) or _TASK_MODELS.get(name)
+    if entry is None:
+        raise ModelError(f"{path} holds a '{name}' model, a kind this version of behaviorlab does not know",
+                         hint=f"Open it with the behaviorlab version (or plugin) that saved it. Known kinds: "
+                              f"{', '.join(sorted(_MODELS | _TASK_MODELS))}.")
+    module_name, class_name = entry.split(":")
+    return getattr(importlib.import_module(module_name), class_name).load(path)

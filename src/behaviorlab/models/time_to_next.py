@@ -18,7 +18,6 @@ leave-one-out, for the hour bins. Baselines measured the same way are in `gap_ba
 from __future__ import annotations
 
 import io
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,14 @@ from torch import nn
 
 from behaviorlab.config import parse_config
 from behaviorlab.errors import DataError, ModelError
+from behaviorlab.models.base import (
+    MANIFEST,
+    VOCABULARY,
+    manifest_file,
+    open_saved,
+    read_vocabulary,
+    write_directory_atomic,
+)
 from behaviorlab.evaluate.metrics import accuracy, macro_recall, mae, rmse
 from behaviorlab.models.checkpoint import Checkpoint, run_identity
 from behaviorlab.models.settings import TrainSettings
@@ -43,7 +50,7 @@ if TYPE_CHECKING:
     from behaviorlab.progress import ProgressReporter
 
 SECONDS_PER_HOUR = 3600.0
-CONFIG_FILE, WEIGHTS_FILE, VOCABULARY_FILE = "config.json", "weights.pt", "vocabulary.json"
+WEIGHTS_FILE = "weights.pt"
 
 
 class WindowConfig(TrainSettings):
@@ -258,7 +265,7 @@ def hour_bin_baselines(train: FeatureTable, test: FeatureTable) -> dict[str, dic
 class _WindowModel(ABC):
     """Shared fit/predict/save of the two window models; subclasses say how to build tables."""
 
-    kind: str
+    name: str  # the registry name of the kind
     outputs: int
 
     def __init__(self, config: WindowConfig | None = None) -> None:
@@ -284,7 +291,7 @@ class _WindowModel(ABC):
         """Train on `train`'s rows, early stopping on `valid`'s loss; `checkpoint` makes it resumable
         (as for the sequence models, NeuralModel.fit)."""
         if self.vocabulary_ is None:
-            raise ModelError(f"Build the {self.kind} tables with this model's `features(log)` first")
+            raise ModelError(f"Build the {self.name} tables with this model's `features(log)` first")
         torch.manual_seed(self.config.seed)
         network = self.network_ = WindowNetwork(train.cardinalities, train.numeric.shape[1], self.outputs,
                                                 self.config.embedding_dim, self.config.hidden)
@@ -300,7 +307,7 @@ class _WindowModel(ABC):
         if checkpoint is not None:
             checked = None if valid_tensors is None else [t.numpy() for t in valid_tensors.values()]
             meaning = self.vocabulary_.to_json().encode()  # what the action ids stand for
-            identity = run_identity(self.kind, self.config, [*(t.numpy() for t in tensors.values()), meaning], checked)
+            identity = run_identity(self.name, self.config, [*(t.numpy() for t in tensors.values()), meaning], checked)
             run = Checkpoint(Path(checkpoint), identity)
         self.training_record_ = train_network(network, loss_fn, tensors, self.config, self.config.seed, validation,
                                               progress, run)
@@ -308,7 +315,7 @@ class _WindowModel(ABC):
 
     def _outputs(self, table: FeatureTable) -> np.ndarray:
         if self.network_ is None:
-            raise ModelError(f"The {self.kind} model is not fitted yet", hint="Call fit() first.")
+            raise ModelError(f"The {self.name} model is not fitted yet", hint="Call fit() first.")
         return predict_batched(self.network_, [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric)]).numpy()
 
     def _adopt(self, log: EventLog) -> Vocabulary:
@@ -320,36 +327,23 @@ class _WindowModel(ABC):
         return self.vocabulary_
 
     def save(self, path: str | Path) -> None:
-        from behaviorlab.models.base import write_directory_atomic
-
+        """The saved-model layout (base.py): manifest with the network's shapes, vocabulary.json, weights.pt."""
         if self.network_ is None or self.vocabulary_ is None:
-            raise ModelError(f"Only a fitted {self.kind} model can be saved")
+            raise ModelError(f"Only a fitted {self.name} model can be saved")
         buffer = io.BytesIO()
         torch.save(self.network_.state_dict(), buffer)
-        shapes = {"cardinalities": list(self._cardinalities), "numeric_width": self._numeric_width}
-        config = {"kind": self.kind, "config": self.config.model_dump(mode="json"), **shapes}
-        write_directory_atomic(path, {CONFIG_FILE: json.dumps(config).encode(), WEIGHTS_FILE: buffer.getvalue(),
-                                      VOCABULARY_FILE: self.vocabulary_.to_json().encode()})
-
-    @property
-    def _cardinalities(self) -> tuple[int, ...]:
-        return tuple(int(n) for n in np.diff(np.append(self.network_.offsets.numpy(), self.network_.embedding.num_embeddings)))
-
-    @property
-    def _numeric_width(self) -> int:
-        return self.network_.mlp[0].in_features - len(self._cardinalities) * self.config.embedding_dim
+        offsets = self.network_.offsets.numpy()
+        cardinalities = np.diff(np.append(offsets, self.network_.embedding.num_embeddings)).tolist()
+        numeric_width = self.network_.mlp[0].in_features - len(cardinalities) * self.config.embedding_dim
+        files = manifest_file(self.name, self.config, {}, cardinalities=cardinalities, numeric_width=numeric_width)
+        write_directory_atomic(path, files | {VOCABULARY: self.vocabulary_.to_json().encode(), WEIGHTS_FILE: buffer.getvalue()})
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        directory = Path(path)
-        if not (directory / CONFIG_FILE).is_file():
-            raise ModelError(f"{directory} is not a saved {cls.kind} model (no {CONFIG_FILE})")
-        saved = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-        if saved.get("kind") != cls.kind:
-            raise ModelError(f"{directory} holds a {saved.get('kind')!r} model, not {cls.kind!r}")
-        model = cls(parse_config(WindowConfig, saved["config"], where=str(directory / CONFIG_FILE)))
-        model.vocabulary_ = Vocabulary.from_json((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
-        model.network_ = WindowNetwork(tuple(saved["cardinalities"]), saved["numeric_width"], cls.outputs,
+        directory, manifest = open_saved(path, cls.name)
+        model = cls(parse_config(WindowConfig, manifest["config"], where=f"config in {directory / MANIFEST}"))
+        model.vocabulary_ = read_vocabulary(directory)
+        model.network_ = WindowNetwork(tuple(manifest["cardinalities"]), manifest["numeric_width"], cls.outputs,
                                        model.config.embedding_dim, model.config.hidden)
         model.network_.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
         model.network_.eval()
@@ -359,7 +353,7 @@ class _WindowModel(ABC):
 class TimeToNextModel(_WindowModel):
     """Predicts the seconds until a user's next event (trained on log1p seconds with an L1 loss)."""
 
-    kind = "time-to-next"
+    name = "time-to-next"
     outputs = 1
 
     def features(self, log: EventLog) -> FeatureTable:
@@ -379,7 +373,7 @@ class TimeToNextModel(_WindowModel):
 class NextHourBinModel(_WindowModel):
     """Predicts the 3-hour bin of a user's next event (softmax over the 8 bins)."""
 
-    kind = "next-hour-bin"
+    name = "next-hour-bin"
     outputs = len(HOUR_BINS)
 
     def features(self, log: EventLog) -> FeatureTable:

@@ -223,7 +223,8 @@ def train_network(network: nn.Module, loss_fn: LossFn, data: Mapping[str, torch.
     return record
 
 
-def _epoch(network: nn.Module, loss_fn: LossFn, data: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer, generator: torch.Generator, batch_size: int, device: torch.device) -> float:
+def _epoch(network: nn.Module, loss_fn: LossFn, data: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+           generator: torch.Generator, batch_size: int, device: torch.device) -> float:
     """One pass over `data` in a random order of batches; the mean of the batches' losses."""
     network.train()
     rows = len(next(iter(data.values())))
