@@ -42,7 +42,7 @@ from behaviorlab.models.anomaly_injection import (
 )
 from behaviorlab.models.base import (
     MANIFEST,
-    BaseModel,
+    SequenceModel,
     log_softmax_rows,
     manifest_file,
     open_saved,
@@ -127,7 +127,7 @@ class SequenceAnomalyDetector:
 
     name = "anomaly-detector"  # its kind in the registry and in saved manifests
 
-    def __init__(self, model: BaseModel, config: AnomalyConfig | None = None) -> None:
+    def __init__(self, model: SequenceModel, config: AnomalyConfig | None = None) -> None:
         self.model = model
         self.config = config or AnomalyConfig()
         self.action_log_probs_: dict[str, float] | None = None            # log p(action), for first events
@@ -306,7 +306,7 @@ def split_logs(log: EventLog, column: str = "split") -> tuple[EventLog, EventLog
     return parts  # type: ignore[return-value]
 
 
-def fit_detector(model: BaseModel, train: EventLog, valid: EventLog, config: AnomalyConfig | None = None,
+def fit_detector(model: SequenceModel, train: EventLog, valid: EventLog, config: AnomalyConfig | None = None,
                  progress: ProgressReporter | None = None) -> SequenceAnomalyDetector:
     """Fit `model` on train (checkpoint choice on valid's last events), count the statistics on train,
     and choose the threshold on valid with anomalies injected (seed offset 0)."""
@@ -314,7 +314,7 @@ def fit_detector(model: BaseModel, train: EventLog, valid: EventLog, config: Ano
     return calibrated_detector(model, train, valid, config)
 
 
-def calibrated_detector(model: BaseModel, train: EventLog, valid: EventLog,
+def calibrated_detector(model: SequenceModel, train: EventLog, valid: EventLog,
                         config: AnomalyConfig | None = None) -> SequenceAnomalyDetector:
     """A detector around an already fitted model: statistics from train, threshold from valid."""
     detector = SequenceAnomalyDetector(model, config)

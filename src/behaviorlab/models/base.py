@@ -73,8 +73,9 @@ class CountsFailures(Protocol):
     def failure_report(self) -> dict[str, int]: ...
 
 
-class BaseModel(ABC):
-    """Shared behaviour: vocabulary handling, top-k, scoring, and the saved-directory layout.
+class SequenceModel(ABC):
+    """The base of the next-behavior models (a NextBehaviorModel: it scores the action that follows a
+    sequence): vocabulary handling, top-k, scoring, and the saved-directory layout.
 
     A subclass sets `name` and `config_class`, implements `fit`, `_log_probs` (log-probabilities
     [N, V] for N histories) and `_state_files` / `_restore_state` for persistence.

@@ -71,7 +71,7 @@ from torch import nn
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError, ModelError
 from behaviorlab.evaluate.metrics import auc, ranking_metrics, sampled_candidates, target_columns
-from behaviorlab.models.base import BaseModel, log_softmax_rows
+from behaviorlab.models.base import SequenceModel, log_softmax_rows
 from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
 from behaviorlab.models.settings import TrainSettings
 from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
@@ -203,7 +203,7 @@ def pointwise_bce(logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, labels)
 
 
-class CTRModel(BaseModel):
+class CTRModel(SequenceModel):
     name: ClassVar[str] = "ctr"
     config_class: ClassVar[type[StrictConfig]] = CTRConfig
     config: CTRConfig

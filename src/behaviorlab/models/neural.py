@@ -1,9 +1,9 @@
 """What the torch sequence models share: the embedding/output network around an encoder, fitting
 through the shared training loop, batched scoring, gradient x input explanations, persistence.
 
-A model file (recurrent.py for GRU4Rec and the LSTM, sasrec.py) supplies only its config and `build_encoder`: a module
-mapping embedded, left-padded histories [B, L, D] and a real-event mask [B, L] to one hidden state
-per position [B, L, D], where position t has seen only positions <= t.
+A model file (recurrent.py for GRU4Rec and the LSTM, sasrec.py) supplies only its config and
+`build_encoder`: a module mapping embedded, left-padded histories [B, L, D] and a real-event mask
+[B, L] to one hidden state per position [B, L, D], where position t has seen only positions <= t.
 
 Where the rest lives: the training loop and its config in training.py, checkpoints in checkpoint.py,
 the saved-directory layout and the predict/score API in base.py.
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from behaviorlab.errors import ModelError
-from behaviorlab.models.base import BaseModel
+from behaviorlab.models.base import SequenceModel
 from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
 from behaviorlab.models.explain import Contribution, Explanation
 from behaviorlab.models.training import (
@@ -88,7 +88,7 @@ class SequenceNetwork(nn.Module):
         return self.output(hidden)
 
 
-class NeuralModel(BaseModel):
+class NeuralModel(SequenceModel):
     """Base of the torch sequence models; see the module docstring."""
 
     config: NeuralConfig
@@ -181,7 +181,7 @@ class NeuralModel(BaseModel):
 
         if not warm_start:
             self.network_ = self._new_network()
-        network = self.network_  # train() moves it to the configured device
+        network = self.network_  # train_network moves it to the configured device
 
         def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
             hidden = network.hidden(batch["inputs"])  # [B, L, D]

@@ -11,7 +11,7 @@ from typing import Any
 
 from behaviorlab.config import parse_config
 from behaviorlab.errors import ModelError
-from behaviorlab.models.base import BaseModel, read_manifest
+from behaviorlab.models.base import SequenceModel, read_manifest
 
 # name -> "module:Class". The class has `name` equal to the key and a `config_class`.
 _MODELS: dict[str, str] = {
@@ -36,7 +36,7 @@ def model_names() -> list[str]:
     return sorted(_MODELS)
 
 
-def model_class(name: str) -> type[BaseModel]:
+def model_class(name: str) -> type[SequenceModel]:
     try:
         module_name, class_name = _MODELS[name].split(":")
     except KeyError:
@@ -44,7 +44,7 @@ def model_class(name: str) -> type[BaseModel]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def create_model(name: str, **config_overrides: Any) -> BaseModel:
+def create_model(name: str, **config_overrides: Any) -> SequenceModel:
     """A fresh, unfitted model; unknown or invalid config keys raise ConfigError."""
     cls = model_class(name)
     return cls(parse_config(cls.config_class, config_overrides, where=f"{name} configuration"))
