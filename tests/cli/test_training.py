@@ -37,9 +37,15 @@ def data(tmp_path, make_home_log):
                          orient="row")
     timed = write_event_log(EventLog(frame, Schema(name="ring")), tmp_path / "ring.parquet")
     home = write_event_log(make_home_log(n_train=60, n_valid=20, n_test=20), tmp_path / "home.parquet")
+    days = [(f"u{u}", start + timedelta(days=d, hours=int(h)), "a0")
+            for u in range(6) for d in range(40) for h in rng.integers(8, 22, size=int(rng.integers(0, 4)))]
+    daily = write_event_log(EventLog(pl.DataFrame(days, schema=frame.schema, orient="row"), Schema(name="days")),
+                            tmp_path / "days.parquet")
     config = tmp_path / "tiny.toml"
     config.write_text("embedding_dim = 8\nmax_len = 6\nbatch_size = 16\ndropout = 0.3\n")
-    return {"timed": timed, "home": home, "config": config}
+    daily_config = tmp_path / "daily.toml"
+    daily_config.write_text("arima_orders = [[1, 0, 0]]\nmin_events = 5\nbatch_size = 16\n")
+    return {"timed": timed, "home": home, "config": config, "daily": daily, "daily config": daily_config}
 
 
 def command(kind: str, data: dict[str, Path], out: Path) -> list[str]:
@@ -47,6 +53,8 @@ def command(kind: str, data: dict[str, Path], out: Path) -> list[str]:
         return ["train", "--model", kind, "--data", str(data["timed"]), "--config", str(data["config"]), "--out", str(out)]
     if kind == "ctr":
         return ["ctr", "train", "--data", str(data["timed"]), "--out", str(out)]
+    if kind == "daily-counts":
+        return ["timing", "daily", "--data", str(data["daily"]), "--config", str(data["daily config"]), "--out", str(out)]
     if kind == "time-to-next":
         return ["timing", "gaps", "--data", str(data["timed"]), "--out", str(out)]
     return ["timing", "hour-bin", "--data", str(data["home"]), "--out", str(out)]
@@ -76,7 +84,7 @@ def kill_after_first_checkpoint(args: list[str], out: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["gru4rec", "lstm", "sasrec", "ctr", "time-to-next", "next-hour-bin"])
+@pytest.mark.parametrize("kind", ["gru4rec", "lstm", "sasrec", "ctr", "time-to-next", "next-hour-bin", "daily-counts"])
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(kind, data, tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert main([*command(kind, data, straight), *LOOP]) == 0

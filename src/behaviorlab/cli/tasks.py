@@ -237,6 +237,7 @@ def timing_daily(
     window: Annotated[int | None, typer.Option(help="Days of history the neural model reads.")] = None,
     min_events: Annotated[int | None, typer.Option(help="Leave out users with fewer events before the tails.")] = None,
     max_users: Annotated[int | None, typer.Option(help="A seeded sample of this many users.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the neural model here.")] = None,
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
@@ -245,25 +246,31 @@ def timing_daily(
     patience: PatienceOption = None,
     time_budget: TimeBudgetOption = None,
     device: DeviceOption = None,
+    resume: ResumeOption = False,
     json_out: JsonOption = None,
 ) -> None:
     """Forecast per-user daily event counts: ARIMA (order chosen on validation) vs a neural model."""
     from dataclasses import asdict
 
     from behaviorlab.config import load_config
-    from behaviorlab.models.daily_counts import DailyCountsConfig, compare_forecasters
+    from behaviorlab.models.daily_counts import DailyCountsConfig, DailyCountsModel, compare_forecasters
 
     flags = training_overrides(DailyCountsConfig, "daily counts", epochs=epochs, threads=threads, patience=patience,
                                time_budget=time_budget, device=device)
     settings = load_config(DailyCountsConfig, config, {
         "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users} | flags)
     log = _load(data, format_name)
-    with progress_bar("fitting ARIMA per user") as report:
-        result = compare_forecasters(log, settings, progress=report)
+    neural = DailyCountsModel(settings)
+    with _optional_run(out, "daily-counts", resume) as checkpoint, progress_bar("fitting ARIMA per user") as report:
+        result = compare_forecasters(log, settings, progress=report, neural=neural, checkpoint=checkpoint)
+        if out is not None:
+            save_trained(neural, out, checkpoint)
     console.print(comparison_table(
         f"daily event counts: test tail {result.test_days[0]}..{result.test_days[-1]} ({result.users} users)", result.metrics))
     console.print(f"ARIMA order {result.arima_order} chosen on validation MAE {result.arima_validation_mae}; "
                   f"{result.arima_failures} fits failed (those users got their training mean).")
+    if out is not None:
+        console.print(f"Saved the neural model to {out}")
     write_json(json_out, {"task": "daily-counts", **asdict(result)})
 
 

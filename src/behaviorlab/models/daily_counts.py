@@ -39,6 +39,7 @@ from behaviorlab.config import parse_config
 from behaviorlab.errors import DataError, ModelError
 from behaviorlab.evaluate.metrics import mae, rmse
 from behaviorlab.models.base import MANIFEST, manifest_file, open_saved, write_directory_atomic
+from behaviorlab.models.checkpoint import Checkpoint, run_identity
 from behaviorlab.models.settings import TrainSettings
 from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
 from behaviorlab.schema import TIMESTAMP, USER, EventLog
@@ -220,7 +221,9 @@ class DailyCountsModel:
         self.network_: nn.Module | None = None
         self.training_record_: TrainingRecord | None = None
 
-    def fit(self, data: DailyCounts, progress: ProgressReporter | None = None) -> Self:
+    def fit(self, data: DailyCounts, progress: ProgressReporter | None = None,
+            checkpoint: str | Path | None = None) -> Self:
+        """`checkpoint` makes the training resumable, as for the sequence models (NeuralModel.fit)."""
         config = self.config
         valid_start = len(data.days) - 2 * config.horizon
         ends = range(config.window, valid_start - config.horizon + 1)  # windows whose targets are training days
@@ -234,9 +237,12 @@ class DailyCountsModel:
             return poisson(network(batch["inputs"]), batch["counts"])  # [B, horizon] log rates against counts
 
         valid = {"inputs": torch.as_tensor(valid_x), "counts": torch.as_tensor(valid_y)}
+        run = None
+        if checkpoint is not None:
+            run = Checkpoint(Path(checkpoint), run_identity(self.name, config, [train_x, train_y], [valid_x, valid_y]))
         self.training_record_ = train_network(network, loss_fn, {"inputs": torch.as_tensor(train_x),
                                                                  "counts": torch.as_tensor(train_y)},
-                                              config, config.seed, loss_validation(loss_fn, valid, config), progress)
+                                              config, config.seed, loss_validation(loss_fn, valid, config), progress, run)
         return self
 
     def forecast(self, data: DailyCounts, start: int) -> np.ndarray:
@@ -263,18 +269,6 @@ class DailyCountsModel:
         return model
 
 
-@dataclass
-class NeuralResult:
-    forecast: np.ndarray        # [U, horizon]
-    history: TrainingRecord
-
-
-def neural_forecast(data: DailyCounts, config: DailyCountsConfig, progress: ProgressReporter | None = None) -> NeuralResult:
-    """The neural model fitted on `data`, and its forecast of the test tail."""
-    model = DailyCountsModel(config).fit(data, progress)
-    return NeuralResult(model.forecast(data, len(data.days) - config.horizon), model.training_record_)
-
-
 # ---------------------------------------------------------------- the comparison
 
 
@@ -290,24 +284,29 @@ class DailyCountsReport:
     neural_best_epoch: int
 
 
-def compare_forecasters(log: EventLog, config: DailyCountsConfig | None = None,
-                        progress: ProgressReporter | None = None) -> DailyCountsReport:
-    """ARIMA, the neural model and the two baselines on the same users and the same test tail."""
+def compare_forecasters(log: EventLog, config: DailyCountsConfig | None = None, progress: ProgressReporter | None = None,
+                        *, neural: DailyCountsModel | None = None,
+                        checkpoint: str | Path | None = None) -> DailyCountsReport:
+    """ARIMA, the neural model and the two baselines on the same users and the same test tail.
+
+    `neural` is the neural forecaster to fit (a fresh one of `config` when None), fitted in place so the
+    caller can save it; `checkpoint` makes its training resumable (DailyCountsModel.fit)."""
     config = config or DailyCountsConfig()
     data = select_users(daily_count_matrix(log), config)
     h, w = config.horizon, config.window
     test_start = len(data.days) - h
     truth = data.counts[:, test_start:]
     arima = arima_forecast(data, config, progress)
-    neural = neural_forecast(data, config)
+    neural = (neural or DailyCountsModel(config)).fit(data, checkpoint=checkpoint)
+    neural_forecast = neural.forecast(data, test_start)
     recent_mean = np.repeat(data.counts[:, test_start - w:test_start].mean(axis=1, keepdims=True), h, axis=1)
     week_before = data.counts[:, test_start - 7:test_start]
     seasonal = np.tile(week_before, (1, -(-h // 7)))[:, :h]
     metrics = {
         f"ARIMA{arima.order}": forecast_metrics(truth, arima.forecast),
-        "neural (MLP, Poisson)": forecast_metrics(truth, neural.forecast),
+        "neural (MLP, Poisson)": forecast_metrics(truth, neural_forecast),
         f"mean of last {w} days": forecast_metrics(truth, recent_mean),
         "same weekday last week": forecast_metrics(truth, seasonal),
     }
     return DailyCountsReport(len(data.users), len(data.days), [str(d) for d in data.days[test_start:]], metrics,
-                             arima.order, arima.validation_mae, arima.arima_failures, neural.history.best_epoch)
+                             arima.order, arima.validation_mae, arima.arima_failures, neural.training_record_.best_epoch)
