@@ -45,12 +45,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             store = RunStore(Path(folder) / "prompts.sqlite")
             prepare_prompts(context, store, backend)
-            rows = store.profile_rows()
+            profiles = store.profiles()
             store.close()
     finally:
         backend.close()
-    cost = PromptCost(sum(r[5] for r in rows), sum(r[6] for r in rows), len(rows) * context.length)
-    print(f"data {args.data.name}, {len(rows)} profiles x {context.length} events, tokenizer {args.model}")
+    cost = PromptCost(sum(p.compressed_tokens for p in profiles), sum(p.plain_tokens for p in profiles),
+                      sum(p.slots for p in profiles) * context.length)
+    print(f"data {args.data.name}, {len(profiles)} profiles x {context.length} events, tokenizer {args.model}")
     print(f"prompt tokens per generated event: compressed {cost.compressed_per_event:.1f}, "
           f"plain JSON {cost.plain_per_event:.1f}")
     print(f"compressed / plain = {cost.ratio:.3f}")

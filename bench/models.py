@@ -65,7 +65,7 @@ def stage_ml100k(args: argparse.Namespace) -> dict:
     import torch
 
     from behaviorlab.datasets import load
-    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.models.registry import create_model
     from behaviorlab.sequences import leave_one_out
 
@@ -224,7 +224,7 @@ def stage_smartthings(args: argparse.Namespace) -> dict:
     import torch
 
     from behaviorlab.datasets import load
-    from behaviorlab.evaluate.metrics import ranking_metrics, target_columns
+    from behaviorlab.metrics import ranking_metrics, target_columns
     from behaviorlab.models.registry import create_model
     from behaviorlab.sequences import published_split
 
@@ -268,7 +268,7 @@ def stage_ml100k_textinit(args: argparse.Namespace) -> dict:
     import torch
 
     from behaviorlab.datasets import load
-    from behaviorlab.evaluate.metrics import ranking_metrics, target_columns
+    from behaviorlab.metrics import ranking_metrics, target_columns
     from behaviorlab.models.registry import create_model
     from behaviorlab.sequences import leave_one_out
 
@@ -341,7 +341,7 @@ def print_ml100k(ours: dict | None, recbole: dict | None) -> None:
 
 
 def print_smartthings(result: dict) -> None:
-    from behaviorlab.evaluate.metrics import mean_and_std
+    from behaviorlab.metrics import mean_and_std
 
     table = Table(title=f"SmartThings FR, published split, 10th event from the first 9 ({result['test_examples']} test "
                         f"sequences; rare = {result['rare_targets']} targets with <= {result['rare_max_train_events']} train events)")

@@ -75,7 +75,7 @@ def stage_ctr(args: argparse.Namespace) -> dict:
     """
     from behaviorlab.config import load_config
     from behaviorlab.datasets import load
-    from behaviorlab.evaluate.metrics import ranking_metrics, target_columns
+    from behaviorlab.metrics import ranking_metrics, target_columns
     from behaviorlab.models.ctr import CTRConfig, CTRModel
     from behaviorlab.models.registry import create_model
     from behaviorlab.sequences import leave_one_out
@@ -94,7 +94,7 @@ def stage_ctr(args: argparse.Namespace) -> dict:
     def scored(scores: np.ndarray) -> dict[str, float]:
         """AUC pooled over the target against 100 sampled items; HR@10/NDCG@10 over all items and, as
         "s100", among the target and the same 100 sampled items (the same draws for every method)."""
-        from behaviorlab.models.ctr import pooled_auc
+        from behaviorlab.evaluate.ctr import pooled_auc
 
         full = ranking_metrics(scores, targets, (10,))
         sampled = ranking_metrics(scores, targets, (10,), negatives=100, seed=0)
@@ -122,7 +122,8 @@ def stage_ctr(args: argparse.Namespace) -> dict:
 
 def stage_gaps(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
-    from behaviorlab.models.time_to_next import TimeToNextModel, WindowConfig, gap_baselines, gap_metrics, gap_split
+    from behaviorlab.evaluate.timing import gap_baselines, gap_metrics, gap_split
+    from behaviorlab.models.time_to_next import TimeToNextModel, WindowConfig
 
     results = {}
     for name in ("foursquare-nyc", "kasteren"):
@@ -139,7 +140,8 @@ def stage_gaps(args: argparse.Namespace) -> dict:
 
 def stage_hourbin(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
-    from behaviorlab.models.time_to_next import NextHourBinModel, hour_bin_baselines, hour_bin_metrics, hour_bin_split
+    from behaviorlab.evaluate.timing import hour_bin_baselines, hour_bin_metrics, hour_bin_split
+    from behaviorlab.models.time_to_next import NextHourBinModel
 
     log = load(args.datasets / "smartthings-fr")
     model = NextHourBinModel()
@@ -155,7 +157,8 @@ def stage_daily(args: argparse.Namespace) -> dict:
     from dataclasses import asdict
 
     from behaviorlab.datasets import load
-    from behaviorlab.models.daily_counts import DailyCountsConfig, compare_forecasters
+    from behaviorlab.evaluate.timing import compare_forecasters
+    from behaviorlab.models.daily_counts import DailyCountsConfig
 
     log = load(args.datasets / "foursquare-nyc")
     config = DailyCountsConfig(max_users=args.daily_users, min_events=20)
@@ -169,7 +172,8 @@ def stage_daily(args: argparse.Namespace) -> dict:
 
 def stage_anomaly(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
-    from behaviorlab.models.anomaly import AnomalyConfig, calibrated_detector, evaluate_detector, split_logs
+    from behaviorlab.evaluate.anomaly import evaluate_detector, split_logs
+    from behaviorlab.models.anomaly import AnomalyConfig, calibrated_detector
     from behaviorlab.models.registry import create_model
     from behaviorlab.sequences import last_event_examples
 
@@ -193,8 +197,8 @@ def stage_anomaly(args: argparse.Namespace) -> dict:
 
 def stage_zeroshot(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
-    from behaviorlab.evaluate.metrics import ranking_report
     from behaviorlab.llm import LLMConfig
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.models.registry import create_model
     from behaviorlab.models.zero_shot import ZeroShotConfig, ZeroShotLLMModel
     from behaviorlab.sequences import published_split

@@ -5,7 +5,17 @@ import pytest
 from pydantic import ValidationError
 
 from behaviorlab.errors import DataError
-from behaviorlab.schema import HOUR_BINS, WEEKDAYS, EventLog, Population, Profile, RoutineAnchors, Schema, Vocabulary
+from behaviorlab.schema import (
+    HOUR_BINS,
+    WEEKDAYS,
+    EventLog,
+    Population,
+    Profile,
+    RoutineAnchors,
+    Schema,
+    Vocabulary,
+    digest,
+)
 
 
 def make_log(users, times, actions, schema=None, vocabulary=None):
@@ -88,3 +98,22 @@ def test_profile_population_round_trip_and_validation():
 def test_time_bin_constants():
     assert HOUR_BINS[0] == "(0~3)" and HOUR_BINS[-1] == "(21~24)" and len(HOUR_BINS) == 8
     assert WEEKDAYS == ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def test_score_columns_are_the_ids_without_the_padding_slot():
+    vocabulary = Vocabulary.from_actions(["b", "a", "c"])
+    assert [vocabulary.column_of(a) for a in vocabulary.actions] == [0, 1, 2]
+    assert vocabulary.columns_of(["c", "a"]) == [2, 0]
+    assert all(vocabulary.actions[vocabulary.column_of(a)] == a for a in vocabulary.actions)
+    with pytest.raises(DataError, match="Unknown action 'z'"):
+        vocabulary.column_of("z")
+
+
+def test_digest_is_the_stored_hash_of_the_joined_parts():
+    import hashlib
+
+    # Experiment results and run manifests store these values: they must not change.
+    assert digest("a", 1) == hashlib.sha256(b"a|1").hexdigest()[:16]
+    assert digest("payload", length=64) == hashlib.sha256(b"payload").hexdigest()
+    log = EventLog(pl.DataFrame({"user_id": ["u", "u"], "position": [0, 1], "action": ["x", "y"]}), Schema(time="position"))
+    assert log.digest() == digest(f"{log.row_hash()}:2")

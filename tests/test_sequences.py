@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from behaviorlab.errors import DataError
+from behaviorlab.errors import ConfigError, DataError
 from behaviorlab.schema import EventLog, Schema, Vocabulary
 from behaviorlab.sequences import (
     NextEventExamples,
@@ -14,10 +14,13 @@ from behaviorlab.sequences import (
     k_core,
     last_event_examples,
     leave_one_out,
+    make_split,
     pad_left,
+    published_parts,
     published_split,
     sessions_by_day,
     sessions_by_gap,
+    split_rule,
     temporal_split,
     time_range,
     value_threshold,
@@ -113,6 +116,32 @@ def test_published_split_reports_unknown_labels_and_mixed_sequences():
         published_split(position_log(rows, {"split": "str"}))
     text = str(info.value)
     assert "'dev'" in text and "more than one split" in text
+
+
+def test_split_rule_defaults_to_the_published_split_else_leave_one_out():
+    published = position_log([("s", p, f"a{p}", "train") for p in range(3)], {"split": "str"})
+    plain = stamp_log(LOG_ROWS)
+    assert (split_rule(published), split_rule(plain), split_rule(plain, "temporal")) == ("published", "loo", "temporal")
+    with pytest.raises(ConfigError, match="Unknown split 'random'"):
+        split_rule(plain, "random")
+    with pytest.raises(ConfigError, match="no published split"):
+        split_rule(plain, "published")
+
+
+def test_make_split_applies_the_named_rule():
+    log = stamp_log(LOG_ROWS)
+    for how, expected in ((None, leave_one_out(log)), ("loo", leave_one_out(log)), ("temporal", temporal_split(log))):
+        split = make_split(log, how)
+        assert split.train.frame.equals(expected.train.frame)
+        assert (split.valid, split.test) == (expected.valid, expected.test)
+
+
+def test_published_parts_are_the_labelled_rows():
+    rows = [("tr", 0, "a", "train"), ("tr", 1, "b", "train"), ("te", 0, "c", "test")]
+    train, valid, test = published_parts(position_log(rows, {"split": "str"}))
+    assert (train.n_events, valid.n_events, test.n_events) == (2, 0, 1)
+    with pytest.raises(DataError, match="no 'split' column"):
+        published_parts(stamp_log(LOG_ROWS))
 
 
 def test_examples_from_log_every_prefix_with_truncation():

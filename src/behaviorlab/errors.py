@@ -92,6 +92,14 @@ class ModelError(BehaviorLabError):
     exit_code = 6
 
 
+class NotFittedError(ModelError):
+    """A model asked to predict, score or save before it has learned anything (one message for all)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The {model} model is not fitted yet",
+                         hint="Call fit() first (or a `train` command), or load a saved model.")
+
+
 class EvaluationError(BehaviorLabError):
     """An evaluation cannot be computed from the given inputs."""
 

@@ -22,6 +22,8 @@ USER = "user_id"
 TIMESTAMP = "timestamp"
 POSITION = "position"
 ACTION = "action"
+# The optional extra that carries a dataset's own split (SmartThings): each row's part, train, valid or test.
+SPLIT = "split"
 
 Domain = Literal["smart_home", "activity", "mobility", "app_usage", "items", "generic"]
 TimeKind = Literal["timestamp", "position"]
@@ -35,6 +37,12 @@ _EXTRA_DTYPES: dict[str, pl.DataType] = {
     "bool": pl.Boolean(),
     "datetime": TIMESTAMP_DTYPE,
 }
+def digest(*parts: object, length: int = 16) -> str:
+    """The one hash that names what a run or a result depends on: SHA-256 of the parts' text joined by '|',
+    its first `length` hex digits (64: all). Stored digests stay valid only while this stays the same."""
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:length]
+
+
 # Hour bins used across domains: the eight 3-hour bins of the SmartThings publications.
 HOUR_BINS: tuple[str, ...] = tuple(f"({h}~{h + 3})" for h in range(0, 24, 3))
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -144,6 +152,13 @@ class Vocabulary:
     def ids_of(self, actions: Sequence[str]) -> list[int]:
         return [self.id_of(a) for a in actions]
 
+    def column_of(self, action: str) -> int:
+        """The action's column in a row of scores over the actions ([V], no padding slot): its id - PAD_ID - 1."""
+        return self.id_of(action) - self.PAD_ID - 1
+
+    def columns_of(self, actions: Iterable[str]) -> list[int]:
+        return [self.column_of(a) for a in actions]
+
     def action_of(self, action_id: int) -> str:
         if not 1 <= action_id <= len(self.actions):
             raise DataError(f"Action id {action_id} is outside 1..{len(self.actions)}")
@@ -240,7 +255,7 @@ class EventLog:
 
     def digest(self) -> str:
         """A short name for exactly these events, e.g. to check that two steps saw the same real data."""
-        return hashlib.sha256(f"{self.row_hash()}:{self.n_events}".encode()).hexdigest()[:16]
+        return digest(f"{self.row_hash()}:{self.n_events}")
 
     def with_frame(self, frame: pl.DataFrame, *, keep_vocabulary: bool = True) -> EventLog:
         """Same schema; the vocabulary is kept (so ids stay stable) unless asked otherwise."""
@@ -349,7 +364,7 @@ class RoutineAnchors(_Strict):
 
     @field_validator("work_end")
     @classmethod
-    def _work_window(cls, end: float | None, info) -> float | None:
+    def _work_hours_together(cls, end: float | None, info) -> float | None:
         start = info.data.get("work_start")
         if (start is None) != (end is None):
             raise ValueError("work_start and work_end are given together or not at all")

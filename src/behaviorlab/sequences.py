@@ -1,7 +1,8 @@
 """Per-user sequences from an EventLog: splits, prediction examples, padding, windows, sessions, filters.
 
 Every function reads events per user in time order; ties in time keep the log's row order (stable
-sort), so a source's own order decides between events with equal timestamps.
+sort), so a source's own order decides between events with equal timestamps. A "window", here and
+everywhere in behaviorlab, is a run of consecutive events of one user.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from behaviorlab.errors import DataError, Problem
-from behaviorlab.schema import ACTION, TIMESTAMP, USER, EventLog, Schema, Vocabulary
+from behaviorlab.errors import ConfigError, DataError, Problem
+from behaviorlab.schema import ACTION, SPLIT, TIMESTAMP, USER, EventLog, Schema, Vocabulary
 
 SESSION = "session_id"
 # The extras that describe *when* a target event happens; splits attach them as context by default,
@@ -231,7 +232,7 @@ def temporal_split(log: EventLog, valid_ratio: float = 0.1, test_ratio: float = 
     return SequenceSplit(train=train, valid=valid.build(), test=test.build())
 
 
-def published_split(log: EventLog, column: str = "split", *, context_columns: Sequence[str] | None = None) -> SequenceSplit:
+def published_split(log: EventLog, column: str = SPLIT, *, context_columns: Sequence[str] | None = None) -> SequenceSplit:
     """A dataset's own split (SmartThings): rows marked 'train' train; each 'valid'/'test' sequence
     (one user_id) gives one example, all but its last event -> its last event."""
     if column not in log.frame.columns:
@@ -248,11 +249,38 @@ def published_split(log: EventLog, column: str = "split", *, context_columns: Se
     if problems:
         raise DataError("Invalid published split", problems, hint="Label every row train, valid or test; one label per user_id.")
     columns = _context_columns(log, context_columns)
-    return SequenceSplit(
-        train=log.filter(pl.col(column) == "train"),
-        valid=_last_event_of_each(log.filter(pl.col(column) == "valid"), columns),
-        test=_last_event_of_each(log.filter(pl.col(column) == "test"), columns),
-    )
+    train, valid, test = published_parts(log, column)
+    return SequenceSplit(train=train, valid=_last_event_of_each(valid, columns), test=_last_event_of_each(test, columns))
+
+
+def published_parts(log: EventLog, column: str = SPLIT) -> tuple[EventLog, EventLog, EventLog]:
+    """The rows a dataset's own split labels train, valid and test (a part is empty when no row has its label)."""
+    if column not in log.frame.columns:
+        raise DataError(f"The log has no '{column}' column", [Problem("missing", column=column)],
+                        hint="Load a dataset that ships its own split (SmartThings).")
+    return log.filter(pl.col(column) == "train"), log.filter(pl.col(column) == "valid"), log.filter(pl.col(column) == "test")
+
+
+SPLIT_RULES: tuple[str, ...] = ("loo", "temporal", "published")
+
+
+def split_rule(log: EventLog, how: str | None = None) -> str:
+    """The split rule for `log`: `how` when given (checked), else the dataset's own split when it has one
+    (a SPLIT column), else leave-one-out. Every command that splits a log decides here."""
+    if how is None:
+        return "published" if SPLIT in log.frame.columns else "loo"
+    if how not in SPLIT_RULES:
+        raise ConfigError(f"Unknown split {how!r}", hint=f"Use {', '.join(SPLIT_RULES[:-1])} or {SPLIT_RULES[-1]}.")
+    if how == "published" and SPLIT not in log.frame.columns:
+        raise ConfigError(f"The log has no published split (no '{SPLIT}' column)", hint="Use --split loo or --split temporal.")
+    return how
+
+
+def make_split(log: EventLog, how: str | None = None, *, context_columns: Sequence[str] | None = None) -> SequenceSplit:
+    """The split `split_rule(log, how)` names: loo (`leave_one_out`), temporal (`temporal_split`, 10% valid
+    and 10% test) or published (`published_split`)."""
+    rules = {"loo": leave_one_out, "temporal": temporal_split, "published": published_split}
+    return rules[split_rule(log, how)](log, context_columns=context_columns)
 
 
 # ---------------------------------------------------------------- encoding for models

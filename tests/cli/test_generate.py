@@ -70,4 +70,4 @@ def test_a_dead_server_or_ctrl_c_stops_generate_with_advice_and_a_rerun_resumes(
     assert "Interrupted. Re-run the same command" in capsys.readouterr().err
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "2 synthetic sequences" in out and "1 of 3 profiles got no valid sequence" in out
+    assert "2 synthetic sequences" in out and "1 of 3 sequences were not made" in out

@@ -64,8 +64,8 @@ def test_text_that_is_not_utf8_is_named_with_the_command_that_converts_it(tmp_pa
     assert command in info.value.hint and "'" in info.value.hint  # the path with a space is quoted for the shell
 
 
-def test_the_first_bad_byte_is_found_across_windows_and_split_characters_are_not_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr(files, "_WINDOW", 7)  # every 2-byte 'é' lands on a window edge somewhere
+def test_the_first_bad_byte_is_found_across_chunks_and_split_characters_are_not_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_CHUNK", 7)  # every 2-byte 'é' lands on a chunk edge somewhere
     path = tmp_path / "t.csv"
     path.write_bytes(("a,b\n" + "é" * 20 + "\nok\nü,").encode() + b"\xff\n")
     with pytest.raises(DataError) as info:

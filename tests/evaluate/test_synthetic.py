@@ -55,3 +55,23 @@ def test_synthetic_data_from_other_data_or_with_no_sequences_is_refused(sequence
     empty = other.with_frame(other.frame.head(0))
     with pytest.raises(EvaluationError, match="no sequences"):
         evaluate_synthetic(train, holdout, empty)
+
+
+def test_evaluate_against_real_is_the_holdout_baseline_and_evaluation_by_hand(sequences_log) -> None:
+    from behaviorlab.evaluate.baselines import MarkovBaselineConfig
+    from behaviorlab.evaluate.fidelity import FidelityConfig
+    from behaviorlab.evaluate.privacy import PrivacyConfig
+    from behaviorlab.evaluate.synthetic import evaluate_against_real
+
+    real = sequences_log(random_sequences(60, 1))
+    synthetic = sequences_log(random_sequences(30, 2), prefix="s")
+    config = SyntheticEvaluationConfig(seed=3, fidelity=FidelityConfig(seed=3), privacy=PrivacyConfig(seed=3))
+    train, holdout, how = train_and_holdout(real, config)
+    by_hand = evaluate_synthetic(train, holdout, synthetic, config=config,
+                                 baseline=markov_synthetic(train, [8] * 30, MarkovBaselineConfig(seed=3)))
+    result = evaluate_against_real(real, synthetic, seed=3)
+    by_hand.notes.insert(0, f"real data: {how}")  # the one thing it adds: where the real holdout came from
+    assert result.to_json() == by_hand.to_json()
+    assert all(row.baseline is None for row in evaluate_against_real(real, synthetic, seed=3, baseline=False).fidelity)
+    with pytest.raises(EvaluationError, match="never occur in the real data"):
+        evaluate_against_real(real, sequences_log([["zz", "yy"]], prefix="x"))

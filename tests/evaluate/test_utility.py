@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from behaviorlab.errors import EvaluationError
-from behaviorlab.evaluate.utility import SCENARIOS, align_synthetic, combine, train_scenario
+from behaviorlab.evaluate.utility import TRAINING_SCENARIOS, align_synthetic, combine, train_scenario
 from behaviorlab.sequences import NextEventExamples
 
 
@@ -29,7 +29,7 @@ def test_each_scenario_fits_in_its_order(sequences_log) -> None:
     real = sequences_log([["a", "b"], ["b", "a"]], vocabulary=["a", "b", "c"], prefix="real-")
     synth = align_synthetic(sequences_log([["c", "a"]], prefix="gen-"), real)
     recipes = {}
-    for scenario in SCENARIOS:
+    for scenario in TRAINING_SCENARIOS:
         model = train_scenario(scenario, RecordingModel, real, synth, VALID)
         recipes[scenario] = model.fits
     assert recipes["real_only"] == [({"real"}, False)]

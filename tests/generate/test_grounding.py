@@ -77,12 +77,12 @@ def test_without_grounding_the_prompt_sees_no_real_episode_habit_count_or_time()
     grounded_slots, slots, legends = [], [], []
     for seed in range(30):
         grounded_slots += ground_profile(profile, priors, counts, Vocabulary.from_actions(actions), Scenario(),
-                                         rng=np.random.default_rng(seed), **common).time_slots
+                                         rng=np.random.default_rng(seed), **common).skeletons[0]
         bare = ground_profile(profile, priors, counts, Vocabulary.from_actions(actions), Scenario(),
                               rng=np.random.default_rng(seed), grounded=False, **common)
         assert bare.exemplars == () and bare.habits == () and len(bare.legend_actions) == MAX_LEGEND
         assert bare.legend_actions[0] == actions[5]  # the profile's own action leads
-        slots += bare.time_slots
+        slots += bare.skeletons[0]
         legends.append(bare.legend_actions[1:])
     assert len(set(legends)) == 30  # the fill is a random draw, not the real counts' order
     assert {s.hour_bin for s in slots} == set(range(N_BINS)) and {s.weekday for s in slots} == set(range(7))

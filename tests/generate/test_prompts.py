@@ -14,7 +14,7 @@ SLOTS = (TimeSlot(2, 6), TimeSlot(2, 6), TimeSlot(2, 7), TimeSlot(3, 2))  # Wed 
 
 
 def render(time_slots: tuple[TimeSlot, ...] | None, *, compact: bool, scenario: Scenario | None = None) -> tuple[str, str]:
-    grounding = Grounding((), (), tuple(VOCABULARY.actions), time_slots, 0)
+    grounding = Grounding((), (), tuple(VOCABULARY.actions), (time_slots,) if time_slots is not None else None, 0)
     system, user = build_messages(Profile(profile_id="p"), grounding, scenario or Scenario(), SCHEMA, VOCABULARY,
                                   length=len(SLOTS), compact=compact)
     return system.content, user.content

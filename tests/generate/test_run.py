@@ -51,7 +51,7 @@ def test_events_take_the_sampled_times_that_the_prompt_states(tmp_path, tiny_log
     backend = fake()
     result = run_generation(tiny_log, tmp_path, CONFIG, backend)
     db = sqlite3.connect(tmp_path / STORE_FILE)
-    skeletons = {idx: [tuple(slot) for slot in json.loads(grounding)["time_slots"]]
+    skeletons = {idx: [tuple(slot) for slot in json.loads(grounding)["skeletons"][0]]
                  for idx, grounding in db.execute("SELECT idx, grounding FROM profiles")}
     # the LLM is asked for codes only; the times come from the skeleton, so the output's bins are the skeleton's
     assert all(r.json_schema["items"]["type"] == "string" for r in backend.requests)
@@ -99,7 +99,7 @@ def test_a_profile_that_never_succeeds_is_counted_not_filled(tmp_path, tiny_log,
     backend = fake(lambda request, call: "[]" if request.sampling.seed in {request_seed(0, 2, a) for a in range(3)}
                           else valid_answer(request))
     result = run_generation(tiny_log, tmp_path, CONFIG, backend)
-    assert result.manifest["profiles_without_sequence"] == 1 and result.manifest["complete"]
+    assert result.manifest["sequences_missing"] == 1 and result.manifest["complete"]
     assert "syn-00002" not in result.synthetic.users() and result.synthetic.n_users == 5
 
 
@@ -169,7 +169,7 @@ def test_a_request_rejected_for_a_reason_of_its_own_stays_that_profiles_failure(
     assert _attempts_in_store(tmp_path / "one") == 7
     alone = run_generation(tiny_log, tmp_path / "alone", CONFIG.model_copy(update={"n_users": 1}),
                            fake(lambda request, call: too_long))
-    assert alone.manifest["attempts"]["failed"] == 3 and alone.manifest["profiles_without_sequence"] == 1
+    assert alone.manifest["attempts"]["failed"] == 3 and alone.manifest["sequences_missing"] == 1
 
 
 def test_a_batch_of_bad_answers_once_the_schema_has_worked_is_recorded_as_bad_luck(tmp_path, tiny_log, fake,
@@ -199,7 +199,7 @@ def test_partial_output_of_an_unfinished_run(tmp_path, tiny_log, fake):
     idle = fake()
     partial = run_generation(tiny_log, tmp_path, CONFIG, idle, partial=True)
     assert idle.requests == [] and partial.synthetic.n_users == 4
-    assert partial.manifest["complete"] is False and partial.manifest["pending_profiles"] == 2
+    assert partial.manifest["complete"] is False and partial.manifest["pending_sequences"] == 2
     finished = run_generation(tiny_log, tmp_path, CONFIG, fake())
     assert finished.manifest["complete"] is True and finished.synthetic.n_users == 6
 
@@ -286,3 +286,60 @@ def test_llm_personas_enter_the_prompt_and_failures_keep_the_statistical_one(tmp
     run_generation(tiny_log, tmp_path, CONFIG.model_copy(update={"persona": "llm"}), backend)
     prompts = [r.messages[1].content for r in backend.requests if r.json_schema is not None]
     assert sum("quiet evening" in p for p in prompts) == 5  # the first persona request failed
+
+
+SEVERAL = CONFIG.model_copy(update={"n_users": 7, "sequences_per_profile": 3})
+
+
+def _times_line(prompt: str) -> str:
+    return next(line for line in prompt.split("\n") if line.startswith("Times: "))
+
+
+def test_several_sequences_per_profile_share_the_prompt_up_to_their_times_and_reuse_its_prefix(tmp_path, tiny_log, fake):
+    backend = fake()
+    result = run_generation(tiny_log, tmp_path, SEVERAL, backend)
+    # 7 sequences from 3 profiles (3 + 3 + 1), one request each, a profile's requests together in slot order,
+    # the first of a group computed whole and the others reusing its prefix
+    keys = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0)]
+    assert [r.sampling.seed for r in backend.requests] == [request_seed(0, i, 0, slot) for i, slot in keys]
+    assert [r.reuse_prefix for r in backend.requests] == [False, True, True, False, True, True, False]
+    assert backend.batches == 2  # batch_size 4: profile 0's group of 3, then 1's and 2's (4); never a part of a group
+    prompts = [r.messages[1].content for r in backend.requests]
+    for first, other in ((0, 1), (0, 2), (3, 4)):
+        before, after = prompts[first].split("\nTimes: ")[0], prompts[other].split("\nTimes: ")[0]
+        assert before == after and backend.requests[first].messages[0] == backend.requests[other].messages[0]
+    assert result.synthetic.users() == [f"syn-{n:05d}" for n in range(7)]
+    manifest = result.manifest
+    assert manifest["profiles"] == 3 and manifest["sequences_per_profile"] == 3 and manifest["complete"]
+    assert manifest["attempts"] == {"attempts": 7, "accepted": 7, "rejected": 0, "failed": 0}
+    db = sqlite3.connect(tmp_path / STORE_FILE)
+    skeletons = [json.loads(g)["skeletons"] for (g,) in db.execute("SELECT grounding FROM profiles ORDER BY idx")]
+    for number, ((index, slot), prompt) in enumerate(zip(keys, prompts, strict=True)):
+        assert _stated_times(prompt) == [tuple(s) for s in skeletons[index][slot]]
+        events = result.synthetic.frame.filter(pl.col("user_id") == f"syn-{number:05d}")
+        written = [(WEEKDAYS.index(d), HOUR_BINS.index(b)) for d, b in events.select("weekday", "hour_bin").rows()]
+        assert written == [tuple(s) for s in skeletons[index][slot]]  # each sequence takes its own skeleton's times
+    assert len({_times_line(p) for p in prompts[:3]}) == 3
+
+
+def test_a_retry_asks_only_for_the_missing_sequence_and_computes_its_prompt_whole(tmp_path, tiny_log, fake, valid_answer):
+    broken = request_seed(0, 0, 0, 1)  # profile 0's second sequence, first attempt
+    backend = fake(lambda request, call: '["A999","A1","A1","A1"]' if request.sampling.seed == broken
+                   else valid_answer(request))
+    result = run_generation(tiny_log, tmp_path, SEVERAL, backend)
+    assert len(backend.requests) == 8
+    retry, = (r for r in backend.requests if r.sampling.seed == request_seed(0, 0, 1, 1))
+    assert retry.reuse_prefix is False and retry.messages == backend.requests[1].messages
+    assert result.manifest["attempts"] == {"attempts": 8, "accepted": 7, "rejected": 1, "failed": 0}
+    assert result.synthetic.n_users == 7
+
+
+def test_several_sequences_per_profile_resume_to_the_same_output(tmp_path, tiny_log, fake):
+    uninterrupted = run_generation(tiny_log, tmp_path / "once", SEVERAL, fake())
+    with pytest.raises(KeyboardInterrupt):
+        run_generation(tiny_log, tmp_path / "twice", SEVERAL, fake(interrupt_after_batches=1))
+    resumed_backend = fake()
+    resumed = run_generation(tiny_log, tmp_path / "twice", SEVERAL, resumed_backend)
+    assert len(resumed_backend.requests) == 4  # profiles 1 and 2: the first batch held profile 0 whole
+    assert (tmp_path / "once" / PARQUET_FILE).read_bytes() == (tmp_path / "twice" / PARQUET_FILE).read_bytes()
+    assert resumed.manifest["attempts"] == uninterrupted.manifest["attempts"]

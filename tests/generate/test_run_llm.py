@@ -55,7 +55,7 @@ def test_an_ungrounded_run_shows_no_real_record_and_the_experiment_reads_it_as_t
         backend.close()
     for grounding, shows_records in (("real", True), ("none", False)):
         db = sqlite3.connect(tmp_path / grounding / STORE_FILE)
-        prompts = [json.loads(m)[1]["content"] for (m,) in db.execute("SELECT messages FROM profiles")]
+        prompts = [slot[1]["content"] for (m,) in db.execute("SELECT messages FROM profiles") for slot in json.loads(m)]
         groundings = [json.loads(g) for (g,) in db.execute("SELECT grounding FROM profiles")]
         assert all(("Real sequences of similar" in p) == shows_records for p in prompts)
         assert all(("Habits" in p) == shows_records for p in prompts)
@@ -87,3 +87,27 @@ def test_a_server_that_is_down_stops_the_run_and_a_resume_against_the_live_serve
         server.close()
     assert result.manifest["complete"] and result.manifest["attempts"]["failed"] == 0
     assert result.manifest["attempts"]["attempts"] >= SMALL["n_users"]  # every profile was asked of the live server
+
+
+def test_several_sequences_per_profile_reuse_the_prompt_prefix_with_the_small_model(tmp_path, tiny_log, smollm2_path):
+    from behaviorlab.llm.embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(smollm2_path, model="smollm2-135m", parallel=1, threads=1, context_per_slot=1024)
+    runs = {}
+    try:
+        for per_profile in (1, 3):
+            config = GenerateConfig(**SMALL | {"n_users": 6, "sequences_per_profile": per_profile}, llm=LLMConfig(**LLM))
+            runs[per_profile] = run_generation(tiny_log, tmp_path / str(per_profile), config, backend)
+    finally:
+        backend.close()
+    one, three = runs[1].manifest, runs[3].manifest
+    assert three["profiles"] == 2 and three["attempts"]["attempts"] >= 6
+    assert runs[3].synthetic.n_events == 4 * runs[3].synthetic.n_users
+    # the server reports the prompt tokens it reused: none with one sequence per profile (the cache is off by
+    # default); with three, the second and third prompts of a profile reuse all but their last lines
+    assert one["tokens"]["prefix_cache_hit_rate"] == 0.0
+    db = sqlite3.connect(tmp_path / "3" / STORE_FILE)
+    reuse = db.execute("SELECT slot, prompt_tokens, prefix_cached_tokens FROM attempts WHERE attempt = 0").fetchall()
+    assert all(cached == 0 for slot, _, cached in reuse if slot == 0)
+    assert all(cached > 0.7 * prompt for slot, prompt, cached in reuse if slot > 0)
+    assert three["tokens"]["prefix_cache_hit_rate"] > 0.4

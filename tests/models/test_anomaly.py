@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 
 from behaviorlab.errors import DataError, EvaluationError
+from behaviorlab.evaluate.anomaly import evaluate_detector, split_logs
 from behaviorlab.models.anomaly import (
     AnomalyConfig,
     SequenceAnomalyDetector,
-    evaluate_detector,
     f1_optimal_threshold,
     fit_detector,
     precision_recall_f1,
     sequences_with_context,
-    split_logs,
 )
 from behaviorlab.models.anomaly_injection import ContextSequence
 from behaviorlab.models.registry import create_model

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from behaviorlab.errors import DataError, ModelError
-from behaviorlab.evaluate.metrics import ranking_report
-from behaviorlab.models.ctr import CTRConfig, CTRModel, ctr_report, item_categories
+from behaviorlab.evaluate.ctr import ctr_report
+from behaviorlab.metrics import ranking_report
+from behaviorlab.models.ctr import CTRConfig, CTRModel, item_categories
 from behaviorlab.models.registry import create_model, load_model
 from behaviorlab.schema import EventLog, Schema, Vocabulary
 from behaviorlab.sequences import leave_one_out

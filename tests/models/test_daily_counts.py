@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from behaviorlab.errors import DataError
+from behaviorlab.evaluate.timing import compare_forecasters
 from behaviorlab.models.daily_counts import (
     DailyCountsConfig,
     arima_forecast,
-    compare_forecasters,
     daily_count_matrix,
     select_users,
 )

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from behaviorlab.errors import ModelError
-from behaviorlab.models.anomaly import AnomalyConfig, fit_detector, sequences_with_context, split_logs
+from behaviorlab.evaluate.anomaly import split_logs
+from behaviorlab.models.anomaly import AnomalyConfig, fit_detector, sequences_with_context
 from behaviorlab.models.base import MANIFEST
 from behaviorlab.models.daily_counts import DailyCountsConfig, DailyCountsModel, daily_count_matrix
 from behaviorlab.models.registry import create_model, load_model, model_names

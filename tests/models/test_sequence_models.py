@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from behaviorlab.errors import ModelError
-from behaviorlab.evaluate.metrics import ranking_report
+from behaviorlab.metrics import ranking_report
 from behaviorlab.models.registry import create_model, load_model
 from behaviorlab.sequences import leave_one_out
 

@@ -10,17 +10,19 @@ import pytest
 import torch
 
 from behaviorlab.errors import DataError
+from behaviorlab.evaluate.timing import (
+    gap_baselines,
+    gap_metrics,
+    gap_split,
+    hour_bin_baselines,
+    hour_bin_metrics,
+    hour_bin_split,
+)
 from behaviorlab.models.time_to_next import (
     NextHourBinModel,
     TimeToNextModel,
     WindowConfig,
-    gap_baselines,
-    gap_metrics,
-    gap_split,
     gap_table,
-    hour_bin_baselines,
-    hour_bin_metrics,
-    hour_bin_split,
     hour_bin_table,
 )
 from behaviorlab.schema import HOUR_BINS, EventLog, Schema, Vocabulary

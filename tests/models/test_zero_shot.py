@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from behaviorlab.errors import ConfigError
-from behaviorlab.evaluate.metrics import ranking_report
 from behaviorlab.llm.base import Failure
+from behaviorlab.metrics import ranking_report
 from behaviorlab.models.registry import create_model, load_model
 from behaviorlab.models.zero_shot import ZeroShotConfig, ZeroShotLLMModel
 from behaviorlab.sequences import NextEventExamples

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from behaviorlab.profiles.atus import load_atus_priors
-from behaviorlab.profiles.diversity import action_coverage, attribute_entropy
+from behaviorlab.profiles.diversity import attribute_entropy, grounding_coverage
 from behaviorlab.profiles.infer import infer_profile
 from behaviorlab.profiles.realstats import estimate_real_priors
 from behaviorlab.profiles.sampling import PopulationConfig, sample_population, sample_profile, sharpen
@@ -54,7 +54,7 @@ def test_diversity_measures_increase_with_the_knob(priors):
     measured = []
     for diversity in (0.0, 0.5, 1.0):
         population = sample_population(priors, atus, PopulationConfig(n_profiles=60, diversity=diversity, n_neighbours=3))
-        measured.append((attribute_entropy(population), action_coverage(population, priors)))
+        measured.append((attribute_entropy(population), grounding_coverage(population, priors)))
     entropies, coverages = zip(*measured, strict=True)
     assert entropies[0] == 0.0 and entropies[0] < entropies[1] < entropies[2]
     assert coverages[0] < coverages[1] <= coverages[2]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
+import pytest
 
 from behaviorlab.datasets import load
+from behaviorlab.errors import DataError
 from behaviorlab.evaluate.baselines import markov_synthetic
 from behaviorlab.evaluate.synthetic import SyntheticEvaluationConfig, evaluate_synthetic, train_and_holdout
-from behaviorlab.report.builder import Experiment, ReportData, render_report, write_report
+from behaviorlab.report.builder import Experiment, ReportData, build_report, render_report, write_report
 from behaviorlab.report.run_files import read_run
 
 
@@ -90,3 +93,19 @@ def test_the_plain_summary_says_gain_where_there_is_no_gap_and_when_no_win_can_b
         "At 100% real data (NDCG@10, best cell per source), gained over real only (no gap to close): the LLM data "
         "+10.0% (pretrain_augment); Markov data -10.0% (pretrain_augment); the real->real control +2.6%; no win can "
         "be decided (one seed, or no control in the grid).")]
+
+
+def test_build_report_reads_what_the_run_has(tiny_run, tmp_path) -> None:
+    bare = build_report(tiny_run.run)
+    assert bare.title == "behaviorlab report: run" and bare.manifest is not None and bare.profiles
+    assert bare.missing() == ["evaluation (run evaluate-synthetic)", "real data for plots (--real)",
+                              "experiments (run experiment --out RUN/experiment.json)"]
+    with_real = build_report(tiny_run.run, tiny_run.real, title="T")
+    assert with_real.title == "T" and set(with_real.real.frame.get_column("split").unique()) == {"test"}
+    results = {"version": 2, "digest": "d", "config": {"predictor": "markov", "predictor_settings": {}, "seeds": [0],
+                                                      "fractions": [1.0], "title": "Named"}, "cells": [], "summary": SUMMARY}
+    (tiny_run.run / "experiment.json").write_text(json.dumps(results))
+    experiments = build_report(tiny_run.run).experiments
+    assert [e.title for e in experiments] == ["Named"] and experiments[0].summary == SUMMARY
+    with pytest.raises(DataError, match="not a run directory"):
+        build_report(tmp_path / "missing")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from behaviorlab.atomic import check_output_path, write_text_atomic
 from behaviorlab.cli.app import console
+from behaviorlab.progress import ProgressReporter
 
 
 # Option callbacks: an unwritable output fails while the command line is read, before any data is loaded
@@ -37,19 +39,40 @@ JsonOption = Annotated[Path | None, typer.Option("--json-out", callback=output_f
                                                  help="Also write the results as JSON to this file.")]
 
 
+Status = Callable[[Mapping[str, float | str]], str]
+
+
 @contextmanager
-def progress_bar(title: str) -> Iterator[Any]:
-    """A ProgressReporter drawing a bar; epoch figures (when given) are printed as they come."""
-    with Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                  transient=True) as bar:
-        task = bar.add_task(title, total=None)
+def progress_bars(*, status: Status | None = None, stream: Console = console,
+                  transient: bool = False) -> Iterator[Callable[..., ProgressReporter]]:
+    """One live display of bars: `add(title, total=None, first_status="")` starts a bar and returns its
+    ProgressReporter. A report's figures go through `status(info)` into the text after the bar; without
+    `status` they are printed as a line each (epoch figures)."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=stream, transient=transient) as bar:
+        def add(title: str, total: int | None = None, first_status: str = "") -> ProgressReporter:
+            task = bar.add_task(title, total=total, status=first_status)
 
-        def report(done: int, total: int, info: Mapping[str, float | str] | None = None) -> None:
-            bar.update(task, completed=done, total=total)
-            if info:
-                bar.console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
+            def report(done: int, total: int, info: Mapping[str, float | str] | None = None) -> None:
+                if status is not None:
+                    bar.update(task, completed=done, total=total, status=status(info or {}))
+                    return
+                bar.update(task, completed=done, total=total)
+                if info:
+                    bar.console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
 
-        yield report
+            return report
+
+        yield add
+
+
+@contextmanager
+def progress_bar(title: str, *, status: Status | None = None, stream: Console = console, transient: bool = True,
+                 total: int | None = None, first_status: str = "") -> Iterator[ProgressReporter]:
+    """A single bar of `progress_bars`, gone when it ends unless `transient` is False."""
+    with progress_bars(status=status, stream=stream, transient=transient) as add:
+        yield add(title, total, first_status)
 
 
 def metrics_table(title: str, metrics: Mapping[str, float]) -> Table:

@@ -14,7 +14,7 @@ from behaviorlab.cli.common import FormatOption, output_file
 from behaviorlab.config import load_config
 from behaviorlab.datasets import FORMATS, ColumnMapping, detect_format, load, parse_mapping_flag, write_event_log
 from behaviorlab.errors import ConfigError
-from behaviorlab.schema import ACTION, USER
+from behaviorlab.schema import ACTION, SPLIT, USER, EventLog
 from behaviorlab.sequences import drop_exact_duplicates
 
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
@@ -45,13 +45,15 @@ def _mapping(map_flag: str | None, extras: list[str] | None, config: Path | None
 def inspect(path: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
             config: ConfigOption = None) -> None:
     """Users, events, actions, time span, events per user and the top actions of a log."""
-    mapping = _mapping(map_flag, extra, config)
-    log = load(path, format=format_name, mapping=mapping)
+    log = load(path, format=format_name, mapping=_mapping(map_flag, extra, config))
+    print_inspection(log, f"{path} ({format_name or detect_format(path).name})")
+
+
+def print_inspection(log: EventLog, title: str) -> None:
+    """The facts table and the top actions of `log`."""
     summary = log.summary(top=10)
     _, duplicates = drop_exact_duplicates(log)
-    shown_format = format_name or detect_format(path).name
-
-    facts = Table(title=f"{path} ({shown_format})", show_header=False)
+    facts = Table(title=title, show_header=False)
     facts.add_column("what", style="bold")
     facts.add_column("value")
     facts.add_row("schema", f"{log.schema.name} ({log.schema.domain}), one action = {log.schema.action_meaning}")
@@ -62,9 +64,9 @@ def inspect(path: Path, format_name: FormatOption = None, map_flag: MapOption = 
     facts.add_row("events per user", "  ".join(f"{k} {v:,.0f}" for k, v in summary.events_per_user_quantiles.items()))
     facts.add_row("extra columns", ", ".join(f"{k}:{v}" for k, v in log.schema.extras.items()) or "-")
     facts.add_row("exact duplicate events", f"{duplicates.events_removed:,}")
-    if "split" in log.frame.columns:  # a dataset's published split (SmartThings): sizes per part
-        parts = log.frame.group_by("split").agg(pl.col(USER).n_unique().alias("users"), pl.len().alias("events"))
-        parts = parts.sort(pl.col("split").replace_strict({"train": 0, "valid": 1, "test": 2}, default=3, return_dtype=pl.Int64))
+    if SPLIT in log.frame.columns:  # a dataset's published split (SmartThings): sizes per part
+        parts = log.frame.group_by(SPLIT).agg(pl.col(USER).n_unique().alias("users"), pl.len().alias("events"))
+        parts = parts.sort(pl.col(SPLIT).replace_strict({"train": 0, "valid": 1, "test": 2}, default=3, return_dtype=pl.Int64))
         facts.add_row("published split", "  ".join(f"{s}: {u:,} sequences / {e:,} events" for s, u, e in parts.iter_rows()))
     console.print(facts)
 

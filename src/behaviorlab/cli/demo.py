@@ -41,10 +41,6 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the whole demo.")] = 0,
 ) -> None:
     """Run the main job: generate synthetic behavior from real logs, evaluate it, train with it, report."""
-    from behaviorlab.cli.data import inspect
-    from behaviorlab.cli.evaluation import evaluate_synthetic_command, experiment_command, report_command
-    from behaviorlab.cli.generate import generate
-
     dataset = data or find_default_dataset([Path.cwd(), Path(__file__).resolve()])
     run_dir = out / "generation"
     # Three seeds: the least that gives each gain an interval (the Markov source and the model fits vary with
@@ -52,18 +48,17 @@ def demo(
     seeds = ",".join(str(seed + i) for i in range(3))
     scenarios = "real_only,real_continued,finetune_augment"  # with the control, so a win can be decided
     steps = [
-        (f"behaviorlab data inspect {dataset}", lambda: inspect(dataset)),
+        (f"behaviorlab data inspect {dataset}", lambda: _inspect(dataset)),
         (f"behaviorlab generate --data {dataset} --out {run_dir} --n-users {n_users} --model {model} --seed {seed}",
-         lambda: generate(data=dataset, out=run_dir, n_users=n_users, model=model, seed=seed)),
+         lambda: _generate(dataset, run_dir, n_users, model, seed)),
         (f"behaviorlab evaluate-synthetic {run_dir} --real {dataset} --seed {seed}",
-         lambda: evaluate_synthetic_command(run_dir, dataset, seed=seed)),
+         lambda: _evaluate(run_dir, dataset, seed)),
         # Fraction 1 only: the run is grounded on the whole training split, and an LLM run may only be paired
         # with the cells whose real data it was grounded on (smaller fractions need runs of their own subsets).
         ((f"behaviorlab experiment --real {dataset} --synthetic {run_dir} --out {run_dir / 'experiment.json'} "
          f"--model markov --fractions 1 --seeds {seeds} --scenarios {scenarios}"),
-         lambda: experiment_command(dataset, run_dir / "experiment.json", synthetic=[run_dir], model="markov",
-                                    fractions="1", seeds=seeds, scenarios=scenarios)),
-        (f"behaviorlab report {run_dir} --real {dataset}", lambda: report_command(run_dir, real=dataset)),
+         lambda: _experiment(dataset, run_dir, seeds, scenarios)),
+        (f"behaviorlab report {run_dir} --real {dataset}", lambda: _report(run_dir, dataset)),
     ]
     for number, (command, step) in enumerate(steps, start=1):
         console.rule(f"[bold]step {number} of {len(steps)}[/]: {command}", align="left")
@@ -71,3 +66,55 @@ def demo(
     console.rule("[bold green]demo finished")
     console.print(f"Open {run_dir / 'report.html'} in a browser. Re-running the demo resumes and reuses finished work.",
                   highlight=False)
+
+
+# Each step: the library call its command makes, printed by that command's own printer.
+def _inspect(dataset: Path) -> None:
+    from behaviorlab.cli.data import print_inspection
+    from behaviorlab.datasets import detect_format, load
+
+    print_inspection(load(dataset), f"{dataset} ({detect_format(dataset).name})")
+
+
+def _generate(dataset: Path, run_dir: Path, n_users: int, model: str, seed: int) -> None:
+    from behaviorlab.cli.generate import generate_job, load_job
+
+    generate_job(load_job(None, {"data": dataset, "out": run_dir,
+                                 "generate": {"n_users": n_users, "seed": seed, "llm": {"model": model}}}))
+
+
+def _evaluate(run_dir: Path, dataset: Path, seed: int) -> None:
+    from behaviorlab.cli.evaluation import print_evaluation
+    from behaviorlab.datasets import load
+    from behaviorlab.evaluate.synthetic import evaluate_against_real
+    from behaviorlab.report.run_files import EVALUATION_FILE, read_run
+
+    run = read_run(run_dir)
+    result = evaluate_against_real(load(dataset), run.synthetic, run.profiles, seed=seed)
+    result.inputs = {"real": str(dataset.resolve()), "real_format": "", "synthetic": str(run_dir.resolve())}
+    result.save(run_dir / EVALUATION_FILE)
+    print_evaluation(result, run_dir / EVALUATION_FILE)
+
+
+def _experiment(dataset: Path, run_dir: Path, seeds: str, scenarios: str) -> None:
+    from behaviorlab.cli.evaluation import print_summary, scenario_progress
+    from behaviorlab.datasets import load
+    from behaviorlab.evaluate.experiment import experiment, experiment_setting
+    from behaviorlab.evaluate.scenarios import ExperimentConfig
+    from behaviorlab.report.run_files import experiment_runs
+
+    config = ExperimentConfig(predictor="markov", fractions=(1.0,), seeds=tuple(int(s) for s in seeds.split(",")),
+                              scenarios=tuple(scenarios.split(",")))
+    out = run_dir / "experiment.json"
+    with scenario_progress() as report:
+        result = experiment(experiment_setting(load(dataset)), config, experiment_runs([run_dir]), results_path=out,
+                            progress=report)
+    print_summary(result, out)
+
+
+def _report(run_dir: Path, dataset: Path) -> None:
+    from behaviorlab.cli.evaluation import print_report
+    from behaviorlab.report.builder import build_report, write_report
+
+    data = build_report(run_dir, dataset)
+    print_report(data, write_report(run_dir / "report.html", data))

@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import FormatOption, output_file, output_folder
+from behaviorlab.cli.common import FormatOption, output_file, output_folder, progress_bar, progress_bars
 from behaviorlab.config import load_config
-from behaviorlab.errors import ConfigError, DataError
+from behaviorlab.errors import ConfigError
 
 RealOption = Annotated[Path, typer.Option("--real", help="The real dataset the synthetic data imitates (any loadable format).")]
 
@@ -21,13 +21,6 @@ def _load_real(path: Path, format_name: str | None):
     from behaviorlab.datasets import load
 
     return load(path, format=format_name)
-
-
-def _split(real):
-    """The dataset's own split when it has one, else RecBole's leave-one-out."""
-    from behaviorlab.sequences import leave_one_out, published_split
-
-    return published_split(real) if "split" in real.frame.columns else leave_one_out(real)
 
 
 def _metric_table(title: str, rows: list) -> Table:
@@ -53,33 +46,20 @@ def evaluate_synthetic_command(
         "Also evaluate Markov-chain data of the same size, fitted to the real training part."))] = True,
 ) -> None:
     """Fidelity, diversity/personality and privacy of synthetic data, each beside a real-data reference."""
-    from behaviorlab.evaluate.fidelity import FidelityConfig
-    from behaviorlab.evaluate.privacy import PrivacyConfig
-    from behaviorlab.evaluate.synthetic import (
-        SyntheticEvaluationConfig,
-        check_comparable,
-        evaluate_synthetic,
-        train_and_holdout,
-    )
+    from behaviorlab.evaluate.synthetic import evaluate_against_real
     from behaviorlab.report.run_files import EVALUATION_FILE, read_run
 
     run = read_run(synthetic)
-    config = SyntheticEvaluationConfig(seed=seed, fidelity=FidelityConfig(seed=seed), privacy=PrivacyConfig(seed=seed))
     real_log = _load_real(real, format_name)
-    check_comparable(real_log, run.synthetic)  # before the Markov baseline, which needs sequences to copy lengths from
-    train, holdout, how = train_and_holdout(real_log, config)
     with console.status("Evaluating the synthetic data..."):
-        markov = None
-        if baseline:
-            from behaviorlab.evaluate.baselines import MarkovBaselineConfig, markov_synthetic
-
-            lengths = [len(s) for s in run.synthetic.action_sequences().values()]
-            markov = markov_synthetic(train, lengths, MarkovBaselineConfig(seed=seed))
-        result = evaluate_synthetic(train, holdout, run.synthetic, run.profiles, config, baseline=markov)
-    result.notes.insert(0, f"real data: {how}")
+        result = evaluate_against_real(real_log, run.synthetic, run.profiles, seed=seed, baseline=baseline)
     result.inputs = {"real": str(real.resolve()), "real_format": format_name or "", "synthetic": str(synthetic.resolve())}
     target = out or (run.directory / EVALUATION_FILE)
     result.save(target)
+    print_evaluation(result, target)
+
+
+def print_evaluation(result: Any, target: Path) -> None:
     console.print(_metric_table("Fidelity (vs held-out real data; reference: a real sample of the same size)", result.fidelity))
     console.print(_metric_table("Diversity and personality (reference: real holdout)", result.diversity))
     console.print(_metric_table("Privacy (reference: real holdout vs train)", result.privacy))
@@ -143,7 +123,8 @@ def experiment_command(
     row (all real training data; with --shift, the test scene's too), each gain a 95% interval over seeds, the
     share of the gap to the oracle it closes, and whether it wins over the Markov source and the real->real control.
     """
-    from behaviorlab.evaluate.scenarios import LLM_SOURCES, ExperimentConfig
+    from behaviorlab.evaluate.experiment import experiment, experiment_setting
+    from behaviorlab.evaluate.scenarios import ExperimentConfig
     from behaviorlab.report.run_files import experiment_runs
 
     overrides: dict[str, Any] = {
@@ -154,52 +135,47 @@ def experiment_command(
         "sources": tuple(s.strip() for s in sources.split(",")) if sources else None,
     }
     settings = load_config(ExperimentConfig, config, overrides, section="experiment")
-    real_log = _load_real(real, format_name)
-    split, oracle, scene = _experiment_split(_split(real_log), shift, unit="sequences" if "split" in real_log.frame.columns
-                                             else "events")
-    predictor_settings = dict(settings.predictor_settings)
-    predictor_settings.update({k: v for k, v in (("threads", threads), ("epochs", epochs)) if v is not None})
-    settings = settings.model_copy(update={"predictor_settings": predictor_settings})
-    if scene is not None:
-        settings = settings.model_copy(update={"title": f"Environment shift: {scene.description}"})
+    loop = {k: v for k, v in (("threads", threads), ("epochs", epochs)) if v is not None}
+    settings = settings.model_copy(update={"predictor_settings": settings.predictor_settings | loop})
+    setting = experiment_setting(_load_real(real, format_name), shift)
+    if setting.counts is not None:
+        _print_scene(setting)
     if write_subsets is not None:
-        _write_subsets(split, settings, write_subsets, scene)
+        _write_subsets(setting, settings, write_subsets)
         return
     if out is None:
         raise ConfigError("Missing option --out", hint="Give the results JSON: --out RUN/experiment.json.")
     paths = list(synthetic or [])
     if generate is not None:
         llm = {"backend": backend, "model": llm_model, "parallel": parallel}
-        paths += _generate_runs(split, settings, scene, out.parent / f"{out.stem}-runs", generate, ablation,
+        paths += _generate_runs(setting, settings, out.parent / f"{out.stem}-runs", generate, ablation,
                                 {key: value for key, value in llm.items() if value is not None})
-    runs = experiment_runs(paths)
-    if sources is None and "sources" not in settings.model_fields_set:
-        # By default: the LLM sources of the runs (grounded, ungrounded) and Markov.
-        given = tuple(source for source in LLM_SOURCES if any(run.source == source for run in runs))
-        settings = settings.model_copy(update={"sources": (*given, "markov")})
-    _run_and_print(split, oracle, settings, runs, out)
+    with scenario_progress() as report:
+        result = experiment(setting, settings, experiment_runs(paths), results_path=out, progress=report)
+    print_summary(result, out)
 
 
-def _generate_runs(split, settings, scene, folder: Path, n: int, ablation: bool, llm: dict[str, Any]) -> list[Path]:
+def scenario_progress() -> Any:
+    """The experiment's bar: cells done of all, the cell in training after it."""
+    return progress_bar("training scenarios", status=lambda info: str(info.get("cell", "")), transient=False)
+
+
+def _generate_runs(setting, settings, folder: Path, n: int, ablation: bool, llm: dict[str, Any]) -> list[Path]:
     """`experiment --generate`: the run of every distinct real subset (evaluate.cell_runs), with a progress bar."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from behaviorlab.cli.app import err_console
+    from behaviorlab.cli.generate import generation_status
     from behaviorlab.evaluate.cell_runs import generate_cell_runs
     from behaviorlab.generate.config import GenerateConfig
     from behaviorlab.llm import create_backend
     from behaviorlab.llm.config import LLMConfig
 
+    scene = setting.shift
     generate = GenerateConfig(n_users=n, scenario=[scene.scenario] if scene is not None else [], llm=LLMConfig(**llm))
     backend = create_backend(generate.llm, notify=lambda message: err_console.print(message, highlight=False))
     try:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err_console) as bar:
-            def reporter(name: str):
-                task = bar.add_task(f"generating {name}", total=n)
-                return lambda done, total, info=None: bar.update(task, completed=done, total=total)
-
-            paths = generate_cell_runs(split, settings, generate, backend, folder, ablation=ablation, progress=reporter)
+        with progress_bars(status=generation_status, stream=err_console) as add:
+            paths = generate_cell_runs(setting.split, settings, generate, backend, folder, ablation=ablation,
+                                       progress=lambda name: add(f"generating {name}", n))
     finally:
         backend.close()
     console.print(f"LLM runs: {len(paths)} in {folder} (one per real subset{', grounded and not' if ablation else ''})",
@@ -207,25 +183,17 @@ def _generate_runs(split, settings, scene, folder: Path, n: int, ablation: bool,
     return paths
 
 
-def _experiment_split(split, shift: str | None, unit: str):
-    """(split, oracle, shift): with --shift the training-scene split, the real training data of both scenes
-    and the Shift; else the split, all its training data and None. `unit`: see evaluate.shift."""
-    from behaviorlab.evaluate.shift import named_shift, scene_oracle, scene_split
-
-    if shift is None:
-        return split, split.train, None
-    scene = named_shift(shift)
-    shifted, counts = scene_split(split, scene, unit)
-    console.print(f"Environment shift ({scene.description}): train {counts.train[0]:,} of {counts.train[1]:,} "
-                  f"{'sequences' if unit == 'sequences' else 'users'}, valid {counts.valid[0]:,} of {counts.valid[1]:,}, "
+def _print_scene(setting) -> None:
+    counts, unit = setting.counts, "sequences" if setting.unit == "sequences" else "users"
+    console.print(f"Environment shift ({setting.shift.description}): train {counts.train[0]:,} of {counts.train[1]:,} "
+                  f"{unit}, valid {counts.valid[0]:,} of {counts.valid[1]:,}, "
                   f"test {counts.test[0]:,} of {counts.test[1]:,} examples", highlight=False)
-    return shifted, scene_oracle(split, scene, unit), scene
 
 
-def _write_subsets(split, settings, folder: Path, scene) -> None:
+def _write_subsets(setting, settings, folder: Path) -> None:
     from behaviorlab.evaluate.scenarios import write_subsets
 
-    files = write_subsets(split, settings, folder)
+    files = write_subsets(setting.split, settings, folder)
     table = Table(title=f"Real training subsets to ground LLM runs on ({len(files)} files in {folder})")
     for column in ("file", "cells (fraction/seed)", "users", "events", "digest"):
         table.add_column(column, justify="right" if column in ("users", "events") else "left")
@@ -233,30 +201,20 @@ def _write_subsets(split, settings, folder: Path, scene) -> None:
         cells = ", ".join(f"{f:g}/{s}" for f, s in file.cells)
         table.add_row(file.path.name, cells, f"{file.users:,}", f"{file.events:,}", file.digest)
     console.print(table)
-    told = f" --scenario {scene.scenario}" if scene is not None else ""
+    told = f" --scenario {setting.shift.scenario}" if setting.shift is not None else ""
     console.print(f"Generate one run per file, e.g. `behaviorlab generate --data {files[0].path} --out RUNS/"
                   f"{files[0].path.stem}{told}`, then run the experiment with the same options plus "
                   "--synthetic RUNS/<each run> (repeatable) and --out.", highlight=False)
 
 
-def _run_and_print(split, oracle, settings, runs: list, out: Path) -> None:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+def print_summary(result, out: Path) -> None:
+    from behaviorlab.evaluate.scenarios import WIN_RULE, plain_summary, row_texts
 
-    from behaviorlab.evaluate.scenarios import WIN_RULE, plain_summary, row_texts, run_experiment, summarise
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task("training scenarios", total=None)
-
-        def report(done: int, total: int, info: dict | None = None) -> None:
-            bar.update(task, completed=done, total=total, description=str((info or {}).get("cell", "training scenarios")))
-
-        cells = run_experiment(split, runs, settings, oracle=oracle, results_path=out, progress=report)
+    settings, rows = result.config, result.summary
     table = Table(title=f"{settings.predictor}: test {settings.metric}, mean ± std over {len(settings.seeds)} seeds")
     columns = ("real data", "source", "scenario", settings.metric, "gain vs real only [95% CI]", "gap closed", "wins")
     for column in columns:
         table.add_column(column, justify="left" if column in columns[:3] else "right")
-    rows = sorted(summarise(cells, settings.metric), key=lambda r: (r["fraction"], r["scenario"] != "real_only",
-                                                                    r["source"] == "oracle"))
     for row in rows:
         texts = row_texts(row)
         table.add_row(f"{row['fraction']:.0%}", row["source"], row["scenario"], f"{row['mean']:.4f}±{row['std']:.4f}",
@@ -280,43 +238,13 @@ def report_command(
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
 ) -> None:
     """One self-contained HTML report: manifest, evaluation tables, plots, profiles, scenario results."""
-    from behaviorlab.evaluate.scenarios import WIN_RULE, read_results
-    from behaviorlab.evaluate.synthetic import SPLIT_COLUMN, SyntheticEvaluation
-    from behaviorlab.report.builder import Experiment, ReportData, write_report
-    from behaviorlab.report.run_files import EVALUATION_FILE, EXPERIMENT_PATTERN, read_run
+    from behaviorlab.report.builder import build_report, write_report
 
-    if not run.is_dir():
-        raise DataError(f"{run} is not a run directory", hint="Pass the --out directory of `behaviorlab generate`.")
-    generation = read_run(run)
-    evaluation_path = run / EVALUATION_FILE
-    evaluation = SyntheticEvaluation.from_json(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.is_file() else None
-    real_path = real or (Path(evaluation.inputs["real"]) if evaluation and evaluation.inputs.get("real") else None)
-    real_log = None
-    if real_path is not None:
-        import polars as pl
+    data = build_report(run, real, real_format=format_name, title=title)
+    print_report(data, write_report(out or run / "report.html", data))
 
-        real_log = _load_real(real_path, format_name or (evaluation.inputs.get("real_format") if evaluation else None) or None)
-        if SPLIT_COLUMN in real_log.frame.columns:  # plots compare with the held-out real data, as the tables do
-            real_log = real_log.filter(pl.col(SPLIT_COLUMN) == "test")
-    experiments = []
-    for path in sorted(run.glob(EXPERIMENT_PATTERN), key=lambda p: (len(p.name), p.name)):  # experiment.json first
-        payload = read_results(path)
-        summary, config = payload["summary"], payload["config"]
-        notes = [(f"model {config['predictor']} {config['predictor_settings']}, seeds {config['seeds']}, real-data "
-                 f"fractions {config['fractions']}; early stopping on validation only, each model tested once on the "
-                 "real test split. Every synthetic source of a cell was grounded only on that cell's real subset "
-                 "(the LLM runs checked by digest). real_continued = fit on real, then continue on real again: the "
-                 "two-stage control without synthetic data. oracle = real only on all the real training data the "
-                 "setting withholds; gap closed = (cell - real only) / (oracle - real only)."), f"{WIN_RULE}."]
-        experiments.append(Experiment(title=config.get("title") or f"Training scenarios ({path.stem})",
-                                      summary=summary, notes=notes))
-    data = ReportData(title=title or f"behaviorlab report: {run.name}", manifest=generation.manifest, real=real_log,
-                      synthetic=generation.synthetic, evaluation=evaluation, profiles=generation.profile_examples(),
-                      experiments=experiments)
-    target = write_report(out or run / "report.html", data)
-    missing = [what for what, present in (("evaluation (run evaluate-synthetic)", evaluation),
-                                           ("real data for plots (--real)", real_log is not None),
-                                           ("experiments (run experiment --out RUN/experiment.json)", experiments)) if not present]
-    if missing:
-        console.print(f"Left out: {', '.join(missing)}", highlight=False)
+
+def print_report(data: Any, target: Path) -> None:
+    if data.missing():
+        console.print(f"Left out: {', '.join(data.missing())}", highlight=False)
     console.print(f"Wrote {target}", highlight=False)

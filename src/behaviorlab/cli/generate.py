@@ -11,13 +11,11 @@ import typer
 from pydantic import Field
 
 from behaviorlab.cli.app import app, console, err_console
-from behaviorlab.cli.common import output_file, output_folder
+from behaviorlab.cli.common import output_file, output_folder, progress_bar
 from behaviorlab.config import StrictConfig, parse_config, read_toml
 from behaviorlab.errors import DataError
 from behaviorlab.generate.config import GenerateConfig
-from behaviorlab.schema import EventLog
-
-SPLIT_COLUMN = "split"
+from behaviorlab.schema import SPLIT, EventLog
 
 
 class GenerateJob(StrictConfig):
@@ -52,11 +50,11 @@ def training_log(job: GenerateJob) -> EventLog:
     from behaviorlab.datasets import load
 
     log = load(job.data, format=job.format)
-    if job.split and SPLIT_COLUMN in log.frame.columns:
-        kept = log.filter(pl.col(SPLIT_COLUMN) == job.split)
+    if job.split and SPLIT in log.frame.columns:
+        kept = log.filter(pl.col(SPLIT) == job.split)
         if kept.n_events == 0:
             raise DataError(f"No events in split {job.split!r} of {job.data}",
-                            hint=f"Splits present: {sorted(log.frame.get_column(SPLIT_COLUMN).unique().to_list())}.")
+                            hint=f"Splits present: {sorted(log.frame.get_column(SPLIT).unique().to_list())}.")
         return kept
     return log
 
@@ -66,6 +64,8 @@ def generate(
     data: Annotated[Path | None, typer.Option("--data", help="Real log (any format `behaviorlab data formats` lists).")] = None,
     out: Annotated[Path | None, typer.Option("--out", callback=output_folder, help="Run directory; re-run the same command to resume.")] = None,
     n_users: Annotated[int | None, typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = None,
+    per_profile: Annotated[int | None, typer.Option("--per-profile", min=1, max=16, help=(
+        "Sequences per sampled profile; they share their prompt's prefix, which the embedded model then reads once."))] = None,
     backend: Annotated[str | None, typer.Option(help="LLM backend: embedded (default) or http.")] = None,
     model: Annotated[str | None, typer.Option(help="Named embedded model, .gguf path, or the server's model id.")] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="Environment change, e.g. night, weekend, winter, "
@@ -88,28 +88,33 @@ def generate(
                                                             "work finished so far (re-run without it to complete).")] = False,
 ) -> None:
     """Generate synthetic behavior sequences grounded on a real log, resumably."""
-    from behaviorlab.atomic import exclusive_writer
-
     job = load_job(config, {
         "data": data, "out": out, "format": format_name, "split": split,
-        "generate": {"n_users": n_users, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
+        "generate": {"n_users": n_users, "sequences_per_profile": per_profile, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
                      "dp_epsilon": dp_epsilon, "grounding": grounding,
                      "llm": {"backend": backend, "model": model, "parallel": parallel, "threads": threads}},
     })
+    generate_job(job, partial)
+
+
+def generate_job(job: GenerateJob, partial: bool = False) -> None:
+    """Generate (or resume) the run `job` describes, with a progress bar, and print what it holds."""
+    from behaviorlab.atomic import exclusive_writer
+
     # Locked before the data and the model load, so a second writer is refused in a moment, not after them.
     with exclusive_writer(job.out, "the generation run"):
         _generate_run(job, partial)
 
 
-def _generate_run(job: GenerateJob, partial: bool) -> None:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+def generation_status(info: Mapping[str, float | str]) -> str:
+    """While a batch is out, what it waits for (the server, the attempt, its timeout); after it, totals."""
+    if "waiting" in info:
+        return str(info["waiting"])
+    return (f"accepted {info.get('accepted', 0)}  {info.get('tokens_per_s', 0)} tok/s  "
+            f"ETA {float(info.get('eta_s', 0)) / 60:.1f} min")
 
+
+def _generate_run(job: GenerateJob, partial: bool) -> None:
     from behaviorlab.generate.run import run_generation
     from behaviorlab.generate.scenario import parse_scenario
     from behaviorlab.llm import create_backend
@@ -117,22 +122,11 @@ def _generate_run(job: GenerateJob, partial: bool) -> None:
     log = training_log(job)
     parse_scenario(job.generate.scenario, log.vocabulary)  # a device the data lacks is refused before the model loads
     llm = create_backend(job.generate.llm, notify=lambda message: err_console.print(message, highlight=False))
-    columns = (TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-               TimeElapsedColumn())
     try:
-        with Progress(*columns, console=err_console) as bar:
-            # Until the first batch goes out: priors, population and prompts (counting a prompt's tokens
-            # may ask an LLM server, for connect_timeout_s at most); then the batch says what it waits for.
-            task = bar.add_task("generate", total=job.generate.n_users, status="loading data, priors and prompts")
-
-            def report(done: int, total: int, info: Mapping[str, float | str] | None = None) -> None:
-                info = info or {}
-                # While a batch is out, what it waits for (the server, the attempt, its timeout); after it, totals.
-                status = str(info["waiting"]) if "waiting" in info else (
-                    f"accepted {info.get('accepted', 0)}  {info.get('tokens_per_s', 0)} tok/s  "
-                    f"ETA {float(info.get('eta_s', 0)) / 60:.1f} min")
-                bar.update(task, completed=done, total=total, status=status)
-
+        # Until the first batch goes out: priors, population and prompts (counting a prompt's tokens
+        # may ask an LLM server, for connect_timeout_s at most); then the batch says what it waits for.
+        with progress_bar("generating", status=generation_status, stream=err_console, transient=False,
+                          total=job.generate.n_users, first_status="loading data, priors and prompts") as report:
             result = run_generation(log, job.out, job.generate, llm, progress=report, partial=partial)
     finally:
         llm.close()
@@ -146,12 +140,12 @@ def _generate_run(job: GenerateJob, partial: bool) -> None:
     console.print(f"prompt tokens per generated event: {tokens['prompt_tokens_per_generated_event_compressed']} compressed vs "
                   f"{tokens['prompt_tokens_per_generated_event_plain_json']} plain JSON "
                   f"({tokens['compressed_over_plain']:.0%})", highlight=False)
-    missing = manifest["profiles_without_sequence"]
+    missing = manifest["sequences_missing"]
     if missing:
-        console.print(f"[yellow]{missing} of {job.generate.n_users} profiles got no valid sequence[/] in "
+        console.print(f"[yellow]{missing} of {job.generate.n_users} sequences were not made[/]: no valid answer in "
                       f"{job.generate.max_attempts} attempts each; the manifest's issues say why.", highlight=False)
     if not manifest["complete"]:
-        console.print(f"[yellow]partial:[/] {manifest['pending_profiles']} profiles still to generate; "
+        console.print(f"[yellow]partial:[/] {manifest['pending_sequences']} sequences still to generate; "
                       "re-run without --partial to complete the run.")
     console.print(f"manifest: {job.out / 'manifest.json'}", highlight=False)
 
@@ -183,4 +177,4 @@ def sample(
     write_text_atomic(out, population.to_json())
     report = diversity_report(population, priors)
     console.print(f"{n} profiles -> {out}; attribute entropy {report['attribute_entropy']:.3f}, "
-                  f"action coverage {report['action_coverage']:.1%}", highlight=False)
+                  f"grounding coverage {report['grounding_coverage']:.1%}", highlight=False)

@@ -33,16 +33,11 @@ from behaviorlab.errors import ConfigError, ModelError
 def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple[str, Any]:
     """(split name, SequenceSplit); with no split named, a dataset's published split wins, else leave-one-out."""
     from behaviorlab.datasets import load
-    from behaviorlab.sequences import leave_one_out, published_split, temporal_split
+    from behaviorlab.sequences import make_split, split_rule
 
     log = load(data, format=format_name)
-    has_published = "split" in log.frame.columns
-    split = split or ("published" if has_published else "loo")
-    if split not in ("loo", "temporal", "published"):
-        raise ConfigError(f"Unknown split {split!r}", hint="Use loo, temporal or published.")
-    if split == "published" and not has_published:
-        raise ConfigError(f"{data} has no published split (no 'split' column)", hint="Use --split loo or --split temporal.")
-    return split, {"loo": leave_one_out, "temporal": temporal_split, "published": published_split}[split](log)
+    name = split_rule(log, split)
+    return name, make_split(log, name)
 
 
 @app.command("train")
@@ -70,7 +65,7 @@ def train(
     replaces the checkpoint (a budget-stopped run keeps it beside the model).
     """
     from behaviorlab.config import load_config
-    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.models.registry import model_class
     from behaviorlab.models.settings import TrainSettings
 
@@ -126,7 +121,7 @@ def evaluate(
     json_out: JsonOption = None,
 ) -> None:
     """Score a trained model on the test part of the split (full ranking over all actions by default)."""
-    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.models.base import CountsFailures
 
     try:

@@ -45,6 +45,8 @@ app.add_typer(anomaly_app, name="anomaly")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")]
 SeedOption = Annotated[int | None, typer.Option(help="Random seed (overrides the config).")]
+HistoryOption = Annotated[int | None, typer.Option(help="Past events the features look back.")]
+SaveOption = Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")]
 
 
 def _load(data: Path, format_name: str | None) -> Any:
@@ -66,7 +68,7 @@ def _optional_run(out: Path | None, what: str, resume: bool) -> Any:
 
 
 def _ctr_split(data: Path, format_name: str | None, split: str, value_column: str | None, min_value: float | None) -> Any:
-    from behaviorlab.sequences import leave_one_out, temporal_split, value_threshold
+    from behaviorlab.sequences import make_split, value_threshold
 
     log = _load(data, format_name)
     if (value_column is None) != (min_value is None):
@@ -74,17 +76,14 @@ def _ctr_split(data: Path, format_name: str | None, split: str, value_column: st
     if value_column is not None:
         log, report = value_threshold(log, value_column, min_value)
         console.print(str(report))
-    splits = {"loo": leave_one_out, "temporal": temporal_split}
-    if split not in splits:
-        raise ConfigError(f"Unknown split {split!r}", hint="Use loo or temporal.")
-    return splits[split](log)
+    return make_split(log, split)
 
 
 @ctr_app.command("train")
 def ctr_train(
     data: Annotated[Path, typer.Option("--data", "-d", help="The interaction log (items as actions).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the model in.")],
-    split: Annotated[str, typer.Option(help="loo (leave-one-out) or temporal.")] = "loo",
+    split: Annotated[str, typer.Option(help="loo (leave-one-out), temporal, or published (the dataset's own).")] = "loo",
     head: Annotated[str | None, typer.Option(help="logistic or mlp (overrides the config).")] = None,
     category_column: Annotated[str | None, typer.Option(help="An extra with each item's categories (e.g. genre).")] = None,
     value_column: Annotated[str | None, typer.Option(help="Keep only events whose value column is >= --min-value.")] = None,
@@ -105,7 +104,8 @@ def ctr_train(
 
     A checkpoint (OUT/checkpoint.pt) is saved after every epoch; --resume continues an interrupted run."""
     from behaviorlab.config import load_config
-    from behaviorlab.models.ctr import CTRConfig, CTRModel, ctr_report
+    from behaviorlab.evaluate.ctr import ctr_report
+    from behaviorlab.models.ctr import CTRConfig, CTRModel
 
     flags = training_overrides(CTRConfig, "ctr", epochs=epochs, threads=threads, patience=patience,
                                time_budget=time_budget, device=device)
@@ -133,7 +133,8 @@ def ctr_evaluate(
     json_out: JsonOption = None,
 ) -> None:
     """AUC of held-out pairs and full-ranking HR/NDCG of each user's held-out next item (test, once)."""
-    from behaviorlab.models.ctr import CTRModel, ctr_report
+    from behaviorlab.evaluate.ctr import ctr_report
+    from behaviorlab.models.ctr import CTRModel
 
     model = CTRModel.load(model_dir)
     stored = model.metadata_
@@ -161,8 +162,8 @@ def timing_gaps(
     data: Annotated[Path, typer.Option("--data", "-d", help="A log with timestamps.")],
     valid_ratio: Annotated[float, typer.Option(help="Share of events (newest but the test ones) for validation.")] = 0.1,
     test_ratio: Annotated[float, typer.Option(help="Share of the newest events for the test.")] = 0.1,
-    history: Annotated[int | None, typer.Option(help="Past events the features look back.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")] = None,
+    history: HistoryOption = None,
+    out: SaveOption = None,
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
@@ -175,30 +176,30 @@ def timing_gaps(
     json_out: JsonOption = None,
 ) -> None:
     """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
-    from behaviorlab.models.time_to_next import TimeToNextModel, gap_baselines, gap_metrics, gap_split
+    from behaviorlab.evaluate.timing import timing_gaps as run
 
     log = _load(data, format_name)
-    model = TimeToNextModel(_window_config(config, seed, history, epochs=epochs, threads=threads,
-                                           patience=patience, time_budget=time_budget, device=device))
-    train, valid, test = gap_split(model.features(log), log, valid_ratio, test_ratio)
+    settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
+                              time_budget=time_budget, device=device)
     with _optional_run(out, "time-to-next", resume) as checkpoint, progress_bar("training time-to-next") as report:
-        model.fit(train, valid, progress=report, checkpoint=checkpoint)
+        result = run(log, settings, valid_ratio, test_ratio, report, checkpoint=checkpoint)
         if out is not None:
-            save_trained(model, out, checkpoint)
-    rows = {"neural (MLP, L1 on log-seconds)": gap_metrics(test.target, model.predict_seconds(test)),
-            **gap_baselines(train, test)}
-    console.print(comparison_table(f"time to next event: test ({len(test):,} events, temporal split)", rows))
+            save_trained(result.model, out, checkpoint)
+    _print_timing(result, f"time to next event: test ({result.rows['test']:,} events, temporal split)", out, json_out)
+
+
+def _print_timing(result: Any, title: str, out: Path | None, json_out: Path | None) -> None:
+    console.print(comparison_table(title, result.test))
     if out is not None:
         console.print(f"Saved the model to {out}")
-    write_json(json_out, {"task": "time-to-next", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
-                           "test": rows})
+    write_json(json_out, {"task": result.task, "rows": result.rows, "test": result.test})
 
 
 @timing_app.command("hour-bin")
 def timing_hour_bin(
     data: Annotated[Path, typer.Option("--data", "-d", help="A log with an hour_bin column (e.g. SmartThings).")],
-    history: Annotated[int | None, typer.Option(help="Past events the features look back.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")] = None,
+    history: HistoryOption = None,
+    out: SaveOption = None,
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
@@ -211,23 +212,16 @@ def timing_hour_bin(
     json_out: JsonOption = None,
 ) -> None:
     """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
-    from behaviorlab.models.time_to_next import NextHourBinModel, hour_bin_baselines, hour_bin_metrics, hour_bin_split
+    from behaviorlab.evaluate.timing import timing_hour_bin as run
 
     log = _load(data, format_name)
-    model = NextHourBinModel(_window_config(config, seed, history, epochs=epochs, threads=threads,
-                                           patience=patience, time_budget=time_budget, device=device))
-    train, valid, test = hour_bin_split(model.features(log), log)
+    settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
+                              time_budget=time_budget, device=device)
     with _optional_run(out, "next-hour-bin", resume) as checkpoint, progress_bar("training next-hour-bin") as report:
-        model.fit(train, valid, progress=report, checkpoint=checkpoint)
+        result = run(log, settings, report, checkpoint=checkpoint)
         if out is not None:
-            save_trained(model, out, checkpoint)
-    rows = {"neural (MLP, softmax)": hour_bin_metrics(model.predict_proba(test), test.target),
-            **hour_bin_baselines(train, test)}
-    console.print(comparison_table(f"next hour bin: test ({len(test):,} events)", rows))
-    if out is not None:
-        console.print(f"Saved the model to {out}")
-    write_json(json_out, {"task": "next-hour-bin", "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
-                           "test": rows})
+            save_trained(result.model, out, checkpoint)
+    _print_timing(result, f"next hour bin: test ({result.rows['test']:,} events)", out, json_out)
 
 
 @timing_app.command("daily")
@@ -253,7 +247,8 @@ def timing_daily(
     from dataclasses import asdict
 
     from behaviorlab.config import load_config
-    from behaviorlab.models.daily_counts import DailyCountsConfig, DailyCountsModel, compare_forecasters
+    from behaviorlab.evaluate.timing import compare_forecasters
+    from behaviorlab.models.daily_counts import DailyCountsConfig, DailyCountsModel
 
     flags = training_overrides(DailyCountsConfig, "daily counts", epochs=epochs, threads=threads, patience=patience,
                                time_budget=time_budget, device=device)
@@ -299,7 +294,8 @@ def anomaly_train(
 ) -> None:
     """Fit the sequence model on train, choose the threshold on valid with injected anomalies."""
     from behaviorlab.config import load_config
-    from behaviorlab.models.anomaly import AnomalyConfig, fit_detector, split_logs
+    from behaviorlab.evaluate.anomaly import split_logs
+    from behaviorlab.models.anomaly import AnomalyConfig, fit_detector
     from behaviorlab.models.registry import model_class
 
     settings = load_config(AnomalyConfig, config)
@@ -321,7 +317,8 @@ def anomaly_evaluate(
     json_out: JsonOption = None,
 ) -> None:
     """Precision, recall and F1 per anomaly kind on the test split with injected anomalies (once)."""
-    from behaviorlab.models.anomaly import SequenceAnomalyDetector, evaluate_detector, split_logs
+    from behaviorlab.evaluate.anomaly import evaluate_detector, split_logs
+    from behaviorlab.models.anomaly import SequenceAnomalyDetector
 
     detector = SequenceAnomalyDetector.load(detector_dir)
     _, _, test = split_logs(_load(data, format_name))

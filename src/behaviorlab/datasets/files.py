@@ -16,7 +16,7 @@ from behaviorlab.errors import DataError, Problem
 # The start of a text file checked up front (what a UTF-16 file or an early Latin-1 byte shows in); the rest
 # is strictly decoded by the readers, and a failure there is located by find_not_utf8.
 TEXT_HEAD_BYTES = 64 << 10
-_WINDOW = 4 << 20  # bytes decoded at a time when looking for the first byte that is not UTF-8
+_CHUNK = 4 << 20  # bytes decoded at a time when looking for the first byte that is not UTF-8
 _SAMPLE = 64 << 10  # bytes after that one that the encoding is guessed from
 
 
@@ -77,12 +77,12 @@ def find_not_utf8(path: Path) -> DataError | None:
     in, or None when it is all UTF-8. One read of the file: for explaining a failed read, not for every load."""
     with open(path, "rb") as handle:
         checked = 0
-        while window := handle.read(_WINDOW):
-            offset, length = _utf8_error(window, complete=len(window) < _WINDOW)
+        while chunk := handle.read(_CHUNK):
+            offset, length = _utf8_error(chunk, complete=len(chunk) < _CHUNK)
             if offset is not None:
-                return _not_utf8(path, window[offset:offset + _SAMPLE], _line_and_column(handle, checked + offset))
+                return _not_utf8(path, chunk[offset:offset + _SAMPLE], _line_and_column(handle, checked + offset))
             checked += length
-            handle.seek(checked)  # a character cut by the window's end is read again with the next window
+            handle.seek(checked)  # a character cut by the chunk's end is read again with the next chunk
     return None
 
 
@@ -103,12 +103,12 @@ def _line_and_column(handle: BinaryIO, offset: int) -> tuple[int, int]:
     handle.seek(0)
     line, line_start, position = 1, 0, 0
     while position < offset:
-        window = handle.read(min(_WINDOW, offset - position))
-        line += window.count(b"\n")
-        newline = window.rfind(b"\n")
+        chunk = handle.read(min(_CHUNK, offset - position))
+        line += chunk.count(b"\n")
+        newline = chunk.rfind(b"\n")
         if newline >= 0:
             line_start = position + newline + 1
-        position += len(window)
+        position += len(chunk)
     return line, offset - line_start + 1
 
 

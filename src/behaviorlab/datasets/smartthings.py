@@ -20,12 +20,12 @@ from behaviorlab.datasets.mapping import ColumnMapping, concat_logs, event_log_f
 from behaviorlab.datasets.safe_files import load_array_pickle, read_literal_assignments
 from behaviorlab.datasets.tabular import scan_text_table
 from behaviorlab.errors import DataError, Problem
-from behaviorlab.schema import ACTION, POSITION, USER, EventLog, Schema, Vocabulary
+from behaviorlab.schema import ACTION, POSITION, SPLIT, USER, EventLog, Schema, Vocabulary
 
 CSV_COLUMNS = ["sequence_id", "position", "weekday", "hour_bin", "device", "device_control"]
 SPLITS = ("train", "valid", "test")
 PICKLE_SPLITS = {"trn": "train", "vld": "valid", "test": "test"}
-EXTRAS = {"weekday": "str", "hour_bin": "str", "device": "str", "split": "str"}
+EXTRAS = {"weekday": "str", "hour_bin": "str", "device": "str", SPLIT: "str"}
 _DICTIONARIES = {"weekday": "dayofweek_dict", "hour_bin": "hour_dict", "device": "device_dict", ACTION: "device_control_dict"}
 _PREFIXES = {"weekday": "day:", "hour_bin": "time:"}  # dictionary keys look like 'day:Mon', 'time:(0~3)'
 # Column order inside the pickled arrays' last axis.
@@ -64,7 +64,7 @@ def load_csv_split(path: Path) -> EventLog:
     split = _split_of(path)
     frame = scan_text_table(path, ",").with_columns(
         pl.format("{}-{}", pl.lit(split), pl.col("sequence_id").str.strip_chars()).alias("sequence_id"),
-        pl.lit(split).alias("split"),
+        pl.lit(split).alias(SPLIT),
     )
     mapping = ColumnMapping(user="sequence_id", time="position", time_format="position", action="device_control",
                             extras=dict(EXTRAS), name="smartthings", domain="smart_home", action_meaning="device-control")
@@ -165,9 +165,9 @@ def load_pickle_split(path: Path, split: str, names: dict[str, dict[int, str]]) 
     if problems:
         raise DataError(f"{path}: ids without names", problems,
                         hint="Use the dictionary.py distributed with these pickles (rows are sequence numbers from 1).")
-    columns["split"] = [split] * (n * length)
+    columns[SPLIT] = [split] * (n * length)
     return pl.DataFrame(columns, schema={USER: pl.String, POSITION: pl.Int64, "weekday": pl.String,
-                                         "hour_bin": pl.String, "device": pl.String, ACTION: pl.String, "split": pl.String})
+                                         "hour_bin": pl.String, "device": pl.String, ACTION: pl.String, SPLIT: pl.String})
 
 
 def load_pickles(path: Path) -> EventLog:

@@ -23,7 +23,6 @@ of the real-only, oracle and fine-tuning scenarios) is fitted once and kept besi
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -42,17 +41,17 @@ from behaviorlab.errors import EvaluationError, Problem
 from behaviorlab.evaluate.baselines import MarkovBaselineConfig, markov_synthetic
 from behaviorlab.evaluate.utility import (
     REAL_ONLY_SCENARIOS,
-    SCENARIOS,
     STARTS_FROM_REAL,
+    TRAINING_SCENARIOS,
     ModelFactory,
-    Scenario,
+    TrainingScenario,
     align_synthetic,
     check_scenarios,
     train_scenario,
 )
 from behaviorlab.models.base import NextBehaviorModel
 from behaviorlab.progress import ProgressReporter
-from behaviorlab.schema import USER, EventLog
+from behaviorlab.schema import USER, EventLog, digest
 from behaviorlab.sequences import NextEventExamples, SequenceSplit
 
 Source = Literal["llm", "llm_ungrounded", "markov"]
@@ -73,7 +72,7 @@ class ExperimentConfig(StrictConfig):
     predictor_settings: dict[str, Any] = Field(default_factory=dict)  # config overrides (seed is set per run)
     fractions: tuple[float, ...] = (0.1, 0.25, 1.0)
     seeds: tuple[int, ...] = (0, 1, 2)
-    scenarios: tuple[Scenario, ...] = SCENARIOS
+    scenarios: tuple[TrainingScenario, ...] = TRAINING_SCENARIOS
     sources: tuple[Source, ...] = ("llm", "markov")
     ks: tuple[int, ...] = (1, 5, 10)
     metric: str = "NDCG@10"  # the summary's headline metric
@@ -218,10 +217,6 @@ def pair_runs(runs: Sequence[SyntheticRun], subsets: Mapping[tuple[float, int], 
     return {cell: by_digest[digest] for cell, digest in wanted.items()}
 
 
-def _digest(*parts: object) -> str:
-    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
-
-
 def _experiment_digest(config: ExperimentConfig, split: SequenceSplit, oracle: EventLog) -> str:
     """What every cell depends on besides its own synthetic data: the model, its settings, the real split
     and the oracle's data. The grid (fractions, seeds, scenarios, sources) may grow between runs; finished
@@ -231,7 +226,7 @@ def _experiment_digest(config: ExperimentConfig, split: SequenceSplit, oracle: E
     settings = config.model_dump(mode="json", include={"predictor", "ks", "markov"})
     # the model's whole config, defaults included: cells trained under other defaults are not resumed
     settings["model"] = model_class(config.predictor).config_class(**config.predictor_settings).model_dump(mode="json")
-    return _digest(json.dumps(settings, sort_keys=True), split.train.digest(), oracle.digest(),
+    return digest(json.dumps(settings, sort_keys=True), split.train.digest(), oracle.digest(),
                    "|".join(split.valid.targets), "|".join(split.test.targets))
 
 
@@ -290,7 +285,7 @@ def run_experiment(split: SequenceSplit, runs: Sequence[SyntheticRun] = (), conf
 
     `runs` are the LLM generation runs; each cell takes the one grounded on its real subset (`pair_runs`).
     `oracle` is the real training data the setting withholds (default: `split.train`, all of it)."""
-    from behaviorlab.evaluate.metrics import ranking_report
+    from behaviorlab.metrics import ranking_report
     from behaviorlab.models.registry import create_model
 
     config = config or ExperimentConfig()

@@ -22,9 +22,8 @@ from behaviorlab.errors import DataError, EvaluationError, Problem
 from behaviorlab.evaluate.diversity import diversity_table, profile_consistency
 from behaviorlab.evaluate.fidelity import NOT_COMPUTED, FidelityConfig, MetricRow, fidelity_table
 from behaviorlab.evaluate.privacy import PrivacyConfig, privacy_table
-from behaviorlab.schema import ACTION, USER, EventLog, Profile
-
-SPLIT_COLUMN = "split"
+from behaviorlab.schema import ACTION, SPLIT, USER, EventLog, Profile
+from behaviorlab.sequences import published_parts
 
 
 class SyntheticEvaluationConfig(StrictConfig):
@@ -82,9 +81,8 @@ class SyntheticEvaluation:
 def train_and_holdout(real: EventLog, config: SyntheticEvaluationConfig) -> tuple[EventLog, EventLog, str]:
     """The real training part and a real holdout: the published split when the log has one (train vs
     test rows), else a seeded random share of the users. Returns (train, holdout, how)."""
-    if SPLIT_COLUMN in real.frame.columns:
-        train = real.filter(pl.col(SPLIT_COLUMN) == "train")
-        holdout = real.filter(pl.col(SPLIT_COLUMN) == "test")
+    if SPLIT in real.frame.columns:
+        train, _, holdout = published_parts(real)
         if train.n_events and holdout.n_events:
             return train, holdout, "published split: train rows vs test rows"
     users = sorted(real.users())
@@ -152,3 +150,21 @@ def evaluate_synthetic(real_train: EventLog, real_holdout: EventLog, synthetic: 
         notes=notes,
     )
 
+
+
+def evaluate_against_real(real: EventLog, synthetic: EventLog, profiles: Mapping[str, Profile] | None = None, *,
+                          seed: int = 0, baseline: bool = True) -> SyntheticEvaluation:
+    """`behaviorlab evaluate-synthetic` as one call: `real` split into training part and holdout
+    (`train_and_holdout`), every metric of `evaluate_synthetic`, and with `baseline` the same metrics for
+    Markov-chain data of the same size fitted to the training part. `seed` seeds every sampled step."""
+    from behaviorlab.evaluate.baselines import MarkovBaselineConfig, markov_synthetic
+
+    config = SyntheticEvaluationConfig(seed=seed, fidelity=FidelityConfig(seed=seed), privacy=PrivacyConfig(seed=seed))
+    check_comparable(real, synthetic)  # before the Markov baseline, which needs sequences to copy lengths from
+    train, holdout, how = train_and_holdout(real, config)
+    markov = None
+    if baseline:
+        markov = markov_synthetic(train, [len(s) for s in synthetic.action_sequences().values()], MarkovBaselineConfig(seed=seed))
+    result = evaluate_synthetic(train, holdout, synthetic, profiles, config, baseline=markov)
+    result.notes.insert(0, f"real data: {how}")
+    return result

@@ -26,11 +26,13 @@ from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import ACTION, USER, EventLog
 from behaviorlab.sequences import NextEventExamples
 
-Scenario = Literal["real_only", "real_continued", "synthetic_only", "pretrain_augment", "finetune_replace",
-                   "finetune_augment"]
-SCENARIOS: tuple[Scenario, ...] = ("real_only", "real_continued", "synthetic_only", "pretrain_augment",
-                                   "finetune_replace", "finetune_augment")
-REAL_ONLY_SCENARIOS: tuple[Scenario, ...] = ("real_only", "real_continued")  # no synthetic data involved
+# How a cell trains (BehaviorGen's training scenarios); not to be confused with generate.scenario.Scenario,
+# the environment change a generation run is told about.
+TrainingScenario = Literal["real_only", "real_continued", "synthetic_only", "pretrain_augment", "finetune_replace",
+                           "finetune_augment"]
+TRAINING_SCENARIOS: tuple[TrainingScenario, ...] = ("real_only", "real_continued", "synthetic_only", "pretrain_augment",
+                                                    "finetune_replace", "finetune_augment")
+REAL_ONLY_SCENARIOS: tuple[TrainingScenario, ...] = ("real_only", "real_continued")  # no synthetic data involved
 ModelFactory = Callable[[], NextBehaviorModel]
 
 
@@ -61,10 +63,10 @@ def combine(real: EventLog, synthetic: EventLog) -> EventLog:
     return real.with_frame(pl.concat([real.frame, synthetic.frame], how="vertical"))
 
 
-STARTS_FROM_REAL: tuple[Scenario, ...] = ("real_only", "real_continued", "finetune_replace", "finetune_augment")
+STARTS_FROM_REAL: tuple[TrainingScenario, ...] = ("real_only", "real_continued", "finetune_replace", "finetune_augment")
 
 
-def train_scenario(scenario: Scenario, make_model: ModelFactory, real: EventLog, synthetic: EventLog | None,
+def train_scenario(scenario: TrainingScenario, make_model: ModelFactory, real: EventLog, synthetic: EventLog | None,
                    valid: NextEventExamples, progress: ProgressReporter | None = None, *,
                    fitted_on_real: NextBehaviorModel | None = None) -> NextBehaviorModel:
     """A model trained as `scenario` says; `synthetic` must already be aligned to `real`.
@@ -72,8 +74,8 @@ def train_scenario(scenario: Scenario, make_model: ModelFactory, real: EventLog,
     For the scenarios in STARTS_FROM_REAL, `fitted_on_real` may hand over a model that `make_model()` would
     give after `fit(real, valid)` (a copy: it is trained further), so a grid fits each real subset once.
     """
-    if scenario not in SCENARIOS:
-        raise EvaluationError(f"Unknown scenario {scenario!r}", hint=f"Choose from {', '.join(SCENARIOS)}.")
+    if scenario not in TRAINING_SCENARIOS:
+        raise EvaluationError(f"Unknown scenario {scenario!r}", hint=f"Choose from {', '.join(TRAINING_SCENARIOS)}.")
     if scenario not in REAL_ONLY_SCENARIOS and synthetic is None:
         raise EvaluationError(f"Scenario {scenario!r} needs synthetic data")
     if scenario in STARTS_FROM_REAL:
@@ -93,6 +95,6 @@ def train_scenario(scenario: Scenario, make_model: ModelFactory, real: EventLog,
 
 
 def check_scenarios(names: Sequence[str]) -> None:
-    unknown = [n for n in names if n not in SCENARIOS]
+    unknown = [n for n in names if n not in TRAINING_SCENARIOS]
     if unknown:
-        raise EvaluationError(f"Unknown scenarios {unknown}", hint=f"Choose from {', '.join(SCENARIOS)}.")
+        raise EvaluationError(f"Unknown scenarios {unknown}", hint=f"Choose from {', '.join(TRAINING_SCENARIOS)}.")

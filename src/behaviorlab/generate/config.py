@@ -13,7 +13,9 @@ from behaviorlab.llm.config import LLMConfig
 
 
 class GenerateConfig(StrictConfig):
-    n_users: int = Field(100, ge=1, description="synthetic sequences to generate, one per sampled profile")
+    n_users: int = Field(100, ge=1, description="synthetic sequences to generate")
+    # sequences per sampled profile: each after the first reuses the computed prompt prefix (generate.run)
+    sequences_per_profile: int = Field(1, ge=1, le=16)
     seed: int = 0
     diversity: float = Field(0.5, ge=0.0, le=1.0)
     length: int | None = Field(None, ge=2, le=200, description="events per sequence; default: the real median, at most 10")

@@ -48,7 +48,8 @@ class Grounding:
     exemplars: tuple[Episode, ...]
     habits: tuple[tuple[str, str, int], ...]  # (from, to, count), most common first
     legend_actions: tuple[str, ...]
-    time_slots: tuple[TimeSlot, ...] | None  # when each event to write happens, in time order; None without time
+    # one time skeleton per sequence to write: when each of its events happens, in time order; None without time
+    skeletons: tuple[tuple[TimeSlot, ...], ...] | None
     redundant_skipped: int
 
 
@@ -87,8 +88,9 @@ def skeleton_slots(profile: Profile, slot_counts: np.ndarray, scenario: Scenario
 def ground_profile(profile: Profile, priors: RealPriors, stats: StratumStats, vocabulary: Vocabulary,
                    scenario: Scenario, *, length: int, has_time: bool, n_exemplars: int, n_habits: int,
                    max_similarity: float, rng: np.random.Generator, grounded: bool = True,
-                   routine_times: bool = False) -> Grounding:
-    """What one profile's prompt shows. Without grounding the profile's waking hours are the only time
+                   routine_times: bool = False, sequences: int = 1) -> Grounding:
+    """What one profile's prompt shows, for `sequences` sequences written in one answer (a skeleton each,
+    drawn one after the other from `rng`). Without grounding the profile's waking hours are the only time
     information, so they always weigh the skeleton; with it, only when `routine_times` asks."""
     if grounded:
         candidates = [e for user in profile.neighbours for e in priors.episodes[user]]
@@ -114,9 +116,9 @@ def ground_profile(profile: Profile, priors: RealPriors, stats: StratumStats, vo
             break
         ordered.setdefault(action, None)
     legend = tuple(ordered)
-    time_slots = (skeleton_slots(profile, slot_counts, scenario, length, rng, routine=routine_times or not grounded)
-                  if has_time else None)
-    return Grounding(exemplars, habits, legend, time_slots, redundant)
+    skeletons = (tuple(skeleton_slots(profile, slot_counts, scenario, length, rng, routine=routine_times or not grounded)
+                       for _ in range(sequences)) if has_time else None)
+    return Grounding(exemplars, habits, legend, skeletons, redundant)
 
 
 def assemble_events(time_slots: tuple[TimeSlot, ...] | None, actions: list[str]) -> list[Event]:

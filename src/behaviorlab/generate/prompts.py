@@ -65,10 +65,13 @@ def _times_plain(time_slots: tuple[TimeSlot, ...]) -> str:
 
 
 def build_messages(profile: Profile, grounding: Grounding, scenario: Scenario, schema: Schema, vocabulary: Vocabulary,
-                   *, length: int, compact: bool, persona_text: str = "") -> tuple[ChatMessage, ChatMessage]:
-    """System and user message for one profile, compact (sent) or plain (counted only)."""
+                   *, length: int, compact: bool, persona_text: str = "", slot: int = 0) -> tuple[ChatMessage, ChatMessage]:
+    """System and user message for sequence `slot` of a profile, compact (sent) or plain (counted only).
+
+    A profile's sequences differ only in their time skeleton, stated at the very end, so their prompts share
+    everything before it: a server that keeps the previous prompt's computed prefix reads only the rest."""
     book = CodeBook(grounding.legend_actions)
-    time_slots = grounding.time_slots
+    time_slots = grounding.skeletons[slot] if grounding.skeletons is not None else None
     if compact:
         name = book.code_of
         legend = "\n".join(book.legend(vocabulary))

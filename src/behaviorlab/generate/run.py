@@ -1,5 +1,11 @@
 """A resumable generation run: profiles -> grounded compact prompts -> constrained LLM -> checked sequences.
 
+A run makes `n_users` sequences from ceil(n_users / sequences_per_profile) profiles. A profile's sequences
+differ only in their time skeleton, the last line of their prompts, and are asked for one after the other
+in one batch: the first prompt is computed whole, the next ones reuse its computed prefix (`reuse_prefix`),
+so each further sequence costs the model only its last lines and its answer. The order is fixed and every
+group of requests starts from a whole prompt, so the reuse is the same on every run and on resume.
+
 Everything a run makes is a function of (config, data, profile index, attempt): the population, each
 prompt and each request's seed. Finished attempts are committed to the SQLite store batch by batch,
 so a re-run of the same command skips them and an interrupted-then-resumed run writes exactly the
@@ -23,7 +29,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,8 +48,15 @@ from behaviorlab.generate.output import check_completion, output_schema
 from behaviorlab.generate.prompts import build_messages
 from behaviorlab.generate.rules import DomainRules
 from behaviorlab.generate.scenario import Scenario, parse_scenario
-from behaviorlab.generate.store import STORE_FORMAT, RunStore
-from behaviorlab.llm.base import ChatMessage, ChatRequest, ChatResult, Failure, LLMBackend, SamplingSettings
+from behaviorlab.generate.store import (
+    STORE_FORMAT,
+    AttemptRecord,
+    GroundingRecord,
+    PreparedProfile,
+    RunStore,
+    SequenceKey,
+)
+from behaviorlab.llm.base import ChatRequest, ChatResult, Failure, LLMBackend, SamplingSettings
 from behaviorlab.profiles.atus import load_atus_priors
 from behaviorlab.profiles.diversity import diversity_report
 from behaviorlab.profiles.episodes import Event, log_has_time, real_windows
@@ -73,9 +86,10 @@ def _max_tokens(length: int) -> int:
     return 16 + 8 * length
 
 
-def request_seed(run_seed: int, profile_index: int, attempt: int) -> int:
-    """A request's sampling seed: fixed by (run seed, profile, attempt), whatever batch it runs in."""
-    digest = hashlib.sha256(f"{run_seed}:{profile_index}:{attempt}".encode()).digest()
+def request_seed(run_seed: int, profile_index: int, attempt: int, slot: int = 0) -> int:
+    """A request's sampling seed: fixed by (run seed, profile, attempt, slot), whatever batch it runs in."""
+    key = f"{run_seed}:{profile_index}:{attempt}" + (f":{slot}" if slot else "")  # slot 0: the seeds of one-sequence runs
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:4], "big") % _MAX_SEED
 
 
@@ -89,7 +103,7 @@ SPEED_SETTINGS: dict[str, Any] = {"batch_size": True,
                                   "llm": {"parallel", "threads", "prompt_cache", "timeout_s", "connect_timeout_s"}}
 # Keys added after runs were made, with the one behaviour there was before them: at that value they stay out
 # of the fingerprint, so runs started before the key existed still resume.
-BEFORE_THE_KEY: dict[str, Any] = {"grounding": "real", "time_weights": "counts_and_routine"}
+BEFORE_THE_KEY: dict[str, Any] = {"grounding": "real", "time_weights": "counts_and_routine", "sequences_per_profile": 1}
 
 
 def _output_settings(config: GenerateConfig) -> dict[str, Any]:
@@ -120,14 +134,24 @@ class RunContext:
         self.log = log
         self.config = config
         self.length = config.length or default_length(log)
+        self.per_profile = config.sequences_per_profile
+        self.n_profiles = -(-config.n_users // self.per_profile)
         self.has_time = log_has_time(log)
         self.scenario: Scenario = parse_scenario(config.scenario, log.vocabulary)
         self.priors: RealPriors = estimate_real_priors(log, self.length, config.n_strata, config.seed)
         self.population: Population = sample_population(self.priors, load_atus_priors(), PopulationConfig(
-            n_profiles=config.n_users, seed=config.seed, diversity=config.diversity, n_neighbours=config.n_neighbours))
+            n_profiles=self.n_profiles, seed=config.seed, diversity=config.diversity, n_neighbours=config.n_neighbours))
         self.rules = DomainRules.from_real(log.vocabulary.actions,
                                            (e.actions for episodes in self.priors.episodes.values() for e in episodes))
         self._stratum_stats: dict[int, StratumStats] = {}
+
+    def slots_of(self, index: int) -> int:
+        """Sequences profile `index` makes: sequences_per_profile, fewer for the last when n_users says so."""
+        return min(self.per_profile, self.config.n_users - index * self.per_profile)
+
+    def sequence_number(self, key: SequenceKey) -> int:
+        """The sequence's place in the run (0 .. n_users - 1), which names its synthetic user."""
+        return key[0] * self.per_profile + key[1]
 
     def stats_for(self, profile: Profile) -> StratumStats:
         """Counts behind habits, legend and time skeleton: exact over the neighbours, or DP per stratum."""
@@ -143,108 +167,135 @@ class RunContext:
 
 def prepare_prompts(ctx: RunContext, store: RunStore, backend: LLMBackend) -> None:
     """Ground and render the prompt of every profile not yet in the store."""
-    todo = [i for i in range(ctx.config.n_users) if i not in store.prepared()]
+    todo = [i for i in range(ctx.n_profiles) if i not in store.prepared()]
     if not todo:
         return
     profiles = [ctx.population.profiles[i] for i in todo]
     if ctx.config.persona == "llm":
         # persona requests get their own seeds: attempt -1 of each profile, so they never equal a sequence request's
         profiles = llm_personas(profiles, backend, [request_seed(ctx.config.seed, i, -1) for i in todo])
-    rows = []
+    prepared = []
     for index, profile in zip(todo, profiles, strict=True):
         rng = np.random.default_rng([ctx.config.seed, index, 1])
+        slots = ctx.slots_of(index)
         grounding = ground_profile(profile, ctx.priors, ctx.stats_for(profile), ctx.log.vocabulary, ctx.scenario,
                                    length=ctx.length, has_time=ctx.has_time, n_exemplars=ctx.config.n_exemplars,
                                    n_habits=ctx.config.n_habits, max_similarity=ctx.config.max_similarity, rng=rng,
                                    grounded=ctx.config.grounding == "real",
-                                   routine_times=ctx.config.time_weights == "counts_and_routine")
+                                   routine_times=ctx.config.time_weights == "counts_and_routine", sequences=slots)
         persona = profile.persona if ctx.config.persona == "llm" else ""
         kwargs = {"length": ctx.length, "persona_text": persona}
-        compact = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=True, **kwargs)
-        plain = build_messages(profile, grounding, ctx.scenario, ctx.log.schema, ctx.log.vocabulary, compact=False, **kwargs)
-        schema = output_schema(CodeBook(grounding.legend_actions), ctx.length)
-        rows.append((index, profile.to_json(), json.dumps(_grounding_record(grounding)),
-                     json.dumps([asdict(m) for m in compact]), json.dumps(schema),
-                     message_tokens(backend, compact), message_tokens(backend, plain)))
-    store.add_profiles(rows)
+        log = ctx.log
+        compact = tuple(build_messages(profile, grounding, ctx.scenario, log.schema, log.vocabulary, compact=True,
+                                       slot=slot, **kwargs) for slot in range(slots))
+        plain = tuple(build_messages(profile, grounding, ctx.scenario, log.schema, log.vocabulary, compact=False,
+                                     slot=slot, **kwargs) for slot in range(slots))
+        prepared.append(PreparedProfile(
+            index, profile.to_json(), _grounding_record(grounding), compact,
+            output_schema(CodeBook(grounding.legend_actions), ctx.length),
+            sum(message_tokens(backend, m) for m in compact), sum(message_tokens(backend, m) for m in plain)))
+    store.add_profiles(prepared)
 
 
-def _grounding_record(grounding: Grounding) -> dict[str, Any]:
-    """What the store keeps of a grounding: enough to check a completion again, on resume included."""
-    time_slots = [list(s) for s in grounding.time_slots] if grounding.time_slots is not None else None
-    return {"exemplars": [e.key for e in grounding.exemplars], "habits": [list(h) for h in grounding.habits],
-            "legend": list(grounding.legend_actions), "time_slots": time_slots,
-            "redundant_skipped": grounding.redundant_skipped}
+def _grounding_record(grounding: Grounding) -> GroundingRecord:
+    skeletons = (tuple(tuple(tuple(s) for s in slots) for slots in grounding.skeletons)
+                 if grounding.skeletons is not None else None)
+    return GroundingRecord(tuple(e.key for e in grounding.exemplars), grounding.habits, grounding.legend_actions,
+                           skeletons, grounding.redundant_skipped)
 
 
-def _time_slots(record: dict[str, Any]) -> tuple[TimeSlot, ...] | None:
-    """The time skeleton of a stored grounding record ([[weekday, hour bin], ...] or null)."""
-    return tuple(TimeSlot(*s) for s in record["time_slots"]) if record["time_slots"] is not None else None
+def _skeleton(record: GroundingRecord, slot: int) -> tuple[TimeSlot, ...] | None:
+    """A slot's time skeleton as TimeSlots (None for a position-only log)."""
+    return tuple(TimeSlot(*s) for s in record.skeletons[slot]) if record.skeletons is not None else None
 
 
 def _events_json(events: list[Event]) -> list[list[Any]]:
     return [[e.action, e.weekday, e.hour_bin] for e in events]
 
 
-def _attempt_record(ctx: RunContext, index: int, attempt: int, grounding: dict[str, Any], result: ChatResult) -> dict[str, Any]:
+def _attempt_record(ctx: RunContext, prepared: PreparedProfile, slot: int, attempt: int, result: ChatResult) -> AttemptRecord:
     """What the store keeps of one attempt: the completion, its check, issues and accepted events."""
-    record: dict[str, Any] = {"idx": index, "attempt": attempt, "seed": result.request.sampling.seed, "completion": None,
-                              "failure": None, "prompt_tokens": None, "completion_tokens": None, "latency_s": None,
-                              "valid_before_repair": False, "events": None, "issues": []}
+    seed = result.request.sampling.seed
     if result.completion is None:
         assert result.failure is not None  # a ChatResult holds exactly one of the two
-        return record | {"status": "failed", "failure": f"{result.failure.kind}: {result.failure.message}",
-                         "issues": [(f"backend failure ({result.failure.kind}): {result.failure.message[:200]}", False)]}
+        issue = (f"backend failure ({result.failure.kind}): {result.failure.message[:200]}", False)
+        return AttemptRecord(prepared.idx, slot, attempt, seed, "failed", None,
+                             f"{result.failure.kind}: {result.failure.message}", None, None, None, None, False, (issue,), None)
     completion = result.completion
-    checked = check_completion(completion.text, CodeBook(tuple(grounding["legend"])), ctx.length,
-                               _time_slots(grounding), ctx.rules, truncated=completion.finish_reason == "length")
-    return record | {"status": "accepted" if checked.accepted else "rejected", "completion": completion.text,
-                     "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
-                     "latency_s": completion.latency_s, "valid_before_repair": checked.valid_before_repair,
-                     "issues": [(i.message, i.repaired) for i in checked.issues],
-                     "events": _events_json(checked.events) if checked.events is not None else None}
+    checked = check_completion(completion.text, CodeBook(prepared.grounding.legend), ctx.length,
+                               _skeleton(prepared.grounding, slot), ctx.rules, truncated=completion.finish_reason == "length")
+    return AttemptRecord(prepared.idx, slot, attempt, seed, "accepted" if checked.accepted else "rejected", completion.text,
+                         None, completion.prompt_tokens, completion.prefix_cached_tokens, completion.completion_tokens,
+                         completion.latency_s, checked.valid_before_repair, tuple((i.message, i.repaired) for i in checked.issues),
+                         _events_json(checked.events) if checked.events is not None else None)
+
+
+def _requests(ctx: RunContext, prepared: PreparedProfile, keys: list[SequenceKey],
+              attempts: dict[SequenceKey, int]) -> list[ChatRequest]:
+    """One profile's requests for the sequences `keys`, in slot order. With several, the first is computed whole
+    and the others reuse its prefix: the same reuse on every run, since the group always starts whole."""
+    config = ctx.config
+    group = len(keys) > 1 or ctx.per_profile > 1
+    return [ChatRequest(messages=prepared.messages[slot], json_schema=prepared.output_schema,
+                        sampling=SamplingSettings(temperature=config.temperature, max_tokens=_max_tokens(ctx.length),
+                                                  seed=request_seed(config.seed, index, attempts.get((index, slot), 0), slot)),
+                        reuse_prefix=position > 0 if group else None)
+            for position, (index, slot) in enumerate(keys)]
 
 
 def _generate(ctx: RunContext, store: RunStore, backend: LLMBackend, progress: ProgressReporter | None) -> None:
     config = ctx.config
-    prepared = {row[0]: row for row in store.profile_rows()}
+    prepared = {p.idx: p for p in store.profiles()}
     attempts = store.attempts_made()
     accepted = set(store.accepted())
-    pending = [i for i in range(config.n_users) if i not in accepted and attempts.get(i, 0) < config.max_attempts]
+    keys = [(p.idx, slot) for p in prepared.values() for slot in range(p.slots)]
+
+    def still_pending() -> list[SequenceKey]:
+        return [k for k in keys if k not in accepted and attempts.get(k, 0) < config.max_attempts]
+
+    pending = still_pending()
     total = config.n_users
     started, tokens_done, done_at_start = time.perf_counter(), 0, total - len(pending)
     while pending:
-        batch = pending[:config.batch_size]
+        batch = _whole_profiles(pending, config.batch_size)
         requests = []
-        for index in batch:
-            _, _, _, messages, schema, _, _ = prepared[index]
-            seed = request_seed(config.seed, index, attempts.get(index, 0))
-            requests.append(ChatRequest(
-                messages=tuple(ChatMessage(**m) for m in json.loads(messages)), json_schema=json.loads(schema),
-                sampling=SamplingSettings(temperature=config.temperature, max_tokens=_max_tokens(ctx.length), seed=seed)))
+        for index in dict.fromkeys(i for i, _ in batch):
+            requests += _requests(ctx, prepared[index], [k for k in batch if k[0] == index], attempts)
         batch_start = time.perf_counter()
         results = backend.complete(requests, _batch_progress(progress, total - len(pending), total))
         whole = _whole_batch_failure(results, any_accepted=bool(accepted))
         if whole is not None:
             raise _whole_batch_error(backend, whole, len(results))
         down = [r.failure for r in results if _backend_down(r)]
-        records = [_attempt_record(ctx, index, attempts.get(index, 0), json.loads(prepared[index][2]), result)
-                   for index, result in zip(batch, results, strict=True) if not _backend_down(result)]
-        tokens_done += sum(r["completion_tokens"] or 0 for r in records)
+        records = [_attempt_record(ctx, prepared[index], slot, attempts.get((index, slot), 0), result)
+                   for (index, slot), result in zip(batch, results, strict=True) if not _backend_down(result)]
+        tokens_done += sum(r.completion_tokens or 0 for r in records)
         store.record_batch(records, time.perf_counter() - batch_start)
         for record in records:
-            attempts[record["idx"]] = record["attempt"] + 1
-            if record["events"] is not None:
-                accepted.add(record["idx"])
+            attempts[record.key] = record.attempt + 1
+            if record.events is not None:
+                accepted.add(record.key)
         if down:
             raise _down_error(backend, down, len(batch))
-        pending = [i for i in range(config.n_users) if i not in accepted and attempts.get(i, 0) < config.max_attempts]
+        pending = still_pending()
         if progress is not None:
             elapsed = time.perf_counter() - started
             done = total - len(pending)
-            per_profile = elapsed / max(done - done_at_start, 1)
+            per_sequence = elapsed / max(done - done_at_start, 1)
             progress(done, total, {"accepted": len(accepted), "tokens_per_s": round(tokens_done / max(elapsed, 1e-9), 1),
-                                   "eta_s": round(per_profile * len(pending), 1)})
+                                   "eta_s": round(per_sequence * len(pending), 1)})
+
+
+def _whole_profiles(pending: list[SequenceKey], batch_size: int) -> list[SequenceKey]:
+    """The next batch: the pending sequences of whole profiles, up to `batch_size` of them (at least one profile's),
+    so that a profile's group of requests is never split over two batches (and its prefix reuse stays the same)."""
+    batch: list[SequenceKey] = []
+    for index in dict.fromkeys(i for i, _ in pending):
+        group = [k for k in pending if k[0] == index]
+        if batch and len(batch) + len(group) > batch_size:
+            break
+        batch += group
+    return batch
 
 
 def _backend_down(result: ChatResult) -> bool:
@@ -316,7 +367,7 @@ def _batch_progress(progress: ProgressReporter | None, done: int, total: int) ->
 
 
 def _synthetic_log(ctx: RunContext, sequences: dict[int, list[list[Any]]]) -> EventLog:
-    """The accepted sequences as an EventLog with the real log's schema and vocabulary."""
+    """The accepted sequences (by sequence number) as an EventLog with the real log's schema and vocabulary."""
     schema = ctx.log.schema
     rows: dict[str, list[Any]] = {column: [] for column in schema.columns}
     for index, events in sorted(sequences.items()):
@@ -364,7 +415,7 @@ def _finish(ctx: RunContext, store: RunStore, backend: LLMBackend, out_dir: Path
     from behaviorlab.datasets import write_event_log
 
     config = ctx.config
-    sequences = store.accepted()
+    sequences = {ctx.sequence_number(key): events for key, events in store.accepted().items()}
     windows = real_windows(ctx.log, ctx.length)
     copies = sorted(i for i, events in sequences.items() if tuple(e[0] for e in events) in windows)
     kept = {i: e for i, e in sequences.items() if not (config.copies == "reject" and i in copies)}
@@ -385,11 +436,14 @@ def _manifest(ctx: RunContext, store: RunStore, backend: LLMBackend, copies: lis
               wall_s: float) -> dict[str, Any]:
     config = ctx.config
     totals = store.totals()
-    rows = store.profile_rows()
+    profiles = store.profiles()
     attempts, accepted = store.attempts_made(), store.accepted()
-    pending = sum(1 for i in range(config.n_users) if i not in accepted and attempts.get(i, 0) < config.max_attempts)
-    cost = PromptCost(sum(r[5] for r in rows), sum(r[6] for r in rows), len(rows) * ctx.length)
-    exemplars = sorted({key for r in rows for key in json.loads(r[2])["exemplars"]})
+    pending = sum(1 for p in profiles for slot in range(p.slots)
+                  if (p.idx, slot) not in accepted and attempts.get((p.idx, slot), 0) < config.max_attempts)
+    cost = PromptCost(sum(p.compressed_tokens for p in profiles), sum(p.plain_tokens for p in profiles),
+                      sum(p.slots for p in profiles) * ctx.length)
+    exemplars = sorted({key for p in profiles for key in p.grounding.exemplars})
+    per_accepted = max(totals["accepted"], 1)
     issue_counts = Counter(message.split(":")[0].split(" (")[0][:60] for message, _ in totals["issues"])
     completed = totals["accepted"] + totals["rejected"]
     return {
@@ -403,23 +457,29 @@ def _manifest(ctx: RunContext, store: RunStore, backend: LLMBackend, copies: lis
                      "days": sorted(ctx.scenario.days)},
         "population": diversity_report(ctx.population, ctx.priors) | {"diversity": config.diversity},
         "attempts": {k: totals[k] for k in ("attempts", "accepted", "rejected", "failed")},
+        "profiles": ctx.n_profiles, "sequences_per_profile": ctx.per_profile,
         "validity_rate_before_repair": round(totals["valid_before_repair"] / max(totals["attempts"], 1), 4),
         "validity_rate_before_repair_of_completions": round(totals["valid_before_repair"] / max(completed, 1), 4),
         "validity_rate_after_repair": round(totals["accepted"] / max(totals["attempts"], 1), 4),
         "complete": pending == 0,
-        "pending_profiles": pending,
-        "profiles_without_sequence": config.n_users - totals["accepted"] - pending,  # every attempt failed
+        "pending_sequences": pending,
+        "sequences_missing": config.n_users - totals["accepted"] - pending,  # every attempt at them failed
         "issues": dict(issue_counts.most_common()),
         "domain_rules": {"enforced": sorted(ctx.rules.enforced),
                          "real_repeat_rates": {k: round(v, 4) for k, v in ctx.rules.real_rates.items()}},
         "tokens": {"prompt": totals["prompt_tokens"], "completion": totals["completion_tokens"],
+                   # share of the prompt tokens the server reused from the previous prompt instead of computing them
+                   "prefix_cache_hit_rate": round(totals["prefix_cached_tokens"] / max(totals["prompt_tokens"], 1), 4),
                    "prompt_tokens_per_generated_event_compressed": round(cost.compressed_per_event, 2),
                    "prompt_tokens_per_generated_event_plain_json": round(cost.plain_per_event, 2),
                    "compressed_over_plain": round(cost.ratio, 4),
+                   "prompt_per_accepted_sequence": round(totals["prompt_tokens"] / per_accepted, 1),
+                   "completion_per_accepted_sequence": round(totals["completion_tokens"] / per_accepted, 1),
                    "counted_with": f"{backend.name}:{backend.model} tokenizer (message text)"},
         "time": {"llm_wall_s": round(totals["llm_wall_s"], 2), "this_invocation_wall_s": round(wall_s, 2),
-                 "completion_tokens_per_s": round(totals["completion_tokens"] / max(totals["llm_wall_s"], 1e-9), 2)},
-        "copies": {"policy": config.copies, "count": len(copies), "profiles": copies},
+                 "completion_tokens_per_s": round(totals["completion_tokens"] / max(totals["llm_wall_s"], 1e-9), 2),
+                 "accepted_sequences_per_minute": round(60 * totals["accepted"] / max(totals["llm_wall_s"], 1e-9), 2)},
+        "copies": {"policy": config.copies, "count": len(copies), "sequences": copies},
         "outliers": outliers.to_dict() if outliers is not None else None,
         "synthetic": {"sequences": kept, "events": kept * ctx.length, "file": PARQUET_FILE},
         "privacy": {"dp_epsilon": config.dp_epsilon,

@@ -36,11 +36,17 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One chat completion to make. `json_schema`, when given, constrains the output to that schema."""
+    """One chat completion to make. `json_schema`, when given, constrains the output to that schema.
+
+    `reuse_prefix` asks a backend that keeps the previous request's computed prompt (the embedded model) to
+    reuse its shared prefix (True) or to compute this prompt whole (False); None leaves its own setting.
+    A caller that sends a fixed order of requests (one slot) makes reuse deterministic: the same requests
+    in the same order compute the same prefixes. Servers behind HTTP cache prefixes on their own terms."""
 
     messages: tuple[ChatMessage, ...]
     json_schema: Mapping[str, Any] | None = None
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    reuse_prefix: bool | None = None
 
     def cache_key(self, backend: str, model: str) -> str:
         """Stable hash of everything that determines the completion."""
@@ -61,7 +67,8 @@ class Completion:
     completion_tokens: int
     latency_s: float
     finish_reason: str = "stop"
-    cached: bool = False
+    cached: bool = False  # from behaviorlab's completion cache, not the server
+    prefix_cached_tokens: int = 0  # prompt tokens the server reused from its KV cache (of prompt_tokens)
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,13 @@ class LLMBackend(Protocol):
 
 BackendFactory = Callable[..., LLMBackend]
 _REGISTRY: dict[str, BackendFactory] = {}
+
+
+def prefix_cached_tokens(usage: Mapping[str, Any]) -> int:
+    """Prompt tokens an OpenAI-style `usage` says the server read from its prompt cache (llama.cpp, vLLM and
+    OpenAI report `prompt_tokens_details.cached_tokens`; absent means none)."""
+    details = usage.get("prompt_tokens_details") or {}
+    return int(details.get("cached_tokens") or 0)
 
 
 def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:

@@ -13,6 +13,10 @@ differently, also with flash attention off). Prompt caching is off by default fo
 prompt that reuses the previous request's cached prefix is computed in other chunks than one computed
 whole (12 requests, one slot: 5 came out differently with the cache on). Generation prompts are mostly
 read, not written, so one slot loses no speed against four at the same threads.
+
+A request may still ask for reuse itself (`ChatRequest.reuse_prefix`, llama.cpp's per-request
+`cache_prompt`): a caller that sends a fixed group of requests in order, the first computed whole, gets
+the same prefixes, and so the same output, on every run (`generate` does so for a profile's sequences).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from behaviorlab.errors import LLMError
-from behaviorlab.llm.base import ChatRequest, ChatResult, Completion, Failure, register_backend
+from behaviorlab.llm.base import ChatRequest, ChatResult, Completion, Failure, prefix_cached_tokens, register_backend
 from behaviorlab.llm.config import LLMConfig
 from behaviorlab.llm.structured import compact_json_grammar, output_problem
 from behaviorlab.llm.weights import MODEL_CATALOG, ModelSpec, resolve_model
@@ -125,7 +129,7 @@ class EmbeddedBackend:
                     prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
         return ChatResult(request, completion=Completion(
             text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_s=latency,
-            finish_reason=str(choice.get("finish_reason") or "stop")))
+            finish_reason=str(choice.get("finish_reason") or "stop"), prefix_cached_tokens=prefix_cached_tokens(usage)))
 
 
 def request_body(request: ChatRequest) -> dict[str, Any]:
@@ -139,6 +143,8 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
     }
     if sampling.seed is not None:
         body["seed"] = sampling.seed
+    if request.reuse_prefix is not None:
+        body["cache_prompt"] = request.reuse_prefix  # llama.cpp reads it per request, over the server's setting
     if request.json_schema is not None:
         body["grammar"] = compact_json_grammar(request.json_schema)
     return body

@@ -31,7 +31,15 @@ import httpx
 from pydantic import SecretStr
 
 from behaviorlab.errors import ConfigError
-from behaviorlab.llm.base import ChatRequest, ChatResult, Completion, Failure, FailureKind, register_backend
+from behaviorlab.llm.base import (
+    ChatRequest,
+    ChatResult,
+    Completion,
+    Failure,
+    FailureKind,
+    prefix_cached_tokens,
+    register_backend,
+)
 from behaviorlab.llm.config import API_KEY_ENVS, BASE_URL_ENV, LLMConfig
 from behaviorlab.llm.redact import Redactor, public_url, split_credentials
 from behaviorlab.llm.retry import RetryPolicy, parse_retry_after
@@ -268,6 +276,7 @@ class HttpBackend:
             usage = answer.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens", 0))
             completion_tokens = int(usage.get("completion_tokens", 0))
+            reused = prefix_cached_tokens(usage)
         except (ValueError, KeyError, IndexError, TypeError):
             # A proxy or overloaded server can answer 200 with an error page: worth another try.
             return _Retryable("server_error", "the server's answer is not a chat completion: "
@@ -282,7 +291,7 @@ class HttpBackend:
                                                            completion_tokens=completion_tokens))
         return ChatResult(request, completion=Completion(
             text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_s=latency,
-            finish_reason=str(choice.get("finish_reason") or "stop")))
+            finish_reason=str(choice.get("finish_reason") or "stop"), prefix_cached_tokens=reused))
 
     def _error_detail(self, response: httpx.Response) -> str:
         """A short excerpt of an error body (OpenAI's {"error": {"message": ...}} when present), masked first."""

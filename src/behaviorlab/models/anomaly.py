@@ -15,7 +15,7 @@ normal sequence).
 
 The threshold is chosen on validation sequences with injected anomalies only (F1-optimal, or a
 quantile of the normal validation scores); the test split, with anomalies injected under another
-seed, is scored once to report precision, recall and F1 per anomaly kind and overall.
+seed, is scored once to report precision, recall and F1 per anomaly kind and overall (`evaluate.anomaly`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -80,27 +79,6 @@ def sequences_with_context(log: EventLog, context_column: str | None) -> list[Co
                         context=tuple(row[context_column]) if context_column else None)
         for row in grouped.iter_rows(named=True)
     ]
-
-
-@dataclass(frozen=True)
-class KindReport:
-    kind: str
-    n_anomalies: int
-    precision: float
-    recall: float
-    f1: float
-
-
-@dataclass(frozen=True)
-class AnomalyReport:
-    threshold: float
-    n_normal: int
-    overall: KindReport
-    per_kind: list[KindReport]
-    skipped: dict[str, int]  # per kind: sequences that offered no place for that anomaly
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def precision_recall_f1(labels: np.ndarray, flagged: np.ndarray) -> tuple[float, float, float]:
@@ -175,7 +153,7 @@ class SequenceAnomalyDetector:
                 targets.append(sequence.actions[t])
         examples = NextEventExamples([sequences[i].source for i in owners], histories, targets)
         log_probs = log_softmax_rows(self.model.predict_scores(examples))  # [R, V], rows sum to 1 in prob space
-        columns = np.array([self.model.vocabulary.id_of(a) - 1 for a in targets], dtype=np.int64)
+        columns = np.array(self.model.vocabulary.columns_of(targets), dtype=np.int64)
         transition = -log_probs[np.arange(len(targets)), columns] if targets else np.zeros(0)
         out = [np.empty(len(s.actions)) for s in sequences]
         for index, sequence in enumerate(sequences):
@@ -213,23 +191,6 @@ class SequenceAnomalyDetector:
             raise ModelError("The anomaly detector has no training statistics", hint="Call fit_statistics(train) first.")
         injection = self.config.injection.model_copy(update={"seed": self.config.injection.seed + seed_offset})
         return inject_anomalies(normal, self.statistics_, injection)
-
-    def evaluate(self, labelled: InjectedSet) -> AnomalyReport:
-        """Precision/recall/F1 overall and per kind (each kind against all normal sequences)."""
-        flagged = self.flag(labelled.sequences)
-        kinds = np.array([s.kind for s in labelled.sequences])
-        normal = kinds == "normal"
-        if normal.all():
-            raise EvaluationError("No anomalous sequences to evaluate on", hint="Inject anomalies into the test split.")
-
-        def report(kind: str, rows: np.ndarray) -> KindReport:
-            labels = ~normal[rows]
-            precision, recall, f1 = precision_recall_f1(labels, flagged[rows])
-            return KindReport(kind, int(labels.sum()), precision, recall, f1)
-
-        per_kind = [report(str(kind), normal | (kinds == kind)) for kind in dict.fromkeys(kinds[~normal].tolist())]
-        return AnomalyReport(float(self.threshold_), int(normal.sum()), report("overall", np.ones_like(normal)),
-                             per_kind, dict(labelled.skipped))
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -294,18 +255,6 @@ class SequenceAnomalyDetector:
                                               for v, c in zip(values, row, strict=True)}
 
 
-def split_logs(log: EventLog, column: str = "split") -> tuple[EventLog, EventLog, EventLog]:
-    """(train, valid, test) logs of a log that carries its published split (SmartThings)."""
-    if column not in log.frame.columns:
-        raise DataError(f"The log has no '{column}' column", hint="Load a dataset that ships its own split (SmartThings).")
-    parts = tuple(log.filter(pl.col(column) == name) for name in ("train", "valid", "test"))
-    empty = [name for name, part in zip(("train", "valid", "test"), parts, strict=True) if part.n_events == 0]
-    if empty:
-        raise DataError(f"The published split has no {', '.join(empty)} rows",
-                        hint="Anomaly detection needs train, valid and test sequences.")
-    return parts  # type: ignore[return-value]
-
-
 def fit_detector(model: SequenceModel, train: EventLog, valid: EventLog, config: AnomalyConfig | None = None,
                  progress: ProgressReporter | None = None) -> SequenceAnomalyDetector:
     """Fit `model` on train (checkpoint choice on valid's last events), count the statistics on train,
@@ -321,8 +270,3 @@ def calibrated_detector(model: SequenceModel, train: EventLog, valid: EventLog,
     detector.fit_statistics(train)
     detector.calibrate(detector.inject(sequences_with_context(valid, detector.config.context_column), 0).sequences)
     return detector
-
-
-def evaluate_detector(detector: SequenceAnomalyDetector, test: EventLog) -> AnomalyReport:
-    """Score the test sequences once, with anomalies injected under another seed (offset 1)."""
-    return detector.evaluate(detector.inject(sequences_with_context(test, detector.config.context_column), 1))

@@ -26,7 +26,7 @@ import numpy as np
 
 from behaviorlab.atomic import check_output_path
 from behaviorlab.config import StrictConfig, parse_config
-from behaviorlab.errors import ModelError
+from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.schema import Vocabulary
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class SequenceModel(ABC):
     @property
     def vocabulary(self) -> Vocabulary:
         if self.vocabulary_ is None:
-            raise ModelError(f"The {self.name} model is not fitted yet", hint="Call fit() (or `behaviorlab train`) first.")
+            raise NotFittedError(self.name)
         return self.vocabulary_
 
     def _adopt_vocabulary(self, train: EventLog, warm_start: bool) -> Vocabulary:
@@ -187,7 +187,7 @@ class SequenceModel(ABC):
     def score(self, history: Sequence[str], next_action: str, context: Mapping[str, str] | None = None) -> float:
         """log p(next_action | history)."""
         self.check_known([next_action])
-        return float(self._single(history, context)[self.vocabulary.id_of(next_action) - 1])
+        return float(self._single(history, context)[self.vocabulary.column_of(next_action)])
 
     def files(self) -> dict[str, bytes]:
         """The saved directory's files by name (what `save` writes)."""

@@ -69,8 +69,7 @@ from pydantic import Field
 from torch import nn
 
 from behaviorlab.config import StrictConfig
-from behaviorlab.errors import DataError, ModelError
-from behaviorlab.evaluate.metrics import auc, ranking_metrics, sampled_candidates, target_columns
+from behaviorlab.errors import DataError, ModelError, NotFittedError
 from behaviorlab.models.base import SequenceModel, log_softmax_rows
 from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
 from behaviorlab.models.settings import TrainSettings
@@ -294,7 +293,7 @@ class CTRModel(SequenceModel):
     # -- prediction -----------------------------------------------------------------------------
     def _network(self) -> nn.Module:
         if self.network_ is None:
-            raise ModelError("The ctr model is not fitted yet", hint="Call fit() (or `behaviorlab ctr train`) first.")
+            raise NotFittedError(self.name)
         return self.network_
 
     def logits(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
@@ -310,7 +309,7 @@ class CTRModel(SequenceModel):
     def click_probability(self, history: Sequence[str], items: Sequence[str]) -> np.ndarray:
         """float32 [len(items)]: p(y = 1 | u(history), x_item)."""
         self.check_known([*history, *items])
-        columns = np.asarray(self.vocabulary.ids_of(items), dtype=np.int64) - 1
+        columns = np.asarray(self.vocabulary.columns_of(items), dtype=np.int64)
         return (1.0 / (1.0 + np.exp(-self.logits([history])[0, columns]))).astype(np.float32)
 
     def _log_probs(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> np.ndarray:
@@ -333,23 +332,3 @@ class CTRModel(SequenceModel):
             raise ModelError(f"{directory / STATE_FILE} does not fit this version of the ctr model",
                              hint="Retrain it with `behaviorlab ctr train`.") from exc
         self.network_.eval()
-
-
-def pooled_auc(scores: np.ndarray, targets: np.ndarray, negatives: int, seed: int) -> float:
-    """AUC of each row's target column against `negatives` sampled other columns, pooled over rows.
-
-    scores [N, V], targets [N] (column indices); the same seed draws the same negatives for every model."""
-    paired, _ = sampled_candidates(scores, targets, negatives, seed)     # [N, 1 + k], the target first
-    pooled = np.concatenate([paired[:, 0], paired[:, 1:].reshape(-1)])
-    labels = np.concatenate([np.ones(len(paired)), np.zeros(paired[:, 1:].size)])
-    return auc(labels, pooled)
-
-
-def ctr_report(model: CTRModel, examples: NextEventExamples, *, negatives: int = 100, seed: int = 0,
-               ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """AUC of held-out click logits (each target against `negatives` sampled other items, pooled over
-    examples) and full-ranking metrics of each held-out next item among all items."""
-    logits = model.logits(examples.histories)                            # [N, V]
-    targets = target_columns(model, examples)                             # [N]
-    k = min(negatives, logits.shape[1] - 1)
-    return {f"AUC ({k} sampled negatives)": pooled_auc(logits, targets, k, seed), **ranking_metrics(logits, targets, ks)}

@@ -15,8 +15,8 @@ once from the days before it:
   days, early-stopped on the validation tail. At test time it reads the `window` days before the
   test tail (so it sees the validation days as input, as ARIMA does when refit).
 
-Baselines in the same run: each user's mean over the last `window` days, and the same weekday one
-week earlier (seasonal naive).
+`evaluate.timing.compare_forecasters` scores both on the same test tail beside two baselines: each
+user's mean over the last `window` days, and the same weekday one week earlier (seasonal naive).
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from pydantic import Field
 from torch import nn
 
 from behaviorlab.config import parse_config
-from behaviorlab.errors import DataError, ModelError
-from behaviorlab.evaluate.metrics import mae, rmse
+from behaviorlab.errors import DataError, NotFittedError
 from behaviorlab.models.base import MANIFEST, manifest_file, open_saved, write_directory_atomic
 from behaviorlab.models.checkpoint import Checkpoint, run_identity
 from behaviorlab.models.settings import TrainSettings
@@ -109,10 +108,6 @@ def select_users(data: DailyCounts, config: DailyCountsConfig) -> DailyCounts:
     if not len(keep):
         raise DataError(f"No user has {config.min_events} events before the held-out tails", hint="Lower min_events.")
     return DailyCounts([data.users[i] for i in keep], data.days, data.counts[keep])
-
-
-def forecast_metrics(truth: np.ndarray, forecast: np.ndarray) -> dict[str, float]:
-    return {"MAE": mae(truth.ravel(), forecast.ravel()), "RMSE": rmse(truth.ravel(), forecast.ravel())}
 
 
 # ---------------------------------------------------------------- ARIMA
@@ -248,13 +243,13 @@ class DailyCountsModel:
     def forecast(self, data: DailyCounts, start: int) -> np.ndarray:
         """float64 [U, horizon]: the expected counts of each user's `horizon` days from day index `start`."""
         if self.network_ is None:
-            raise ModelError("The daily-counts model is not fitted yet", hint="Call fit() first.")
+            raise NotFittedError(self.name)
         inputs, _ = _windows(data, [start], self.config)
         return torch.exp(predict_batched(self.network_, [torch.as_tensor(inputs)])).numpy().astype(np.float64)
 
     def save(self, path: str | Path) -> None:
         if self.network_ is None:
-            raise ModelError("Only a fitted daily-counts model can be saved")
+            raise NotFittedError(self.name)
         buffer = io.BytesIO()
         torch.save(self.network_.state_dict(), buffer)
         write_directory_atomic(path, manifest_file(self.name, self.config, {}) | {WEIGHTS_FILE: buffer.getvalue()})
@@ -267,46 +262,3 @@ class DailyCountsModel:
         model.network_.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
         model.network_.eval()
         return model
-
-
-# ---------------------------------------------------------------- the comparison
-
-
-@dataclass(frozen=True)
-class DailyCountsReport:
-    users: int
-    days: int
-    test_days: list[str]
-    metrics: dict[str, dict[str, float]]     # forecaster -> {"MAE", "RMSE"} on the test tail
-    arima_order: Order
-    arima_validation_mae: dict[str, float]
-    arima_failures: int
-    neural_best_epoch: int
-
-
-def compare_forecasters(log: EventLog, config: DailyCountsConfig | None = None, progress: ProgressReporter | None = None,
-                        *, neural: DailyCountsModel | None = None,
-                        checkpoint: str | Path | None = None) -> DailyCountsReport:
-    """ARIMA, the neural model and the two baselines on the same users and the same test tail.
-
-    `neural` is the neural forecaster to fit (a fresh one of `config` when None), fitted in place so the
-    caller can save it; `checkpoint` makes its training resumable (DailyCountsModel.fit)."""
-    config = config or DailyCountsConfig()
-    data = select_users(daily_count_matrix(log), config)
-    h, w = config.horizon, config.window
-    test_start = len(data.days) - h
-    truth = data.counts[:, test_start:]
-    arima = arima_forecast(data, config, progress)
-    neural = (neural or DailyCountsModel(config)).fit(data, checkpoint=checkpoint)
-    neural_forecast = neural.forecast(data, test_start)
-    recent_mean = np.repeat(data.counts[:, test_start - w:test_start].mean(axis=1, keepdims=True), h, axis=1)
-    week_before = data.counts[:, test_start - 7:test_start]
-    seasonal = np.tile(week_before, (1, -(-h // 7)))[:, :h]
-    metrics = {
-        f"ARIMA{arima.order}": forecast_metrics(truth, arima.forecast),
-        "neural (MLP, Poisson)": forecast_metrics(truth, neural_forecast),
-        f"mean of last {w} days": forecast_metrics(truth, recent_mean),
-        "same weekday last week": forecast_metrics(truth, seasonal),
-    }
-    return DailyCountsReport(len(data.users), len(data.days), [str(d) for d in data.days[test_start:]], metrics,
-                             arima.order, arima.validation_mae, arima.arima_failures, neural.training_record_.best_epoch)

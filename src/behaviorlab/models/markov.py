@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from behaviorlab.config import StrictConfig
-from behaviorlab.errors import ModelError
+from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import SequenceModel
 from behaviorlab.models.explain import Contribution, Explanation
 
@@ -68,7 +68,7 @@ class MarkovModel(SequenceModel):
             self.transitions_ = defaultdict(Counter, self.transitions_)
         sequences = train.action_sequences()
         for done, actions in enumerate(sequences.values(), start=1):
-            columns = [vocabulary.id_of(a) - 1 for a in actions]
+            columns = vocabulary.columns_of(actions)
             np.add.at(self.unigram_counts_, columns, 1.0)
             for i, current in enumerate(columns):
                 for n in range(1, min(self.config.order, i) + 1):
@@ -81,12 +81,12 @@ class MarkovModel(SequenceModel):
     # -- probabilities --------------------------------------------------------------------------
     def _unigram(self) -> np.ndarray:
         if self.unigram_counts_ is None:
-            raise ModelError("The markov model is not fitted yet", hint="Call fit() (or `behaviorlab train`) first.")
+            raise NotFittedError(self.name)
         smoothed = self.unigram_counts_ + self.config.unigram_alpha
         return smoothed / smoothed.sum()
 
     def _columns(self, history: Sequence[str]) -> list[int]:
-        return [self.vocabulary.id_of(a) - 1 for a in list(history)[-self.config.order:]]
+        return self.vocabulary.columns_of(list(history)[-self.config.order:])
 
     def _distribution(self, context: list[int]) -> np.ndarray:
         """p_n(. | context) over the vocabulary, n = len(context), by the recursion in the docstring."""
@@ -111,7 +111,7 @@ class MarkovModel(SequenceModel):
     def log_likelihood(self, sequence: Sequence[str]) -> float:
         """Sum over events of log p(event | its prefix); the first event is scored by the unigram."""
         self.check_known(sequence)
-        columns = [self.vocabulary.id_of(a) - 1 for a in sequence]
+        columns = self.vocabulary.columns_of(sequence)
         total = 0.0
         for i, current in enumerate(columns):
             context = columns[max(0, i - self.config.order):i]
@@ -130,7 +130,7 @@ class MarkovModel(SequenceModel):
         the context; what the unigram contributes is credited to no event (plain popularity).
         """
         self.check_known([*history, action])
-        target = self.vocabulary.id_of(action) - 1
+        target = self.vocabulary.column_of(action)
         context_columns = self._columns(history)
         d = self.config.discount
         terms: list[tuple[int, float, str]] = []  # (order, probability share, count note)
@@ -157,7 +157,7 @@ class MarkovModel(SequenceModel):
     # -- persistence ----------------------------------------------------------------------------
     def _state_files(self) -> dict[str, bytes]:
         if self.unigram_counts_ is None:
-            raise ModelError("The markov model is not fitted yet", hint="Call fit() before save().")
+            raise NotFittedError(self.name)
         state = {
             "unigram_counts": self.unigram_counts_.tolist(),
             "transitions": [[list(ctx), list(counts), list(counts.values())] for ctx, counts in self.transitions_.items()],

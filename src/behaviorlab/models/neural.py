@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from behaviorlab.errors import ModelError
+from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import SequenceModel
 from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
 from behaviorlab.models.explain import Contribution, Explanation
@@ -191,7 +191,7 @@ class NeuralModel(SequenceModel):
 
         validation = None
         if valid is not None and len(valid):
-            from behaviorlab.evaluate.metrics import ndcg_at_k, target_columns
+            from behaviorlab.metrics import ndcg_at_k, target_columns
 
             targets = target_columns(self, valid)
             self.check_known([a for history in valid.histories for a in history])
@@ -223,7 +223,7 @@ class NeuralModel(SequenceModel):
     # -- prediction ---------------------------------------------------------------------------
     def _network(self) -> nn.Module:
         if self.network_ is None:
-            raise ModelError(f"The {self.name} model is not fitted yet", hint="Call fit() (or `behaviorlab train`) first.")
+            raise NotFittedError(self.name)
         return self.network_
 
     def _encode(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -266,7 +266,7 @@ class NeuralModel(SequenceModel):
         ids, ctx = self._encode([list(history)], {k: [v] for k, v in (context or {}).items()})
         device = next(self._network().parameters()).device
         weights = self._attributions(torch.from_numpy(ids).to(device), torch.from_numpy(ctx).to(device),
-                                     self.vocabulary.id_of(action) - 1)  # [L]
+                                     self.vocabulary.column_of(action))  # [L]
         seen = min(len(history), self.config.max_len)
         first = len(history) - seen  # older events were cut off by max_len
         contributions = [Contribution(position=first + i, action=history[first + i], weight=float(weights[-seen + i]))

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from behaviorlab.config import StrictConfig
-from behaviorlab.errors import ModelError
+from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import SequenceModel
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class PopularityModel(SequenceModel):
         vocabulary = self._adopt_vocabulary(train, warm_start)
         if not warm_start or self.counts_ is None:
             self.counts_ = np.zeros(len(vocabulary), dtype=np.float64)
-        columns = [vocabulary.id_of(a) - 1 for a in train.frame.get_column("action").to_list()]
+        columns = vocabulary.columns_of(train.frame.get_column("action").to_list())
         np.add.at(self.counts_, columns, 1.0)
         if progress is not None:
             progress(1, 1, None)
@@ -48,14 +48,14 @@ class PopularityModel(SequenceModel):
 
     def _log_probs(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> np.ndarray:
         if self.counts_ is None:
-            raise ModelError("The popularity model is not fitted yet", hint="Call fit() first.")
+            raise NotFittedError(self.name)
         smoothed = self.counts_ + self.config.alpha
         log_probs = np.log(smoothed / smoothed.sum()).astype(np.float32)  # [V]
         return np.broadcast_to(log_probs, (len(histories), log_probs.size)).copy()  # [N, V]
 
     def _state_files(self) -> dict[str, bytes]:
         if self.counts_ is None:
-            raise ModelError("The popularity model is not fitted yet", hint="Call fit() before save().")
+            raise NotFittedError(self.name)
         return {STATE_FILE: _npy_bytes(self.counts_)}
 
     def _restore_state(self, directory: Path) -> None:

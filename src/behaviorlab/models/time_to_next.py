@@ -9,10 +9,8 @@
   last `history` events (action, hour bin, weekday), predict the next event's hour bin.
 
 Both are an embedding of categorical columns (each column its own id range in one table, so one
-lookup serves them all) concatenated with numeric columns, then an MLP. Splits are temporal for the
-regression (by the time of the predicted event; see `gap_split`) and the published split, or
-leave-one-out, for the hour bins. Baselines measured the same way are in `gap_baselines` and
-`hour_bin_baselines`.
+lookup serves them all) concatenated with numeric columns, then an MLP. The tasks around them (the
+splits, metrics and baselines measured the same way) are in `evaluate.timing`.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from pydantic import Field
 from torch import nn
 
 from behaviorlab.config import parse_config
-from behaviorlab.errors import DataError, ModelError
+from behaviorlab.errors import DataError, ModelError, NotFittedError
 from behaviorlab.models.base import (
     MANIFEST,
     VOCABULARY,
@@ -39,12 +37,10 @@ from behaviorlab.models.base import (
     read_vocabulary,
     write_directory_atomic,
 )
-from behaviorlab.evaluate.metrics import accuracy, macro_recall, mae, rmse
 from behaviorlab.models.checkpoint import Checkpoint, run_identity
 from behaviorlab.models.settings import TrainSettings
 from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
 from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Vocabulary
-from behaviorlab.sequences import temporal_cuts
 
 if TYPE_CHECKING:
     from behaviorlab.progress import ProgressReporter
@@ -156,40 +152,6 @@ def gap_table(log: EventLog, vocabulary: Vocabulary, history: int) -> FeatureTab
     )
 
 
-def gap_split(table: FeatureTable, log: EventLog, valid_ratio: float = 0.1,
-              test_ratio: float = 0.1) -> tuple[FeatureTable, FeatureTable, FeatureTable]:
-    """One global time cut, the rule of `sequences.temporal_split` (`temporal_cuts`); a row belongs to
-    the part of the event it predicts."""
-    # table.key is naive datetime64[us] in UTC; the cuts are aware UTC datetimes
-    valid_cut, test_cut = (np.datetime64(cut.replace(tzinfo=None), "us") for cut in temporal_cuts(log, valid_ratio, test_ratio))
-    parts = (table.rows(table.key < valid_cut), table.rows((table.key >= valid_cut) & (table.key < test_cut)),
-             table.rows(table.key >= test_cut))
-    if any(len(part) == 0 for part in parts):
-        raise DataError(f"The temporal split left a part empty (train/valid/test rows: {[len(p) for p in parts]})",
-                        hint="Use a longer log or larger valid/test ratios.")
-    return parts
-
-
-def gap_metrics(seconds_true: np.ndarray, seconds_pred: np.ndarray) -> dict[str, float]:
-    """MAE/RMSE in hours, and MAE in log-seconds (the scale the model learns on)."""
-    return {"MAE_hours": mae(seconds_true, seconds_pred) / SECONDS_PER_HOUR,
-            "RMSE_hours": rmse(seconds_true, seconds_pred) / SECONDS_PER_HOUR,
-            "MAE_log_seconds": mae(np.log1p(seconds_true), np.log1p(seconds_pred))}
-
-
-def gap_baselines(train: FeatureTable, test: FeatureTable) -> dict[str, dict[str, float]]:
-    """Constant global mean and median of the training gaps, and each user's own training median."""
-    median = float(np.median(train.target))
-    per_user = pl.DataFrame({"u": train.users, "g": train.target}).group_by("u").agg(pl.col("g").median())
-    lookup = dict(zip(per_user.get_column("u").to_list(), per_user.get_column("g").to_list(), strict=True))
-    user_median = np.array([lookup.get(u, median) for u in test.users])
-    return {
-        "global mean": gap_metrics(test.target, np.full(len(test), float(np.mean(train.target)))),
-        "global median": gap_metrics(test.target, np.full(len(test), median)),
-        "user median": gap_metrics(test.target, user_median),
-    }
-
-
 # ---------------------------------------------------------------- classification: the next hour bin
 
 
@@ -225,38 +187,6 @@ def hour_bin_table(log: EventLog, vocabulary: Vocabulary, history: int) -> Featu
         users=lagged.get_column(USER).to_numpy(),
         key=lagged.get_column("_from_end").to_numpy(),
     )
-
-
-def hour_bin_split(table: FeatureTable, log: EventLog, column: str = "split") -> tuple[FeatureTable, FeatureTable, FeatureTable]:
-    """The log's published split when it has one (train users: every row; valid/test users: their
-    last event), else leave-one-out (last event = test, the one before = valid, earlier = train)."""
-    if column in log.frame.columns:
-        labels = dict(log.frame.select(USER, column).unique(USER).iter_rows())
-        part = np.array([labels[u] for u in table.users])
-        last = table.key == 0
-        parts = (table.rows(part == "train"), table.rows((part == "valid") & last), table.rows((part == "test") & last))
-    else:
-        parts = (table.rows(table.key >= 2), table.rows(table.key == 1), table.rows(table.key == 0))
-    if any(len(p) == 0 for p in parts):
-        raise DataError(f"The split left a part empty (train/valid/test rows: {[len(p) for p in parts]})",
-                        hint="Users need at least 4 events, or the log needs train/valid/test labels.")
-    return parts
-
-
-def hour_bin_metrics(probabilities: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    return {"accuracy": accuracy(probabilities, target), "macro_recall": macro_recall(probabilities, target)}
-
-
-def hour_bin_baselines(train: FeatureTable, test: FeatureTable) -> dict[str, dict[str, float]]:
-    """The most frequent training bin, and the previous event's bin (persistence)."""
-    n_bins = len(HOUR_BINS)
-    majority = np.zeros((len(test), n_bins))
-    majority[:, np.bincount(train.target, minlength=n_bins).argmax()] = 1.0
-    history = (test.categorical.shape[1]) // 3
-    previous = np.zeros((len(test), n_bins))
-    previous[np.arange(len(test)), test.categorical[:, history] - 1] = 1.0    # lag-1 bin column, ids 1..8
-    return {"majority bin": hour_bin_metrics(majority, test.target),
-            "previous event's bin": hour_bin_metrics(previous, test.target)}
 
 
 # ---------------------------------------------------------------- the two models
@@ -315,7 +245,7 @@ class _WindowModel(ABC):
 
     def _outputs(self, table: FeatureTable) -> np.ndarray:
         if self.network_ is None:
-            raise ModelError(f"The {self.name} model is not fitted yet", hint="Call fit() first.")
+            raise NotFittedError(self.name)
         return predict_batched(self.network_, [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric)]).numpy()
 
     def _adopt(self, log: EventLog) -> Vocabulary:
@@ -329,7 +259,7 @@ class _WindowModel(ABC):
     def save(self, path: str | Path) -> None:
         """The saved-model layout (base.py): manifest with the network's shapes, vocabulary.json, weights.pt."""
         if self.network_ is None or self.vocabulary_ is None:
-            raise ModelError(f"Only a fitted {self.name} model can be saved")
+            raise NotFittedError(self.name)
         buffer = io.BytesIO()
         torch.save(self.network_.state_dict(), buffer)
         offsets = self.network_.offsets.numpy()

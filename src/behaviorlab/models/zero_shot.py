@@ -162,7 +162,7 @@ class ZeroShotLLMModel(SequenceModel):
         listed_mass = self.config.listed_mass if unlisted else 1.0
         if unlisted:
             probabilities[:] = (1.0 - listed_mass) / unlisted
-        columns = [vocabulary.id_of(a) - 1 for a in ranked]
+        columns = vocabulary.columns_of(ranked)
         probabilities[columns] = listed_mass * weights / weights.sum()
         return np.log(probabilities)
 

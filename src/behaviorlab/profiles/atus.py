@@ -120,7 +120,7 @@ class StratumRoutine:
         start = _quantile(*_hour_distribution(work[start_hours] - work[start_hours - 1], start_hours), u_start)
         end_hours = np.arange(12, 24)
         end = _quantile(*_hour_distribution(work[end_hours - 1] - work[end_hours], end_hours), u_end)
-        end = max(end, start + 4.0)  # a work window shorter than four hours is a sampling artefact
+        end = max(end, start + 4.0)  # working hours shorter than four are a sampling artefact
         return RoutineAnchors(wake=round(wake, 2), sleep=round(bed, 2), work_start=round(start, 2),
                               work_end=round(min(end, 30.0), 2))
 

@@ -33,8 +33,9 @@ def attribute_entropy(population: Population) -> float:
     return sum(entropies) / len(entropies)
 
 
-def action_coverage(population: Population, priors: RealPriors) -> float:
-    """Share of the actions seen in the real log that the population's grounding users ever perform."""
+def grounding_coverage(population: Population, priors: RealPriors) -> float:
+    """Share of the actions seen in the real log that the population's grounding users ever perform (a
+    property of the population; `evaluate.diversity`'s action_coverage is the share of the vocabulary a log uses)."""
     user_index = {u: i for i, u in enumerate(priors.users)}
     seen_real = priors.counts.sum(axis=0) > 0
     covered = set()
@@ -46,4 +47,4 @@ def action_coverage(population: Population, priors: RealPriors) -> float:
 
 def diversity_report(population: Population, priors: RealPriors) -> dict[str, float]:
     return {"attribute_entropy": round(attribute_entropy(population), 4),
-            "action_coverage": round(action_coverage(population, priors), 4)}
+            "grounding_coverage": round(grounding_coverage(population, priors), 4)}

@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from behaviorlab.atomic import write_text_atomic
-from behaviorlab.evaluate.scenarios import plain_summary, row_texts
+from behaviorlab.errors import DataError
+from behaviorlab.evaluate.scenarios import WIN_RULE, plain_summary, read_results, row_texts
 from behaviorlab.evaluate.synthetic import SyntheticEvaluation
-from behaviorlab.evaluate.utility import SCENARIOS
+from behaviorlab.evaluate.utility import TRAINING_SCENARIOS
 from behaviorlab.report import plots
-from behaviorlab.schema import EventLog, Profile
+from behaviorlab.report.run_files import EVALUATION_FILE, EXPERIMENT_PATTERN, read_run
+from behaviorlab.schema import SPLIT, EventLog, Profile
+from behaviorlab.sequences import published_parts
 
 MAX_PROFILES = 6
 MAX_SEQUENCES_PER_PROFILE = 3
@@ -44,6 +47,13 @@ class ReportData:
     evaluation: SyntheticEvaluation | None = None
     profiles: Sequence[tuple[Profile, list[list[str]]]] = ()  # example profiles with their sequences
     experiments: Sequence[Experiment] = ()
+
+    def missing(self) -> list[str]:
+        """The optional parts left out, each with the step that would add it."""
+        return [what for what, present in (("evaluation (run evaluate-synthetic)", self.evaluation),
+                                           ("real data for plots (--real)", self.real is not None),
+                                           ("experiments (run experiment --out RUN/experiment.json)", self.experiments))
+                if not present]
 
 
 def _num(value: Any) -> str:
@@ -179,7 +189,7 @@ def render_report(data: ReportData) -> str:
 def _ordered(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows by fraction, then in the scenarios' canonical order (real only, then its oracle, first), then by
     source; each with its printed gain, gap closed and win (`row_texts`)."""
-    order = {name: i for i, name in enumerate(SCENARIOS)}
+    order = {name: i for i, name in enumerate(TRAINING_SCENARIOS)}
     rows = sorted(summary, key=lambda r: (r["fraction"], order.get(r["scenario"], len(order)), r["source"] != "none",
                                           r["source"]))
     return [row | {"texts": row_texts(row)} for row in rows]
@@ -190,3 +200,42 @@ def write_report(path: str | Path, data: ReportData) -> Path:
     path = Path(path)
     write_text_atomic(path, render_report(data))
     return path
+
+
+def build_report(run: str | Path, real: str | Path | None = None, *, real_format: str | None = None,
+                 title: str | None = None) -> ReportData:
+    """What the report of a generation run shows: its manifest, sequences and profiles, the evaluation and the
+    experiments written beside it, and real data for the plots (`real`, default: the data evaluate-synthetic
+    used; only its held-out test rows when it has a published split, as the tables compare with those)."""
+    from behaviorlab.datasets import load
+
+    run = Path(run)
+    if not run.is_dir():
+        raise DataError(f"{run} is not a run directory", hint="Pass the --out directory of `behaviorlab generate`.")
+    generation = read_run(run)
+    evaluation_path = run / EVALUATION_FILE
+    evaluation = SyntheticEvaluation.from_json(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.is_file() else None
+    inputs = evaluation.inputs if evaluation else {}
+    real_path = real or inputs.get("real") or None
+    real_log = None
+    if real_path is not None:
+        real_log = load(real_path, format=real_format or inputs.get("real_format") or None)
+        if SPLIT in real_log.frame.columns:
+            real_log = published_parts(real_log)[2]
+    experiments = [_experiment(path) for path in sorted(run.glob(EXPERIMENT_PATTERN), key=lambda p: (len(p.name), p.name))]
+    return ReportData(title=title or f"behaviorlab report: {run.name}", manifest=generation.manifest, real=real_log,
+                      synthetic=generation.synthetic, evaluation=evaluation, profiles=generation.profile_examples(),
+                      experiments=experiments)  # experiment.json first: sorted by name length, then name
+
+
+def _experiment(path: Path) -> Experiment:
+    """An experiment results file as a report section, with the protocol it followed in words."""
+    payload = read_results(path)
+    summary, config = payload["summary"], payload["config"]
+    notes = [(f"model {config['predictor']} {config['predictor_settings']}, seeds {config['seeds']}, real-data "
+              f"fractions {config['fractions']}; early stopping on validation only, each model tested once on the "
+              "real test split. Every synthetic source of a cell was grounded only on that cell's real subset "
+              "(the LLM runs checked by digest). real_continued = fit on real, then continue on real again: the "
+              "two-stage control without synthetic data. oracle = real only on all the real training data the "
+              "setting withholds; gap closed = (cell - real only) / (oracle - real only)."), f"{WIN_RULE}."]
+    return Experiment(title=config.get("title") or f"Training scenarios ({path.stem})", summary=summary, notes=notes)

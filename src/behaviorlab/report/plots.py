@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from behaviorlab.evaluate.fidelity import hour_bins_of, transition_matrix, weekdays_of
-from behaviorlab.evaluate.utility import SCENARIOS
+from behaviorlab.evaluate.utility import TRAINING_SCENARIOS
 from behaviorlab.schema import ACTION, HOUR_BINS, WEEKDAYS, EventLog
 
 REAL_COLOUR, SYNTH_COLOUR, MARKOV_COLOUR, NONE_COLOUR = "#4c72b0", "#dd8452", "#55a868", "#8c8c8c"
@@ -106,7 +106,7 @@ def scenario_bars(summary: Sequence[dict[str, Any]], title: str) -> str:
     plt = _pyplot()
     fractions = sorted({row["fraction"] for row in summary})
     present = {row["scenario"] for row in summary}
-    scenarios = [s for s in SCENARIOS if s in present and s != "real_only"]
+    scenarios = [s for s in TRAINING_SCENARIOS if s in present and s != "real_only"]
     # "none" draws the control scenarios without synthetic data (real_continued), in grey
     sources = [s for s in dict.fromkeys(row["source"] for row in summary if row["scenario"] != "real_only")]
     by_key = {(r["source"], r["scenario"], r["fraction"]): r for r in summary}

@@ -26,7 +26,7 @@ MANIFEST_FILE = "manifest.json"
 EVALUATION_FILE = "evaluation.json"
 EXPERIMENT_PATTERN = "experiment*.json"
 STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
-GENERATED_USER = "syn-{index:05d}"  # the user id generate/run.py gives the sequence of profile `index`
+GENERATED_USER = "syn-{index:05d}"  # the user id generate/run.py gives the run's sequence number `index`
 
 
 @dataclass
@@ -83,12 +83,13 @@ def read_profiles(directory: Path) -> dict[int, Profile]:
     return profiles
 
 
-def _by_person(synthetic: EventLog, profiles: dict[int, Profile]) -> dict[str, Profile]:
+def _by_person(synthetic: EventLog, profiles: dict[int, Profile], per_profile: int) -> dict[str, Profile]:
     """Profiles keyed the way `person_sequences` groups the log: by profile id when the log has that
-    column, else by the generated user id of each profile's sequence."""
+    column, else by the generated user id of each of the profile's sequences (numbers idx * per_profile + slot)."""
     if PERSON_COLUMN in synthetic.frame.columns:
         return {p.profile_id: p for p in profiles.values()}
-    return {GENERATED_USER.format(index=idx): p for idx, p in profiles.items()}
+    return {GENERATED_USER.format(index=idx * per_profile + slot): p
+            for idx, p in profiles.items() for slot in range(per_profile)}
 
 
 def read_run(path: str | Path) -> GenerationRun:
@@ -109,7 +110,8 @@ def read_run(path: str | Path) -> GenerationRun:
             raise DataError(f"{manifest_path} is not valid JSON", [Problem(str(exc))],
                             hint="The run's manifest is damaged; re-run the generation to rewrite it.") from exc
     synthetic = read_event_log(_synthetic_path(path, manifest))
-    return GenerationRun(path, manifest, synthetic, _by_person(synthetic, read_profiles(path)))
+    per_profile = (manifest or {}).get("sequences_per_profile", 1)  # runs made before the setting: one each
+    return GenerationRun(path, manifest, synthetic, _by_person(synthetic, read_profiles(path), per_profile))
 
 
 def experiment_runs(paths: Sequence[str | Path]) -> list[SyntheticRun]:

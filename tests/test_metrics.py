@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from behaviorlab.errors import EvaluationError
-from behaviorlab.evaluate.metrics import (
+from behaviorlab.metrics import (
     accuracy,
     auc,
     hit_rate_at_k,

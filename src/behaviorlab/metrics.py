@@ -173,7 +173,7 @@ def target_columns(model: NextBehaviorModel, examples: NextEventExamples) -> np.
     if unknown:
         raise EvaluationError(f"{len(unknown)} target actions are not in the model's vocabulary: {unknown[:10]}",
                               hint="Train the model with the domain's full vocabulary.")
-    return np.asarray([vocabulary.id_of(t) - 1 for t in examples.targets], dtype=np.int64)
+    return np.asarray(vocabulary.columns_of(examples.targets), dtype=np.int64)
 
 
 def ranking_report(model: NextBehaviorModel, examples: NextEventExamples, ks: Iterable[int] = (1, 5, 10),
