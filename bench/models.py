@@ -92,7 +92,7 @@ def stage_ml100k(args: argparse.Namespace) -> dict:
     return {
         "config": config, "test": test, "best_epoch": record.best_epoch, "epochs_run": len(record.epochs), "stopped_by_time": record.stopped_by_time,
         "valid_by_epoch": [e.get("valid_ndcg10") for e in record.epochs],
-        "best_valid_ndcg10": record.best_valid_ndcg10, "epoch_seconds": epoch_seconds,
+        "best_valid_ndcg10": record.best_valid, "epoch_seconds": epoch_seconds,
         "median_epoch_seconds": statistics.median(epoch_seconds), "fit_seconds": fit_seconds,
         "latency_ms_p50": float(np.percentile(latencies, 50)), "latency_ms_p99": float(np.percentile(latencies, 99)),
         "peak_rss_mb": _peak_rss_mb(), "threads": args.threads,
@@ -287,7 +287,7 @@ def stage_ml100k_textinit(args: argparse.Namespace) -> dict:
         run = ranking_metrics(scores, targets, ks=(10,))
         rare_run = ranking_metrics(scores[rare], targets[rare], ks=(10,))
         run |= {"rare HR@10": rare_run["HR@10"], "rare NDCG@10": rare_run["NDCG@10"],
-                "best valid NDCG@10": model.training_record_.best_valid_ndcg10,
+                "best valid NDCG@10": model.training_record_.best_valid,
                 "epochs": len(model.training_record_.epochs), "fit seconds": time.perf_counter() - started}
         console.print(f"  text_init={text_init}: " + "  ".join(f"{k} {v:.4f}" for k, v in run.items()), highlight=False)
         results[text_init] = run

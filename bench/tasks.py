@@ -85,7 +85,7 @@ def stage_ctr(args: argparse.Namespace) -> dict:
     examples = split.valid if args.ctr_on == "valid" else split.test
     config = load_config(CTRConfig, args.ctr_config, {"category_column": "genre", "max_examples": args.ctr_examples})
     if args.ctr_epochs is not None:
-        config = config.model_copy(update={"fit": config.fit.model_copy(update={"epochs": args.ctr_epochs})})
+        config = config.model_copy(update={"epochs": args.ctr_epochs})
     started = time.perf_counter()
     model = CTRModel(config).fit(split.train, split.valid, progress=_epoch_printer("ctr"))
     fit_s = time.perf_counter() - started
@@ -102,7 +102,7 @@ def stage_ctr(args: argparse.Namespace) -> dict:
                 "HR@10 s100": sampled["HR@10 (sampled 100)"], "NDCG@10 s100": sampled["NDCG@10 (sampled 100)"]}
 
     rows: dict[str, dict] = {"ctr": {**scored(model.logits(examples.histories)), "fit s": round(fit_s),
-                                     "epoch": model.training_history_.best_epoch}}
+                                     "epoch": model.training_record_.best_epoch}}
     popularity = create_model("popularity").fit(split.train, split.valid)
     rows["pop."] = scored(popularity.predict_scores(examples))
     # A reference, not a library model: popularity that never recommends an item the user already
@@ -123,13 +123,12 @@ def stage_ctr(args: argparse.Namespace) -> dict:
 def stage_gaps(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
     from behaviorlab.evaluate.timing import gap_baselines, gap_metrics, gap_split
-    from behaviorlab.models.tabular import FitSettings
     from behaviorlab.models.time_to_next import TimeToNextModel, WindowConfig
 
     results = {}
     for name in ("foursquare-nyc", "kasteren"):
         log = load(args.datasets / name)
-        model = TimeToNextModel(WindowConfig(fit=FitSettings(epochs=40, batch_size=512, learning_rate=2e-3, patience=4)))
+        model = TimeToNextModel(WindowConfig(epochs=40, batch_size=512, learning_rate=2e-3, patience=4))
         train, valid, test = gap_split(model.features(log), log)
         model.fit(train, valid)
         rows = {"neural (MLP, L1 on log-seconds)": gap_metrics(test.target, model.predict_seconds(test)),

@@ -313,3 +313,13 @@ def test_evaluate_counts_the_real_small_models_zero_shot_answers(tmp_path, monke
     assert failures["requests"] == 6 and failures["failures"] == sum(v for k, v in failures.items()
                                                                      if k not in ("requests", "failures"))
     assert "failed test predictions" in " ".join(capsys.readouterr().out.split())
+
+
+def test_evaluate_and_predict_name_a_saved_model_that_predicts_no_next_action(log_csv, tmp_path, capsys):
+    out = tmp_path / "gaps"
+    assert main(["timing", "gaps", "--data", str(log_csv), "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(out), "--history", "wake"]) != 0
+    assert "holds a 'time-to-next' model, which does not predict next actions" in " ".join(capsys.readouterr().err.split())
+    assert main(["evaluate", str(out), "--data", str(log_csv)]) != 0
+    assert "does not predict next actions" in " ".join(capsys.readouterr().err.split())

@@ -12,7 +12,6 @@ from behaviorlab.evaluate.ctr import ctr_report
 from behaviorlab.metrics import ranking_report
 from behaviorlab.models.ctr import CTRConfig, CTRModel, item_categories
 from behaviorlab.models.registry import create_model, load_model
-from behaviorlab.models.tabular import FitSettings
 from behaviorlab.schema import EventLog, Schema, Vocabulary
 from behaviorlab.sequences import leave_one_out
 
@@ -47,7 +46,7 @@ def taste_log(n_users: int = 80, length: int = 8, seed: int = 0, descriptive: bo
     return EventLog(pl.DataFrame(rows, schema=schema.dtypes()), schema, Vocabulary.from_actions(items, descriptions))
 
 
-FAST = FitSettings(epochs=15, batch_size=32, learning_rate=1e-2, patience=3)  # ~12 steps an epoch on ~400 examples
+FAST = {"epochs": 15, "batch_size": 32, "learning_rate": 1e-2, "patience": 3}  # ~12 steps an epoch on ~400 examples
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ def split():
 
 @pytest.fixture(scope="module")
 def fitted(split):
-    return CTRModel(CTRConfig(fit=FAST, recent=5)).fit(split.train, split.valid)
+    return CTRModel(CTRConfig(**FAST, recent=5)).fit(split.train, split.valid)
 
 
 def test_learns_the_users_taste_from_history_text(split, fitted):
@@ -77,7 +76,7 @@ def test_click_probability_prefers_items_like_the_history(fitted):
 
 def test_plain_linear_form_cannot_personalise(split):
     """Without u * x_i a logistic model ranks items the same for every user (theta_u . u is constant)."""
-    model = CTRModel(CTRConfig(fit=FAST, recent=5, interaction=False, seen_feature=False)).fit(split.train, split.valid)
+    model = CTRModel(CTRConfig(**FAST, recent=5, interaction=False, seen_feature=False)).fit(split.train, split.valid)
     logits = model.logits([["s0", "s1"], ["r0", "r1"]])
     assert np.array_equal(np.argsort(logits[0]), np.argsort(logits[1]))
 
@@ -85,8 +84,8 @@ def test_plain_linear_form_cannot_personalise(split):
 def test_categories_carry_the_signal_when_text_does_not():
     log = taste_log(descriptive=False)
     parts = leave_one_out(log)
-    blind = CTRModel(CTRConfig(fit=FAST, recent=5)).fit(parts.train, parts.valid)
-    with_genre = CTRModel(CTRConfig(fit=FAST, recent=5, category_column="genre")).fit(parts.train, parts.valid)
+    blind = CTRModel(CTRConfig(**FAST, recent=5)).fit(parts.train, parts.valid)
+    with_genre = CTRModel(CTRConfig(**FAST, recent=5, category_column="genre")).fit(parts.train, parts.valid)
     assert with_genre.categories_ == ["action", "comedy", "romance", "sci-fi"]
     auc_blind = ctr_report(blind, parts.test, negatives=11)["AUC (11 sampled negatives)"]
     auc_genre = ctr_report(with_genre, parts.test, negatives=11)["AUC (11 sampled negatives)"]
@@ -95,12 +94,12 @@ def test_categories_carry_the_signal_when_text_does_not():
 
 @pytest.mark.parametrize(("head", "objective"), [("mlp", "softmax+bce"), ("mlp", "bce"), ("logistic", "bce")])
 def test_other_heads_and_objectives_learn_too(split, head, objective):
-    model = CTRModel(CTRConfig(fit=FAST, recent=5, head=head, hidden=16, objective=objective)).fit(split.train, split.valid)
+    model = CTRModel(CTRConfig(**FAST, recent=5, head=head, hidden=16, objective=objective)).fit(split.train, split.valid)
     assert ctr_report(model, split.test, negatives=11)["AUC (11 sampled negatives)"] > 0.65
 
 
 def test_raw_features_without_projection_still_learn(split):
-    model = CTRModel(CTRConfig(fit=FAST, recent=5, projection=None)).fit(split.train, split.valid)
+    model = CTRModel(CTRConfig(**FAST, recent=5, projection=None)).fit(split.train, split.valid)
     assert ctr_report(model, split.test, negatives=11)["AUC (11 sampled negatives)"] > 0.65
 
 
@@ -119,7 +118,7 @@ def test_seen_weight_learns_that_films_are_not_watched_twice():
     log = EventLog(pl.DataFrame(rows, schema=schema.dtypes()), schema,
                    Vocabulary.from_actions(items, {i: f"film number {i[1:]}" for i in items}))
     parts = leave_one_out(log)
-    model = CTRModel(CTRConfig(fit=FAST, recent=8)).fit(parts.train, parts.valid)
+    model = CTRModel(CTRConfig(**FAST, recent=8)).fit(parts.train, parts.valid)
     assert float(model.network_.seen_weight.detach()) < -1.0
     top = [model.predict_next(h, k=1)[0][0] for h in parts.test.histories]
     assert not any(first in history for first, history in zip(top, parts.test.histories, strict=True))
@@ -137,7 +136,7 @@ def test_fit_never_reads_the_test_events():
     changed = log.with_frame(frame)
     first, second = leave_one_out(log), leave_one_out(changed)
     assert first.test.targets != second.test.targets
-    models = [CTRModel(CTRConfig(fit=FAST, recent=5)).fit(parts.train, parts.valid) for parts in (first, second)]
+    models = [CTRModel(CTRConfig(**FAST, recent=5)).fit(parts.train, parts.valid) for parts in (first, second)]
     histories = first.valid.histories
     assert np.array_equal(models[0].logits(histories), models[1].logits(histories))
 

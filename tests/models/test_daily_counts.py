@@ -17,7 +17,6 @@ from behaviorlab.models.daily_counts import (
     daily_count_matrix,
     select_users,
 )
-from behaviorlab.models.tabular import FitSettings
 from behaviorlab.schema import EventLog, Schema
 
 START = datetime(2024, 1, 1, 12, tzinfo=UTC)  # a Monday
@@ -80,7 +79,7 @@ def test_neural_model_learns_the_weekly_rhythm():
     torch.set_num_threads(1)
     counts = weekly_counts()
     config = DailyCountsConfig(arima_orders=((1, 0, 0),), window=14,
-                               fit=FitSettings(epochs=150, batch_size=64, learning_rate=5e-3, patience=15))
+                               epochs=150, batch_size=64, learning_rate=5e-3, patience=15)
     report = compare_forecasters(log_from_counts(counts), config)
     metrics = report.metrics
     assert set(metrics) == {"ARIMA(1, 0, 0)", "neural (MLP, Poisson)", "mean of last 14 days", "same weekday last week"}
@@ -92,6 +91,6 @@ def test_neural_model_learns_the_weekly_rhythm():
 
 def test_seasonal_baseline_is_exact_on_a_periodic_series():
     counts = np.tile(np.array([[1, 2, 3, 4, 5, 6, 7]]), (2, 6))
-    config = DailyCountsConfig(arima_orders=((1, 0, 0),), fit=FitSettings(epochs=1))
+    config = DailyCountsConfig(arima_orders=((1, 0, 0),), epochs=1)
     report = compare_forecasters(log_from_counts(counts), config)
     assert report.metrics["same weekday last week"] == {"MAE": 0.0, "RMSE": 0.0}

@@ -54,15 +54,17 @@ def test_patience_waits_for_the_minimum_number_of_steps_and_the_epoch_cap_still_
     has not yet made `min_steps` optimiser steps; `epochs` caps it either way. The best epoch stays the first."""
     import torch
 
-    from behaviorlab.models.training import NeuralConfig, Windows, train_network
+    from behaviorlab.models.settings import TrainSettings
+    from behaviorlab.models.training import Validation, train_network
 
     network = torch.nn.Linear(2, 1)
-    windows = Windows(np.ones((4, 2), dtype=np.int64), np.ones((4, 2), dtype=np.int64), np.zeros((4, 2, 0), dtype=np.int64))
+    data = {"inputs": torch.ones((4, 2), dtype=torch.int64)}
     scores = iter(np.linspace(0.9, 0.1, 20))
 
     def loss_fn(batch):
         return network(batch["inputs"].float()).pow(2).mean()
 
-    config = NeuralConfig(epochs=12, batch_size=4, patience=1, min_steps=min_steps, threads=1)
-    record = train_network(network, loss_fn, windows, config, torch.device("cpu"), lambda: float(next(scores)))
+    settings = TrainSettings(epochs=12, batch_size=4, patience=1, min_steps=min_steps, threads=1, device="cpu")
+    validation = Validation(lambda: float(next(scores)), metric="valid_ndcg10", higher_is_better=True)
+    record = train_network(network, loss_fn, data, settings, 0, validation)
     assert len(record.epochs) == epochs_run and record.best_epoch == 1

@@ -13,12 +13,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from behaviorlab.atomic import exclusive_writer
 from behaviorlab.cli.app import app, console, err_console
 from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, output_folder, progress_bar, write_json
-from behaviorlab.errors import ConfigError, Interrupted, ModelError
-
-CHECKPOINT_FILE = "checkpoint.pt"  # inside --out while a neural model trains
+from behaviorlab.cli.training import (
+    CHECKPOINT_FILE,
+    DeviceOption,
+    EpochsOption,
+    PatienceOption,
+    ResumeOption,
+    ThreadsOption,
+    TimeBudgetOption,
+    save_trained,
+    training_overrides,
+    training_run,
+)
+from behaviorlab.errors import ConfigError, ModelError
 
 
 def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple[str, Any]:
@@ -41,80 +50,64 @@ def train(
     format_name: FormatOption = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Maximum epochs for neural models (overrides the config).")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (overrides the config).")] = None,
-    patience: Annotated[int | None, typer.Option(help="Neural models: stop after this many epochs without a better "
-                                                      "validation NDCG@10 (overrides the config).")] = None,
-    time_budget: Annotated[float | None, typer.Option("--time-budget", metavar="<seconds>",
-                                                      help="Neural models: stop after the epoch that crosses this "
-                                                           "much training time (overrides max_train_seconds).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted training run saved in --out "
-                                                          "(same --model, --data and settings).")] = False,
+    epochs: EpochsOption = None,
+    threads: ThreadsOption = None,
+    patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    device: DeviceOption = None,
+    resume: ResumeOption = False,
     json_out: JsonOption = None,
 ) -> None:
     """Train a next-behavior model on the train part of a split; early stopping on its validation part.
 
-    Neural models save a checkpoint (OUT/checkpoint.pt) after every epoch; an interrupted run
-    continues with the same command and --resume. The saved model replaces the checkpoint.
+    Torch models save a checkpoint (OUT/checkpoint.pt) after every epoch; an interrupted run, or one
+    stopped by its --time-budget, continues with the same command and --resume. The saved model
+    replaces the checkpoint (a budget-stopped run keeps it beside the model).
     """
     from behaviorlab.config import load_config
     from behaviorlab.metrics import ranking_report
-    from behaviorlab.models.neural import NeuralModel
     from behaviorlab.models.registry import model_class
+    from behaviorlab.models.settings import TrainSettings
 
     cls = model_class(model)
-    # flag -> (config field, value): the training-loop flags exist only for models with those fields.
-    loop_flags = {"--epochs": ("epochs", epochs), "--threads": ("threads", threads), "--patience": ("patience", patience),
-                  "--time-budget": ("max_train_seconds", time_budget)}
-    given = {flag: (field, value) for flag, (field, value) in loop_flags.items() if value is not None}
-    foreign = [flag for flag, (field, _) in given.items() if field not in cls.config_class.model_fields]
-    if foreign:
-        raise ConfigError(f"{'/'.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to the {model} model",
-                          hint=f"Drop {'it' if len(foreign) == 1 else 'them'}.")
-    overrides: dict[str, Any] = {"seed": seed} | dict(given.values())
+    overrides = {"seed": seed} | training_overrides(cls.config_class, model, epochs=epochs, threads=threads,
+                                                    patience=patience, time_budget=time_budget, device=device)
     instance = cls(load_config(cls.config_class, config, overrides))
-    with exclusive_writer(out, "the model folder"):  # one training run per --out: the checkpoint has one writer
-        checkpoint = out / CHECKPOINT_FILE
-        _check_resume(isinstance(instance, NeuralModel), model, checkpoint, resume)
+    learned = isinstance(instance.config, TrainSettings)  # trains in epochs, through the shared loop
+    with training_run(out, model, resumable=learned, resume=resume) as checkpoint:
         split_name, parts = _load_split(data, format_name, split)
         console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
         if not len(parts.valid):
-            # Said up front: without validation a neural model runs every epoch and keeps the last one.
+            # Said up front: without validation a torch model runs every epoch and keeps the last one.
             consequence = (f"no early stopping: all {instance.config.epochs} epochs run and the last one is saved"
-                           if isinstance(instance, NeuralModel) else "no validation metrics")
+                           if learned else "no validation metrics")
             err_console.print(f"warning: the {split_name} split has no validation examples ({consequence}). "
                               "Users need at least 3 events for leave-one-out validation.", highlight=False)
-        try:
-            with progress_bar(f"training {model}") as report:
-                if isinstance(instance, NeuralModel):
-                    instance.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
-                else:
-                    instance.fit(parts.train, parts.valid, progress=report)
-        except KeyboardInterrupt:
-            saved = checkpoint.exists()  # no checkpoint before the first epoch ends, nor for one-pass models
-            raise Interrupted(f"Interrupted. The finished epochs are saved in {checkpoint}: run the same command with "
-                              "--resume to continue." if saved else "Interrupted before anything was saved.") from None
+        with progress_bar(f"training {model}") as report:
+            if learned:
+                instance.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
+            else:
+                instance.fit(parts.train, parts.valid, progress=report)
         valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
         instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics}
-        instance.save(out)  # replaces the whole directory, checkpoint included: the model takes its place in one rename
+        kept = save_trained(instance, out, checkpoint)  # the model takes the folder's place in one rename
         if valid_metrics:
             console.print(metrics_table(f"{model}: validation (full ranking)", valid_metrics))
-        console.print(f"Saved the model to {out}")
+        console.print(f"Saved the model to {out}" + (f"; stopped by its time budget, so {CHECKPOINT_FILE} stays: "
+                                                     "--resume with a larger --time-budget continues it" if kept else ""))
         write_json(json_out, {"model": model, "split": split_name, "valid": valid_metrics, "config": instance.config.model_dump(mode="json")})
 
 
-def _check_resume(checkpoints: bool, model: str, checkpoint: Path, resume: bool) -> None:
-    """A checkpoint is continued only when asked to (--resume), and --resume needs one to continue."""
-    if not checkpoints:
-        if resume:
-            raise ConfigError(f"--resume does not apply to the {model} model: it trains in one pass", hint="Drop it.")
-        return
-    if checkpoint.exists() and not resume:
-        raise ConfigError(f"{checkpoint.parent} holds the checkpoint of an unfinished training run ({checkpoint})",
-                          hint="Add --resume to continue it, or remove the file to start afresh.")
-    if resume and not checkpoint.exists():
-        raise ConfigError(f"--resume: there is no checkpoint to continue at {checkpoint}",
-                          hint="Check that --out is the interrupted run's directory, or drop --resume to start afresh.")
+def _load_predictor(model_dir: Path) -> Any:
+    """The next-behavior model saved in `model_dir`; another saved kind is a ModelError that names it."""
+    from behaviorlab.models.base import NextBehaviorModel
+    from behaviorlab.models.registry import load_model
+
+    model = load_model(model_dir)
+    if not isinstance(model, NextBehaviorModel):
+        raise ModelError(f"{model_dir} holds a '{model.name}' model, which does not predict next actions",
+                         hint="Pass a directory written by `behaviorlab train --out`.")
+    return model
 
 
 @app.command("evaluate")
@@ -130,7 +123,6 @@ def evaluate(
     """Score a trained model on the test part of the split (full ranking over all actions by default)."""
     from behaviorlab.metrics import ranking_report
     from behaviorlab.models.base import CountsFailures
-    from behaviorlab.models.registry import load_model
 
     try:
         cutoffs = tuple(int(k) for k in ks.split(","))
@@ -138,7 +130,7 @@ def evaluate(
         cutoffs = ()
     if not cutoffs or min(cutoffs) < 1:
         raise ConfigError(f"--ks must be positive integers separated by commas, got {ks!r}", hint="For example --ks 1,5,10.")
-    model = load_model(model_dir)
+    model = _load_predictor(model_dir)
     trained_on = model.metadata_.get("split")
     if split and trained_on and split != trained_on:
         # Another split's test part holds events this model trained on: its scores would be inflated.
@@ -190,9 +182,8 @@ def predict(
 ) -> None:
     """The most likely next actions after a history."""
     from behaviorlab.models.explain import explain_prediction
-    from behaviorlab.models.registry import load_model
 
-    model = load_model(model_dir)
+    model = _load_predictor(model_dir)
     actions = [a.strip() for a in history.split(sep)] if sep else history.split()
     actions = [a for a in actions if a]
     unknown = [a for a in actions if a not in model.vocabulary]

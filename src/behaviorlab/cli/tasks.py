@@ -6,6 +6,7 @@ test part scored once), prints a table and optionally writes the results as JSON
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,17 @@ from behaviorlab.cli.common import (
     progress_bar,
     write_json,
 )
+from behaviorlab.cli.training import (
+    DeviceOption,
+    EpochsOption,
+    PatienceOption,
+    ResumeOption,
+    ThreadsOption,
+    TimeBudgetOption,
+    save_trained,
+    training_overrides,
+    training_run,
+)
 from behaviorlab.errors import ConfigError
 
 ctr_app = typer.Typer(help="User-representation CTR model: p(click | user history text, item features).", no_args_is_help=True)
@@ -33,7 +45,6 @@ app.add_typer(anomaly_app, name="anomaly")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")]
 SeedOption = Annotated[int | None, typer.Option(help="Random seed (overrides the config).")]
-EpochsOption = Annotated[int | None, typer.Option(help="Maximum training epochs (overrides the config).")]
 HistoryOption = Annotated[int | None, typer.Option(help="Past events the features look back.")]
 SaveOption = Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")]
 
@@ -44,11 +55,13 @@ def _load(data: Path, format_name: str | None) -> Any:
     return load(data, format=format_name)
 
 
-def _fit_overrides(config: Any, epochs: int | None) -> Any:
-    """The config with fit.epochs replaced when --epochs is given."""
-    if epochs is None:
-        return config
-    return config.model_copy(update={"fit": config.fit.model_copy(update={"epochs": epochs})})
+def _optional_run(out: Path | None, what: str, resume: bool) -> Any:
+    """training_run for a command whose --out is optional: without one there is no checkpoint to resume."""
+    if out is None:
+        if resume:
+            raise ConfigError("--resume needs --out: the checkpoint lives in the model folder", hint="Add --out.")
+        return contextlib.nullcontext(None)
+    return training_run(out, what, resumable=True, resume=resume)
 
 
 # ---------------------------------------------------------------- ctr
@@ -80,23 +93,33 @@ def ctr_train(
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
+    threads: ThreadsOption = None,
+    patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    device: DeviceOption = None,
+    resume: ResumeOption = False,
     json_out: JsonOption = None,
 ) -> None:
-    """Train the CTR model on the train part; early stopping on the validation pairs."""
+    """Train the CTR model on the train part; early stopping on the validation pairs.
+
+    A checkpoint (OUT/checkpoint.pt) is saved after every epoch; --resume continues an interrupted run."""
     from behaviorlab.config import load_config
     from behaviorlab.evaluate.ctr import ctr_report
     from behaviorlab.models.ctr import CTRConfig, CTRModel
 
-    settings = _fit_overrides(load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
-                                                             "max_examples": max_examples}), epochs)
-    parts = _ctr_split(data, format_name, split, value_column, min_value)
+    flags = training_overrides(CTRConfig, "ctr", epochs=epochs, threads=threads, patience=patience,
+                               time_budget=time_budget, device=device)
+    settings = load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
+                                               "max_examples": max_examples} | flags)
     model = CTRModel(settings)
-    with progress_bar("training ctr") as report:
-        model.fit(parts.train, parts.valid, progress=report)
-    metrics = ctr_report(model, parts.valid, seed=settings.seed)
-    model.metadata_ = {"data": str(data), "format": format_name, "split": split, "value_column": value_column,
-                       "min_value": min_value, "valid": metrics}
-    model.save(out)
+    with training_run(out, "ctr", resumable=True, resume=resume) as checkpoint:
+        parts = _ctr_split(data, format_name, split, value_column, min_value)
+        with progress_bar("training ctr") as report:
+            model.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
+        metrics = ctr_report(model, parts.valid, seed=settings.seed)
+        model.metadata_ = {"data": str(data), "format": format_name, "split": split, "value_column": value_column,
+                           "min_value": min_value, "valid": metrics}
+        save_trained(model, out, checkpoint)
     console.print(metrics_table("ctr: validation", metrics))
     console.print(f"Saved the model to {out}")
     write_json(json_out, {"model": "ctr", "split": split, "valid": metrics, "config": settings.model_dump(mode="json")})
@@ -125,11 +148,13 @@ def ctr_evaluate(
 # ---------------------------------------------------------------- timing
 
 
-def _window_config(config: Path | None, seed: int | None, epochs: int | None, history: int | None) -> Any:
+def _window_config(config: Path | None, seed: int | None, history: int | None, **flags: Any) -> Any:
+    """The window models' config: the TOML file, then --seed, --history and the training flags."""
     from behaviorlab.config import load_config
     from behaviorlab.models.time_to_next import WindowConfig
 
-    return _fit_overrides(load_config(WindowConfig, config, {"seed": seed, "history": history}), epochs)
+    overrides = {"seed": seed, "history": history} | training_overrides(WindowConfig, "window", **flags)
+    return load_config(WindowConfig, config, overrides)
 
 
 @timing_app.command("gaps")
@@ -143,21 +168,29 @@ def timing_gaps(
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
+    threads: ThreadsOption = None,
+    patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    device: DeviceOption = None,
+    resume: ResumeOption = False,
     json_out: JsonOption = None,
 ) -> None:
     """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
     from behaviorlab.evaluate.timing import timing_gaps as run
 
-    log, settings = _load(data, format_name), _window_config(config, seed, epochs, history)
-    with progress_bar("training time-to-next") as report:
-        result = run(log, settings, valid_ratio, test_ratio, report)
+    log = _load(data, format_name)
+    settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
+                              time_budget=time_budget, device=device)
+    with _optional_run(out, "time-to-next", resume) as checkpoint, progress_bar("training time-to-next") as report:
+        result = run(log, settings, valid_ratio, test_ratio, report, checkpoint=checkpoint)
+        if out is not None:
+            save_trained(result.model, out, checkpoint)
     _print_timing(result, f"time to next event: test ({result.rows['test']:,} events, temporal split)", out, json_out)
 
 
 def _print_timing(result: Any, title: str, out: Path | None, json_out: Path | None) -> None:
     console.print(comparison_table(title, result.test))
     if out is not None:
-        result.model.save(out)
         console.print(f"Saved the model to {out}")
     write_json(json_out, {"task": result.task, "rows": result.rows, "test": result.test})
 
@@ -171,14 +204,23 @@ def timing_hour_bin(
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
+    threads: ThreadsOption = None,
+    patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    device: DeviceOption = None,
+    resume: ResumeOption = False,
     json_out: JsonOption = None,
 ) -> None:
     """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
     from behaviorlab.evaluate.timing import timing_hour_bin as run
 
-    log, settings = _load(data, format_name), _window_config(config, seed, epochs, history)
-    with progress_bar("training next-hour-bin") as report:
-        result = run(log, settings, report)
+    log = _load(data, format_name)
+    settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
+                              time_budget=time_budget, device=device)
+    with _optional_run(out, "next-hour-bin", resume) as checkpoint, progress_bar("training next-hour-bin") as report:
+        result = run(log, settings, report, checkpoint=checkpoint)
+        if out is not None:
+            save_trained(result.model, out, checkpoint)
     _print_timing(result, f"next hour bin: test ({result.rows['test']:,} events)", out, json_out)
 
 
@@ -189,10 +231,16 @@ def timing_daily(
     window: Annotated[int | None, typer.Option(help="Days of history the neural model reads.")] = None,
     min_events: Annotated[int | None, typer.Option(help="Leave out users with fewer events before the tails.")] = None,
     max_users: Annotated[int | None, typer.Option(help="A seeded sample of this many users.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the neural model here.")] = None,
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
+    threads: ThreadsOption = None,
+    patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    device: DeviceOption = None,
+    resume: ResumeOption = False,
     json_out: JsonOption = None,
 ) -> None:
     """Forecast per-user daily event counts: ARIMA (order chosen on validation) vs a neural model."""
@@ -200,17 +248,24 @@ def timing_daily(
 
     from behaviorlab.config import load_config
     from behaviorlab.evaluate.timing import compare_forecasters
-    from behaviorlab.models.daily_counts import DailyCountsConfig
+    from behaviorlab.models.daily_counts import DailyCountsConfig, DailyCountsModel
 
-    settings = _fit_overrides(load_config(DailyCountsConfig, config, {
-        "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users}), epochs)
+    flags = training_overrides(DailyCountsConfig, "daily counts", epochs=epochs, threads=threads, patience=patience,
+                               time_budget=time_budget, device=device)
+    settings = load_config(DailyCountsConfig, config, {
+        "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users} | flags)
     log = _load(data, format_name)
-    with progress_bar("fitting ARIMA per user") as report:
-        result = compare_forecasters(log, settings, progress=report)
+    neural = DailyCountsModel(settings)
+    with _optional_run(out, "daily-counts", resume) as checkpoint, progress_bar("fitting ARIMA per user") as report:
+        result = compare_forecasters(log, settings, progress=report, neural=neural, checkpoint=checkpoint)
+        if out is not None:
+            save_trained(neural, out, checkpoint)
     console.print(comparison_table(
         f"daily event counts: test tail {result.test_days[0]}..{result.test_days[-1]} ({result.users} users)", result.metrics))
     console.print(f"ARIMA order {result.arima_order} chosen on validation MAE {result.arima_validation_mae}; "
                   f"{result.arima_failures} fits failed (those users got their training mean).")
+    if out is not None:
+        console.print(f"Saved the neural model to {out}")
     write_json(json_out, {"task": "daily-counts", **asdict(result)})
 
 

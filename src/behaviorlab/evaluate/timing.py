@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -21,10 +22,10 @@ from behaviorlab.errors import DataError
 from behaviorlab.metrics import accuracy, macro_recall, mae, rmse
 from behaviorlab.models.daily_counts import (
     DailyCountsConfig,
+    DailyCountsModel,
     Order,
     arima_forecast,
     daily_count_matrix,
-    neural_forecast,
     select_users,
 )
 from behaviorlab.models.time_to_next import (
@@ -122,27 +123,32 @@ class DailyCountsReport:
     neural_best_epoch: int
 
 
-def compare_forecasters(log: EventLog, config: DailyCountsConfig | None = None,
-                        progress: ProgressReporter | None = None) -> DailyCountsReport:
-    """ARIMA, the neural model and the two baselines on the same users and the same test tail."""
+def compare_forecasters(log: EventLog, config: DailyCountsConfig | None = None, progress: ProgressReporter | None = None,
+                        *, neural: DailyCountsModel | None = None,
+                        checkpoint: str | Path | None = None) -> DailyCountsReport:
+    """ARIMA, the neural model and the two baselines on the same users and the same test tail.
+
+    `neural` is the neural forecaster to fit (a fresh one of `config` when None), fitted in place so the
+    caller can save it; `checkpoint` makes its training resumable (DailyCountsModel.fit)."""
     config = config or DailyCountsConfig()
     data = select_users(daily_count_matrix(log), config)
     h, w = config.horizon, config.window
     test_start = len(data.days) - h
     truth = data.counts[:, test_start:]
     arima = arima_forecast(data, config, progress)
-    neural = neural_forecast(data, config)
+    neural = (neural or DailyCountsModel(config)).fit(data, checkpoint=checkpoint)
+    neural_forecast = neural.forecast(data, test_start)
     recent_mean = np.repeat(data.counts[:, test_start - w:test_start].mean(axis=1, keepdims=True), h, axis=1)
     week_before = data.counts[:, test_start - 7:test_start]
     seasonal = np.tile(week_before, (1, -(-h // 7)))[:, :h]
     metrics = {
         f"ARIMA{arima.order}": forecast_metrics(truth, arima.forecast),
-        "neural (MLP, Poisson)": forecast_metrics(truth, neural.forecast),
+        "neural (MLP, Poisson)": forecast_metrics(truth, neural_forecast),
         f"mean of last {w} days": forecast_metrics(truth, recent_mean),
         "same weekday last week": forecast_metrics(truth, seasonal),
     }
     return DailyCountsReport(len(data.users), len(data.days), [str(d) for d in data.days[test_start:]], metrics,
-                             arima.order, arima.validation_mae, arima.arima_failures, neural.history.best_epoch)
+                             arima.order, arima.validation_mae, arima.arima_failures, neural.training_record_.best_epoch)
 
 
 @dataclass(frozen=True)
@@ -156,27 +162,30 @@ class TimingResult:
 def _compare(task: str, model: TimeToNextModel | NextHourBinModel, parts: tuple[FeatureTable, FeatureTable, FeatureTable],
              neural: str, score: Callable[[FeatureTable], Mapping[str, float]],
              baselines: Callable[[FeatureTable, FeatureTable], dict[str, dict[str, float]]],
-             progress: ProgressReporter | None) -> TimingResult:
+             progress: ProgressReporter | None, checkpoint: str | Path | None) -> TimingResult:
     train, valid, test = parts
-    model.fit(train, valid, progress=progress)
+    model.fit(train, valid, progress=progress, checkpoint=checkpoint)
     return TimingResult(task, model, {"train": len(train), "valid": len(valid), "test": len(test)},
                         {neural: dict(score(test)), **baselines(train, test)})
 
 
 def timing_gaps(log: EventLog, config: WindowConfig | None = None, valid_ratio: float = 0.1, test_ratio: float = 0.1,
-                progress: ProgressReporter | None = None) -> TimingResult:
-    """Time to each user's next event on a temporal split (`gap_split`): MAE/RMSE against the baselines."""
+                progress: ProgressReporter | None = None, checkpoint: str | Path | None = None) -> TimingResult:
+    """Time to each user's next event on a temporal split (`gap_split`): MAE/RMSE against the baselines.
+    `checkpoint` makes the training resumable (TimeToNextModel.fit); the fitted model is `result.model`."""
     model = TimeToNextModel(config or WindowConfig())
     parts = gap_split(model.features(log), log, valid_ratio, test_ratio)
     return _compare("time-to-next", model, parts, "neural (MLP, L1 on log-seconds)",
-                    lambda test: gap_metrics(test.target, model.predict_seconds(test)), gap_baselines, progress)
+                    lambda test: gap_metrics(test.target, model.predict_seconds(test)), gap_baselines, progress,
+                    checkpoint)
 
 
-def timing_hour_bin(log: EventLog, config: WindowConfig | None = None,
-                    progress: ProgressReporter | None = None) -> TimingResult:
+def timing_hour_bin(log: EventLog, config: WindowConfig | None = None, progress: ProgressReporter | None = None,
+                    checkpoint: str | Path | None = None) -> TimingResult:
     """The next event's 3-hour bin on the published split, else leave-one-out (`hour_bin_split`): accuracy
-    and macro recall against the baselines."""
+    and macro recall against the baselines. `checkpoint` makes the training resumable (NextHourBinModel.fit)."""
     model = NextHourBinModel(config or WindowConfig())
     parts = hour_bin_split(model.features(log), log)
     return _compare("next-hour-bin", model, parts, "neural (MLP, softmax)",
-                    lambda test: hour_bin_metrics(model.predict_proba(test), test.target), hour_bin_baselines, progress)
+                    lambda test: hour_bin_metrics(model.predict_proba(test), test.target), hour_bin_baselines,
+                    progress, checkpoint)

@@ -30,7 +30,6 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from behaviorlab.atomic import write_text_atomic
 from behaviorlab.config import StrictConfig, parse_config
 from behaviorlab.errors import DataError, EvaluationError, ModelError
 from behaviorlab.models.anomaly_injection import (
@@ -40,7 +39,14 @@ from behaviorlab.models.anomaly_injection import (
     TrainingStatistics,
     inject_anomalies,
 )
-from behaviorlab.models.base import BaseModel, log_softmax_rows
+from behaviorlab.models.base import (
+    MANIFEST,
+    SequenceModel,
+    log_softmax_rows,
+    manifest_file,
+    open_saved,
+    write_directory_atomic,
+)
 from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import ACTION, HOUR_BINS, USER, EventLog
 from behaviorlab.sequences import NextEventExamples, last_event_examples
@@ -97,7 +103,9 @@ def f1_optimal_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
 class SequenceAnomalyDetector:
     """Scores sequences with a fitted next-behavior model plus a context term; flags score > threshold."""
 
-    def __init__(self, model: BaseModel, config: AnomalyConfig | None = None) -> None:
+    name = "anomaly-detector"  # its kind in the registry and in saved manifests
+
+    def __init__(self, model: SequenceModel, config: AnomalyConfig | None = None) -> None:
         self.model = model
         self.config = config or AnomalyConfig()
         self.action_log_probs_: dict[str, float] | None = None            # log p(action), for first events
@@ -186,14 +194,12 @@ class SequenceAnomalyDetector:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """A directory: the model in `model/`, the statistics and threshold in detector.json."""
+        """The saved-model layout (base.py): the manifest, the statistics and threshold in detector.json, and the
+        sequence model's own saved directory in `model/`, all swapped into place at once."""
         if self.statistics_ is None or self.threshold_ is None:
             raise ModelError("Only a fitted and calibrated detector can be saved")
-        directory = Path(path)
-        self.model.save(directory / MODEL_DIR)
         stats = self.statistics_
         payload = {
-            "config": self.config.model_dump(mode="json"),
             "threshold": self.threshold_,
             "action_counts": dict(stats.action_counts),
             "bigram_counts": [[a, b, n] for (a, b), n in stats.bigram_counts.items()],
@@ -201,7 +207,9 @@ class SequenceAnomalyDetector:
             "context_values": list(stats.context_values),
             "context_bigram_counts": [[a, b, n] for (a, b), n in stats.context_bigram_counts.items()],
         }
-        write_text_atomic(directory / DETECTOR_FILE, json.dumps(payload))
+        model_files = {f"{MODEL_DIR}/{name}": data for name, data in self.model.files().items()}
+        files = manifest_file(self.name, self.config, {}) | {DETECTOR_FILE: json.dumps(payload).encode()} | model_files
+        write_directory_atomic(path, files)
 
     @classmethod
     def load(cls, path: str | Path) -> SequenceAnomalyDetector:
@@ -209,13 +217,10 @@ class SequenceAnomalyDetector:
 
         from behaviorlab.models.registry import load_model
 
-        directory = Path(path)
-        if not (directory / DETECTOR_FILE).is_file():
-            raise ModelError(f"{directory} is not a saved anomaly detector (no {DETECTOR_FILE})",
-                             hint="Pass the directory written by `behaviorlab anomaly train --out`.")
+        directory, manifest = open_saved(path, cls.name)
         payload = json.loads((directory / DETECTOR_FILE).read_text(encoding="utf-8"))
         model = load_model(directory / MODEL_DIR)
-        detector = cls(model, parse_config(AnomalyConfig, payload["config"], where=f"{directory / DETECTOR_FILE}"))
+        detector = cls(model, parse_config(AnomalyConfig, manifest["config"], where=f"config in {directory / MANIFEST}"))
         stats = TrainingStatistics(
             Counter(payload["action_counts"]),
             Counter({(a, b): n for a, b, n in payload["bigram_counts"]}),
@@ -250,7 +255,7 @@ class SequenceAnomalyDetector:
                                               for v, c in zip(values, row, strict=True)}
 
 
-def fit_detector(model: BaseModel, train: EventLog, valid: EventLog, config: AnomalyConfig | None = None,
+def fit_detector(model: SequenceModel, train: EventLog, valid: EventLog, config: AnomalyConfig | None = None,
                  progress: ProgressReporter | None = None) -> SequenceAnomalyDetector:
     """Fit `model` on train (checkpoint choice on valid's last events), count the statistics on train,
     and choose the threshold on valid with anomalies injected (seed offset 0)."""
@@ -258,7 +263,7 @@ def fit_detector(model: BaseModel, train: EventLog, valid: EventLog, config: Ano
     return calibrated_detector(model, train, valid, config)
 
 
-def calibrated_detector(model: BaseModel, train: EventLog, valid: EventLog,
+def calibrated_detector(model: SequenceModel, train: EventLog, valid: EventLog,
                         config: AnomalyConfig | None = None) -> SequenceAnomalyDetector:
     """A detector around an already fitted model: statistics from train, threshold from valid."""
     detector = SequenceAnomalyDetector(model, config)

@@ -4,9 +4,11 @@ A model learns from an `EventLog` (every prefix of every user's sequence is a tr
 chooses checkpoints on validation examples only, and scores every action of its vocabulary for a
 history. Column j of a score matrix always belongs to `vocabulary.actions[j]`.
 
-A saved model is a directory: `model.json` (registry name, config, format version),
-`vocabulary.json`, and the model's own state files. It is written beside the target and renamed
-into place, so a reader never sees half a model.
+A saved model is a directory: `model.json` (the manifest: the kind's registry name, the format
+version, the config and free-form metadata), `vocabulary.json`, and the model's own state files.
+Every saved kind uses this layout, the next-behavior models here and the task models (time-to-next,
+next hour bin, daily counts, the anomaly detector), so `registry.load_model` opens any of them. It is
+written beside the target and renamed into place, so a reader never sees half a model.
 """
 
 from __future__ import annotations
@@ -71,8 +73,9 @@ class CountsFailures(Protocol):
     def failure_report(self) -> dict[str, int]: ...
 
 
-class BaseModel(ABC):
-    """Shared behaviour: vocabulary handling, top-k, scoring, and the saved-directory layout.
+class SequenceModel(ABC):
+    """The base of the next-behavior models (a NextBehaviorModel: it scores the action that follows a
+    sequence): vocabulary handling, top-k, scoring, and the saved-directory layout.
 
     A subclass sets `name` and `config_class`, implements `fit`, `_log_probs` (log-probabilities
     [N, V] for N histories) and `_state_files` / `_restore_state` for persistence.
@@ -186,22 +189,21 @@ class BaseModel(ABC):
         self.check_known([next_action])
         return float(self._single(history, context)[self.vocabulary.column_of(next_action)])
 
-    def save(self, path: str | Path) -> None:
-        manifest = {"name": self.name, "format_version": FORMAT_VERSION, "config": self.config.model_dump(mode="json"),
-                    "metadata": self.metadata_}
-        files = {MANIFEST: json.dumps(manifest, indent=2).encode(), VOCABULARY: self.vocabulary.to_json().encode()}
+    def files(self) -> dict[str, bytes]:
+        """The saved directory's files by name (what `save` writes)."""
+        files = manifest_file(self.name, self.config, self.metadata_)
+        files[VOCABULARY] = self.vocabulary.to_json().encode()
         files.update(self._state_files())
-        write_directory_atomic(path, files)
+        return files
+
+    def save(self, path: str | Path) -> None:
+        write_directory_atomic(path, self.files())
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        directory = Path(path)
-        manifest = read_manifest(directory)
-        if manifest["name"] != cls.name:
-            raise ModelError(f"{directory} holds a '{manifest['name']}' model, not '{cls.name}'",
-                             hint="Load it with behaviorlab.models.registry.load_model(path).")
+        directory, manifest = open_saved(path, cls.name)
         model = cls(parse_config(cls.config_class, manifest.get("config", {}), where=f"config in {directory / MANIFEST}"))
-        model.vocabulary_ = Vocabulary.from_json((directory / VOCABULARY).read_text(encoding="utf-8"))
+        model.vocabulary_ = read_vocabulary(directory)
         model.metadata_ = dict(manifest.get("metadata") or {})
         model._restore_state(directory)
         return model
@@ -214,15 +216,48 @@ def log_softmax_rows(scores: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
+def manifest_file(name: str, config: StrictConfig, metadata: Mapping[str, Any], **state: Any) -> dict[str, bytes]:
+    """{MANIFEST: the manifest} of a saved directory of kind `name`; `state` adds small JSON facts of the kind."""
+    manifest = {"name": name, "format_version": FORMAT_VERSION, "config": config.model_dump(mode="json"),
+                "metadata": dict(metadata), **state}
+    return {MANIFEST: json.dumps(manifest, indent=2).encode()}
+
+
+def open_saved(path: str | Path, name: str) -> tuple[Path, dict[str, Any]]:
+    """(directory, manifest) of a saved directory that must hold the kind `name`."""
+    directory = Path(path)
+    manifest = read_manifest(directory)
+    if manifest["name"] != name:
+        raise ModelError(f"{directory} holds a '{manifest['name']}' model, not '{name}'",
+                         hint="Load it with behaviorlab.models.registry.load_model(path).")
+    return directory, manifest
+
+
+def read_vocabulary(directory: Path) -> Vocabulary:
+    return Vocabulary.from_json((directory / VOCABULARY).read_text(encoding="utf-8"))
+
+
+# Layouts that older versions of behaviorlab wrote, by a file only they have: what they hold and how to
+# make them again.
+OLDER_LAYOUTS = {
+    "config.json": ("a time-to-next or next-hour-bin model", "`behaviorlab timing gaps --out` or `timing hour-bin --out`"),
+    "detector.json": ("an anomaly detector", "`behaviorlab anomaly train --out`"),
+}
+
+
 def read_manifest(directory: Path) -> dict[str, Any]:
     """The manifest of a saved model directory, checked for the keys this version writes."""
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
+        older = next((layout for file, layout in OLDER_LAYOUTS.items() if (directory / file).is_file()), None)
+        if older is not None:
+            raise ModelError(f"{directory} holds {older[0]} saved by an older version of behaviorlab (no {MANIFEST})",
+                             hint=f"Re-train it with {older[1]}: this version saves every model with a {MANIFEST} manifest.")
         unfinished = any(directory.glob("*.pt"))  # a training checkpoint: the run stopped before saving
         raise ModelError(f"{directory} is not a saved model (no {MANIFEST})"
                          + ("; it holds the checkpoint of an unfinished training run" if unfinished else ""),
-                         hint="Finish it with the same `behaviorlab train` command and --resume." if unfinished
-                         else "Pass the directory written by `behaviorlab train --out`.")
+                         hint="Finish it with the same training command and --resume." if unfinished
+                         else "Pass the directory written by a training command's --out (e.g. `behaviorlab train --out`).")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -230,8 +265,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or "name" not in manifest:
         raise ModelError(f"{manifest_path} has no model name", hint="Re-train the model; the file is damaged.")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"{manifest_path} has format version {manifest.get('format_version')}, expected {FORMAT_VERSION}",
-                         hint="Re-train the model with this version of behaviorlab.")
+        raise ModelError(f"{directory} holds a '{manifest['name']}' model in format version {manifest.get('format_version')}; "
+                         f"this version of behaviorlab reads format {FORMAT_VERSION}",
+                         hint="Open it with the behaviorlab version that saved it, or re-train the model with this one.")
     return manifest
 
 
@@ -250,6 +286,7 @@ def write_directory_atomic(path: str | Path, files: Mapping[str, bytes]) -> None
     old = target.parent / f".{target.name}.old-{os.getpid()}"
     try:
         for name, data in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)  # a name may hold a folder: "model/model.json"
             with open(staging / name, "wb") as handle:
                 handle.write(data)
                 handle.flush()

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from behaviorlab.atomic import atomic_path
 from behaviorlab.errors import ModelError
+from behaviorlab.models.settings import RESUMABLE_WITH_CHANGES, TrainSettings
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the loop's counters live in its TrainingRecord
 
 
 def fingerprint(*parts: np.ndarray | bytes) -> str:
@@ -38,6 +40,21 @@ def fingerprint(*parts: np.ndarray | bytes) -> str:
             digest.update(f"bytes {len(part)}|".encode())
             digest.update(part)
     return digest.hexdigest()
+
+
+def run_identity(model: str, config: TrainSettings, training: Sequence[np.ndarray | bytes],
+                 validation: Sequence[np.ndarray | bytes] | None, start: str = "fresh") -> dict[str, Any]:
+    """What makes two fits the same run: the model, its config, fingerprints of the data, and the start.
+
+    The settings that decide only when to stop (RESUMABLE_WITH_CHANGES) are left out, so a run may be
+    resumed with a larger budget. `start` is "fresh", or "warm: " and a fingerprint of the starting weights."""
+    return {
+        "model": model,
+        "config": config.model_dump(mode="json", exclude=set(RESUMABLE_WITH_CHANGES)),
+        "training data": fingerprint(*training),
+        "validation data": "none" if validation is None else fingerprint(*validation),
+        "start": start,
+    }
 
 
 def _differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -68,8 +85,6 @@ class Checkpoint:
 
     def load(self) -> dict[str, Any] | None:
         """The saved training state, or None when the file does not exist yet."""
-        import torch
-
         if not self.path.exists():
             return None
         try:
@@ -89,7 +104,5 @@ class Checkpoint:
 
     def save(self, state: Mapping[str, Any]) -> None:
         """Replace the file with `state` in one rename: an interruption leaves the previous epoch's."""
-        import torch
-
         with atomic_path(self.path) as tmp:
             torch.save({"format": CHECKPOINT_FORMAT, "identity": dict(self.identity), "state": dict(state)}, tmp)

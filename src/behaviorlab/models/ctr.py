@@ -56,31 +56,35 @@ items x hidden per step (15 minutes an epoch on one core here), so train it with
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import polars as pl
+import torch
+import torch.nn.functional as F
 from pydantic import Field
+from torch import nn
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import DataError, ModelError, NotFittedError
-from behaviorlab.models.base import BaseModel, log_softmax_rows
-from behaviorlab.models.tabular import FitSettings, TrainingHistory, train_network
+from behaviorlab.models.base import SequenceModel, log_softmax_rows
+from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
+from behaviorlab.models.settings import TrainSettings
+from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
 from behaviorlab.schema import ACTION, EventLog
 from behaviorlab.sequences import encode_examples, examples_from_log
 
 if TYPE_CHECKING:
-    import torch
-
     from behaviorlab.progress import ProgressReporter
     from behaviorlab.sequences import NextEventExamples
 
 STATE_FILE = "ctr.pt"
 
 
-class CTRConfig(StrictConfig):
+class CTRConfig(TrainSettings):
     head: Literal["logistic", "mlp"] = "logistic"
     hidden: int = Field(64, ge=1)          # MLP width
     projection: int | None = Field(64, ge=1)  # width of the learned maps P, Q before [u; x; u*x]; None = raw features
@@ -94,7 +98,12 @@ class CTRConfig(StrictConfig):
     category_column: str | None = None     # an extra holding each item's categorical values
     category_separator: str = "|"
     max_examples: int | None = Field(None, ge=1)  # cap on training positives (seeded sample)
-    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=40, batch_size=1024, learning_rate=1e-2, patience=3))
+    # training; no min_steps (an epoch is many steps here)
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(1024, ge=1)
+    learning_rate: float = Field(1e-2, gt=0.0)
+    patience: int = Field(3, ge=1)  # epochs without a lower validation loss before stopping
+    min_steps: int = Field(0, ge=0)
     seed: int = 0
 
 
@@ -110,104 +119,99 @@ def item_categories(log: EventLog, column: str, separator: str) -> dict[str, set
     return out
 
 
-def build_network(features: np.ndarray, config: CTRConfig, item_bias: np.ndarray | None = None) -> torch.nn.Module:
-    """The torch module (built in a function so that importing this file does not import torch).
+class UserItemCTR(nn.Module):
+    """Logits for padded history ids [B, R] and candidate ids [B, K], or every item when none are given."""
 
-    `item_bias` [V + 1] starts the per-item biases; None starts them at zero (as before loading weights)."""
-    import torch
-    from torch import nn
+    def __init__(self, features: np.ndarray, *, head: Literal["logistic", "mlp"], hidden: int, projection: int | None,
+                 interaction: bool, item_bias: bool, seen_feature: bool, recent: int, recency_decay: float,
+                 bias_start: np.ndarray | None = None) -> None:
+        """`bias_start` [V + 1] starts the per-item biases; None starts them at zero (as before loading weights)."""
+        super().__init__()
+        rows, width = features.shape                                 # V + 1, F
+        self.register_buffer("features", torch.as_tensor(features))  # [V + 1, F], row 0 = padding (zeros)
+        d = projection or width
+        self.user_map = nn.Linear(width, d, bias=False) if projection else None  # P
+        self.item_map = nn.Linear(width, d, bias=False) if projection else None  # Q
+        out = hidden if head == "mlp" else 1
+        # The first layer split by input part, W [out, 3d] = [W_u | W_x | W_ux], so that scoring
+        # every item never materialises a [B, V, 3d] input for the logistic head.
+        self.user_part = nn.Linear(d, out)
+        self.item_part = nn.Linear(d, out, bias=False)
+        self.product_part = nn.Linear(d, out, bias=False) if interaction else None
+        self.output = nn.Linear(hidden, 1) if head == "mlp" else None
+        self.bias = nn.Embedding(rows, 1) if item_bias else None
+        if self.bias is not None:
+            start = np.zeros(rows, dtype=np.float32) if bias_start is None else bias_start
+            self.bias.weight.data.copy_(torch.as_tensor(start, dtype=torch.float32).unsqueeze(1))
+        self.seen_weight = nn.Parameter(torch.zeros(1)) if seen_feature else None  # w_s
+        decay = torch.tensor([recency_decay ** j for j in range(recent)][::-1], dtype=torch.float32)
+        self.register_buffer("decay", decay)                        # [R], the most recent (last column) = 1
 
-    class UserItemCTR(nn.Module):
-        """Logits for padded history ids [B, R] and candidate ids [B, K], or every item when none are given."""
+    def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        # P (weighted mean of f) = weighted mean of (P f): project the [V + 1, F] table once.
+        table = self.features if self.user_map is None else self.user_map(self.features)  # [V + 1, d]
+        weights = self.decay[-history.shape[1]:] * (history > 0)     # [B, R], padding weighs 0
+        pooled = (weights.unsqueeze(-1) * table[history]).sum(1)     # [B, d]
+        return pooled / weights.sum(1, keepdim=True).clamp(min=1e-9)
 
-        def __init__(self) -> None:
-            super().__init__()
-            rows, width = features.shape                                 # V + 1, F
-            self.register_buffer("features", torch.as_tensor(features))  # [V + 1, F], row 0 = padding (zeros)
-            d = config.projection or width
-            self.user_map = nn.Linear(width, d, bias=False) if config.projection else None  # P
-            self.item_map = nn.Linear(width, d, bias=False) if config.projection else None  # Q
-            out = config.hidden if config.head == "mlp" else 1
-            # The first layer split by input part, W [out, 3d] = [W_u | W_x | W_ux], so that scoring
-            # every item never materialises a [B, V, 3d] input for the logistic head.
-            self.user_part = nn.Linear(d, out)
-            self.item_part = nn.Linear(d, out, bias=False)
-            self.product_part = nn.Linear(d, out, bias=False) if config.interaction else None
-            self.output = nn.Linear(config.hidden, 1) if config.head == "mlp" else None
-            self.bias = nn.Embedding(rows, 1) if config.item_bias else None
-            if self.bias is not None:
-                start = np.zeros(rows, dtype=np.float32) if item_bias is None else item_bias
-                self.bias.weight.data.copy_(torch.as_tensor(start, dtype=torch.float32).unsqueeze(1))
-            self.seen_weight = nn.Parameter(torch.zeros(1)) if config.seen_feature else None  # w_s
-            decay = torch.tensor([config.recency_decay ** j for j in range(config.recent)][::-1], dtype=torch.float32)
-            self.register_buffer("decay", decay)                        # [R], the most recent (last column) = 1
+    def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        items = self.features[ids]                                   # [..., F]
+        return items if self.item_map is None else self.item_map(items)  # [..., d]
 
-        def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
-            # P (weighted mean of f) = weighted mean of (P f): project the [V + 1, F] table once.
-            table = self.features if self.user_map is None else self.user_map(self.features)  # [V + 1, d]
-            weights = self.decay[-history.shape[1]:] * (history > 0)     # [B, R], padding weighs 0
-            pooled = (weights.unsqueeze(-1) * table[history]).sum(1)     # [B, d]
-            return pooled / weights.sum(1, keepdim=True).clamp(min=1e-9)
+    def forward(self, history: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        users = self.user_vectors(history)                           # [B, d]
+        if items is None:                                            # every item: [B, V]
+            items = torch.arange(1, self.features.shape[0], device=history.device)  # [V]
+            x = self.item_vectors(items)                             # [V, d]
+            hidden = self.user_part(users).unsqueeze(1) + self.item_part(x).unsqueeze(0)  # [B, V, out]
+            if self.product_part is not None:
+                # W_ux (u * x) = (W_ux * u) x: [B, out, d] @ [d, V] -> [B, out, V], no [B, V, d] product
+                scaled = self.product_part.weight.unsqueeze(0) * users.unsqueeze(1)
+                hidden = hidden + (scaled @ x.T).transpose(1, 2)
+            had = torch.zeros(len(history), self.features.shape[0], device=history.device)
+            had = had.scatter(1, history, 1.0)[:, 1:]                # [B, V] s(u, i); column 0 (padding) dropped
+        else:                                                        # candidates [B, K]: [B, K]
+            x = self.item_vectors(items)                             # [B, K, d]
+            hidden = self.user_part(users).unsqueeze(1) + self.item_part(x)  # [B, K, out]
+            if self.product_part is not None:
+                hidden = hidden + self.product_part(users.unsqueeze(1) * x)
+            had = (history.unsqueeze(1) == items.unsqueeze(2)).any(-1).float()  # [B, K]; ids >= 1 never match padding
+        logits = hidden.squeeze(-1) if self.output is None else self.output(torch.relu(hidden)).squeeze(-1)
+        if self.bias is not None:
+            logits = logits + self.bias(items).squeeze(-1)
+        return logits if self.seen_weight is None else logits + self.seen_weight * had
 
-        def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
-            items = self.features[ids]                                   # [..., F]
-            return items if self.item_map is None else self.item_map(items)  # [..., d]
 
-        def forward(self, history: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-            users = self.user_vectors(history)                           # [B, d]
-            if items is None:                                            # every item: [B, V]
-                items = torch.arange(1, self.features.shape[0], device=history.device)  # [V]
-                x = self.item_vectors(items)                             # [V, d]
-                hidden = self.user_part(users).unsqueeze(1) + self.item_part(x).unsqueeze(0)  # [B, V, out]
-                if self.product_part is not None:
-                    # W_ux (u * x) = (W_ux * u) x: [B, out, d] @ [d, V] -> [B, out, V], no [B, V, d] product
-                    scaled = self.product_part.weight.unsqueeze(0) * users.unsqueeze(1)
-                    hidden = hidden + (scaled @ x.T).transpose(1, 2)
-                had = torch.zeros(len(history), self.features.shape[0], device=history.device)
-                had = had.scatter(1, history, 1.0)[:, 1:]                # [B, V] s(u, i); column 0 (padding) dropped
-            else:                                                        # candidates [B, K]: [B, K]
-                x = self.item_vectors(items)                             # [B, K, d]
-                hidden = self.user_part(users).unsqueeze(1) + self.item_part(x)  # [B, K, out]
-                if self.product_part is not None:
-                    hidden = hidden + self.product_part(users.unsqueeze(1) * x)
-                had = (history.unsqueeze(1) == items.unsqueeze(2)).any(-1).float()  # [B, K]; ids >= 1 never match padding
-            logits = hidden.squeeze(-1) if self.output is None else self.output(torch.relu(hidden)).squeeze(-1)
-            if self.bias is not None:
-                logits = logits + self.bias(items).squeeze(-1)
-            return logits if self.seen_weight is None else logits + self.seen_weight * had
-
-    return UserItemCTR()
+def build_network(features: np.ndarray, config: CTRConfig, item_bias: np.ndarray | None = None) -> UserItemCTR:
+    """The network of `config` over the item feature table [V + 1, F]; `item_bias` as UserItemCTR's `bias_start`."""
+    return UserItemCTR(features, head=config.head, hidden=config.hidden, projection=config.projection,
+                       interaction=config.interaction, item_bias=config.item_bias, seen_feature=config.seen_feature,
+                       recent=config.recent, recency_decay=config.recency_decay, bias_start=item_bias)
 
 
 def softmax_and_bce(logits: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the target over all items [B, V] plus BCE of the candidates [B, 1 + k] (target first)."""
-    import torch
-
     picked = logits.gather(1, candidates - 1)                            # [B, 1 + k]; ids are columns + 1
-    return torch.nn.functional.cross_entropy(logits, candidates[:, 0] - 1) + pointwise_bce(picked, candidates)
+    return F.cross_entropy(logits, candidates[:, 0] - 1) + pointwise_bce(picked)
 
 
-def pointwise_bce(logits: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """BCE of candidate logits [B, 1 + k]: label 1 for the target (column 0), 0 for the negatives.
-
-    `candidates` only fills the (output, target) signature of `train_network`: the labels are fixed."""
-    import torch
-
+def pointwise_bce(logits: torch.Tensor) -> torch.Tensor:
+    """BCE of candidate logits [B, 1 + k]: label 1 for the target (column 0), 0 for the negatives."""
     labels = torch.zeros_like(logits)
     labels[:, 0] = 1.0
-    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    return F.binary_cross_entropy_with_logits(logits, labels)
 
 
-class CTRModel(BaseModel):
+class CTRModel(SequenceModel):
     name: ClassVar[str] = "ctr"
     config_class: ClassVar[type[StrictConfig]] = CTRConfig
     config: CTRConfig
 
     def __init__(self, config: CTRConfig | None = None) -> None:
         super().__init__(config)
-        self.network_: torch.nn.Module | None = None
+        self.network_: nn.Module | None = None
         self.categories_: list[str] = []  # the multi-hot columns of the item features, in order
-        self.training_history_: TrainingHistory | None = None
+        self.training_record_: TrainingRecord | None = None
 
     # -- features -------------------------------------------------------------------------------
     def item_features(self, log: EventLog) -> np.ndarray:
@@ -234,32 +238,36 @@ class CTRModel(BaseModel):
         logs = np.log1p(counts[1:].astype(np.float64))
         return np.concatenate([[0.0], logs - logs.mean()]).astype(np.float32)
 
-    def _tensors(self, examples: NextEventExamples, seed: int) -> tuple[torch.Tensor, ...]:
-        """The training (or validation) tensors for `train_network`: history ids [N, R] and candidates
-        [N, 1 + k] (the target, then `negatives` uniformly drawn other items), plus, for the pointwise
-        objective, the candidates once more as the loss's target (the network scores only them)."""
-        import torch
-
+    def _tensors(self, examples: NextEventExamples, seed: int) -> dict[str, torch.Tensor]:
+        """The training (or validation) tensors: history ids [N, R] and candidates [N, 1 + k] (the
+        target, then `negatives` uniformly drawn other items)."""
         histories, targets = encode_examples(examples, self.vocabulary, self.config.recent)  # [N, R], [N]
         n, k, v = len(targets), self.config.negatives, len(self.vocabulary)
         drawn = np.random.default_rng(seed).integers(1, v, size=(n, k))  # ids 1..V-1, shifted past the target
         candidates = np.concatenate([targets[:, None], drawn + (drawn >= targets[:, None])], axis=1)  # [N, 1 + k]
-        history, candidate = torch.as_tensor(histories), torch.as_tensor(candidates)
-        # softmax+bce: network(history) scores every item; bce: network(history, candidates)
-        return (history, candidate) if self.config.objective == "softmax+bce" else (history, candidate, candidate)
+        return {"history": torch.as_tensor(histories), "candidates": torch.as_tensor(candidates)}
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        network = self._network()
+        if self.config.objective == "softmax+bce":
+            return softmax_and_bce(network(batch["history"]), batch["candidates"])  # scores every item [B, V]
+        return pointwise_bce(network(batch["history"], batch["candidates"]))      # scores the candidates [B, 1 + k]
 
     # -- learning -------------------------------------------------------------------------------
     def fit(self, train: EventLog, valid: NextEventExamples | None = None, *, warm_start: bool = False,
-            progress: ProgressReporter | None = None) -> Self:
+            progress: ProgressReporter | None = None, checkpoint: str | Path | None = None) -> Self:
         """Learn P, Q, theta (or the MLP), the item biases and the seen weight on train's (history,
-        next item) pairs; early stopping on the same loss over valid's examples."""
-        import torch
+        next item) pairs; early stopping on the same loss over valid's examples.
 
+        `checkpoint` makes the training resumable, as for the sequence models (NeuralModel.fit)."""
         self._adopt_vocabulary(train, warm_start)
         if len(self.vocabulary) < 2:
             raise ModelError("The CTR model needs at least two items to sample negatives from")
         torch.manual_seed(self.config.seed)
-        if not warm_start or self.network_ is None:
+        start = "fresh"
+        if warm_start and self.network_ is not None:
+            start = "warm: " + fingerprint(*[t.detach().cpu().numpy() for t in self.network_.state_dict().values()])
+        else:
             self.network_ = build_network(self.item_features(train), self.config, self.log_counts(train))
         examples = examples_from_log(train, min_history=1, max_len=self.config.recent)
         if not len(examples):
@@ -268,31 +276,35 @@ class CTRModel(BaseModel):
             keep = np.sort(np.random.default_rng(self.config.seed).choice(len(examples), self.config.max_examples, replace=False))
             examples = type(examples)([examples.user_ids[i] for i in keep], [examples.histories[i] for i in keep],
                                       [examples.targets[i] for i in keep])
-        loss = softmax_and_bce if self.config.objective == "softmax+bce" else pointwise_bce
         tensors = self._tensors(examples, self.config.seed)
         valid_tensors = self._tensors(valid, self.config.seed + 1) if valid is not None and len(valid) else None
-        self.training_history_ = train_network(self.network_, loss, tensors, valid_tensors, self.config.fit,
-                                               self.config.seed, progress)
+        validation = None if valid_tensors is None else loss_validation(self._loss, valid_tensors, self.config)
+        run = None
+        if checkpoint is not None:
+            # the items' text and categories, not their float embeddings: a resume restores the saved feature table
+            meaning = json.dumps([self.vocabulary.to_json(), self.categories_]).encode()
+            arrays = [tensor.numpy() for tensor in tensors.values()]
+            checked = None if valid_tensors is None else [tensor.numpy() for tensor in valid_tensors.values()]
+            run = Checkpoint(Path(checkpoint), run_identity(self.name, self.config, [*arrays, meaning], checked, start))
+        self.training_record_ = train_network(self.network_, self._loss, tensors, self.config, self.config.seed,
+                                              validation, progress, run)
         return self
 
     # -- prediction -----------------------------------------------------------------------------
-    def _network(self) -> torch.nn.Module:
+    def _network(self) -> nn.Module:
         if self.network_ is None:
             raise NotFittedError(self.name)
         return self.network_
 
     def logits(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
         """float32 [N, V]: logit of p(click | user history, item) for every item."""
-        import torch
-
         from behaviorlab.sequences import pad_left
 
         network = self._network()
         ids = torch.as_tensor(pad_left([self.vocabulary.ids_of(h) for h in histories], self.config.recent))  # [N, R]
-        network.eval()
-        with torch.no_grad():
-            parts = [network(ids[start:start + 64]) for start in range(0, len(ids), 64)]
-        return (torch.cat(parts) if parts else torch.zeros((0, len(self.vocabulary)))).numpy()
+        if not len(ids):
+            return np.zeros((0, len(self.vocabulary)), dtype=np.float32)
+        return predict_batched(network, [ids], batch_size=64).numpy()
 
     def click_probability(self, history: Sequence[str], items: Sequence[str]) -> np.ndarray:
         """float32 [len(items)]: p(y = 1 | u(history), x_item)."""
@@ -306,15 +318,11 @@ class CTRModel(BaseModel):
 
     # -- persistence ----------------------------------------------------------------------------
     def _state_files(self) -> dict[str, bytes]:
-        import torch
-
         buffer = io.BytesIO()
         torch.save({"network": self._network().state_dict(), "categories": self.categories_}, buffer)
         return {STATE_FILE: buffer.getvalue()}
 
     def _restore_state(self, directory: Path) -> None:
-        import torch
-
         state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
         self.categories_ = list(state["categories"])
         self.network_ = build_network(state["network"]["features"].numpy(), self.config)

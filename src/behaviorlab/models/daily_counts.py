@@ -21,38 +21,49 @@ user's mean over the last `window` days, and the same weekday one week earlier (
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import polars as pl
+import torch
 from pydantic import Field
+from torch import nn
 
-from behaviorlab.config import StrictConfig
-from behaviorlab.errors import DataError
-from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
+from behaviorlab.config import parse_config
+from behaviorlab.errors import DataError, NotFittedError
+from behaviorlab.models.base import MANIFEST, manifest_file, open_saved, write_directory_atomic
+from behaviorlab.models.checkpoint import Checkpoint, run_identity
+from behaviorlab.models.settings import TrainSettings
+from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
 from behaviorlab.schema import TIMESTAMP, USER, EventLog
 from behaviorlab.sequences import UTC_OFFSET_COLUMN
 
 if TYPE_CHECKING:
-    import torch
-
     from behaviorlab.progress import ProgressReporter
 
 Order = tuple[int, int, int]
+WEIGHTS_FILE = "weights.pt"
 
 
-class DailyCountsConfig(StrictConfig):
+class DailyCountsConfig(TrainSettings):
     horizon: int = Field(7, ge=1)           # days in each of the validation and test tails
     window: int = Field(14, ge=1)           # days of history the neural model reads
     min_events: int = Field(10, ge=1)       # users with fewer events before the tails are left out
     max_users: int | None = Field(None, ge=1)  # seeded sample of users (ARIMA fits one model per user)
     arima_orders: tuple[Order, ...] = ((1, 0, 0), (1, 0, 1), (2, 0, 1), (0, 1, 1))
     hidden: int = Field(64, ge=1)
-    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=60, batch_size=256, learning_rate=2e-3, patience=5))
+    # training: the neural forecaster's; no min_steps (one epoch is many steps here)
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(2e-3, gt=0.0)
+    patience: int = Field(5, ge=1)  # epochs without a lower validation loss before stopping
+    min_steps: int = Field(0, ge=0)
     seed: int = 0
 
 
@@ -172,10 +183,8 @@ def _arima_forecast_all(data: DailyCounts, config: DailyCountsConfig, progress: 
 # ---------------------------------------------------------------- neural
 
 
-def build_count_network(config: DailyCountsConfig) -> torch.nn.Module:
+def build_count_network(config: DailyCountsConfig) -> nn.Module:
     """[B, window] log1p counts + [B, 7] weekday one-hot -> [B, horizon] log expected counts."""
-    from torch import nn
-
     return nn.Sequential(nn.Linear(config.window + 7, config.hidden), nn.ReLU(),
                          nn.Linear(config.hidden, config.hidden), nn.ReLU(),
                          nn.Linear(config.hidden, config.horizon))
@@ -193,24 +202,63 @@ def _windows(data: DailyCounts, ends: Sequence[int], config: DailyCountsConfig) 
     return np.concatenate(inputs).astype(np.float32), np.concatenate(targets).astype(np.float32)
 
 
-@dataclass
-class NeuralResult:
-    forecast: np.ndarray        # [U, horizon]
-    history: TrainingHistory
+class DailyCountsModel:
+    """The neural forecaster on its own, saved like every model (base.py's layout: manifest and weights.pt).
 
+    `fit(data)` trains on the days before `data`'s validation and test tails (the last 2 x horizon
+    days) and stops early on the validation tail; `forecast(data, start)` predicts the `horizon` days
+    from day index `start`, reading the `window` days before it."""
 
-def neural_forecast(data: DailyCounts, config: DailyCountsConfig, progress: ProgressReporter | None = None) -> NeuralResult:
-    import torch
+    name = "daily-counts"  # its kind in the registry and in saved manifests
 
-    h, w = config.horizon, config.window
-    valid_start, test_start = len(data.days) - 2 * h, len(data.days) - h
-    train_x, train_y = _windows(data, range(w, valid_start - h + 1), config)   # targets inside the training days
-    valid_x, valid_y = _windows(data, [valid_start], config)
-    test_x, _ = _windows(data, [test_start], config)
-    torch.manual_seed(config.seed)
-    network = build_count_network(config)
-    loss = torch.nn.PoissonNLLLoss(log_input=True)
-    history = train_network(network, loss, [torch.as_tensor(train_x), torch.as_tensor(train_y)],
-                            [torch.as_tensor(valid_x), torch.as_tensor(valid_y)], config.fit, config.seed, progress)
-    forecast = torch.exp(predict_batched(network, [torch.as_tensor(test_x)])).numpy().astype(np.float64)
-    return NeuralResult(forecast, history)
+    def __init__(self, config: DailyCountsConfig | None = None) -> None:
+        self.config = config or DailyCountsConfig()
+        self.network_: nn.Module | None = None
+        self.training_record_: TrainingRecord | None = None
+
+    def fit(self, data: DailyCounts, progress: ProgressReporter | None = None,
+            checkpoint: str | Path | None = None) -> Self:
+        """`checkpoint` makes the training resumable, as for the sequence models (NeuralModel.fit)."""
+        config = self.config
+        valid_start = len(data.days) - 2 * config.horizon
+        ends = range(config.window, valid_start - config.horizon + 1)  # windows whose targets are training days
+        train_x, train_y = _windows(data, ends, config)
+        valid_x, valid_y = _windows(data, [valid_start], config)
+        torch.manual_seed(config.seed)
+        network = self.network_ = build_count_network(config)
+        poisson = nn.PoissonNLLLoss(log_input=True)
+
+        def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return poisson(network(batch["inputs"]), batch["counts"])  # [B, horizon] log rates against counts
+
+        valid = {"inputs": torch.as_tensor(valid_x), "counts": torch.as_tensor(valid_y)}
+        run = None
+        if checkpoint is not None:
+            run = Checkpoint(Path(checkpoint), run_identity(self.name, config, [train_x, train_y], [valid_x, valid_y]))
+        self.training_record_ = train_network(network, loss_fn, {"inputs": torch.as_tensor(train_x),
+                                                                 "counts": torch.as_tensor(train_y)},
+                                              config, config.seed, loss_validation(loss_fn, valid, config), progress, run)
+        return self
+
+    def forecast(self, data: DailyCounts, start: int) -> np.ndarray:
+        """float64 [U, horizon]: the expected counts of each user's `horizon` days from day index `start`."""
+        if self.network_ is None:
+            raise NotFittedError(self.name)
+        inputs, _ = _windows(data, [start], self.config)
+        return torch.exp(predict_batched(self.network_, [torch.as_tensor(inputs)])).numpy().astype(np.float64)
+
+    def save(self, path: str | Path) -> None:
+        if self.network_ is None:
+            raise NotFittedError(self.name)
+        buffer = io.BytesIO()
+        torch.save(self.network_.state_dict(), buffer)
+        write_directory_atomic(path, manifest_file(self.name, self.config, {}) | {WEIGHTS_FILE: buffer.getvalue()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        directory, manifest = open_saved(path, cls.name)
+        model = cls(parse_config(DailyCountsConfig, manifest["config"], where=f"config in {directory / MANIFEST}"))
+        model.network_ = build_count_network(model.config)
+        model.network_.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+        model.network_.eval()
+        return model

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import ModelError, NotFittedError
-from behaviorlab.models.base import BaseModel
+from behaviorlab.models.base import SequenceModel
 from behaviorlab.models.explain import Contribution, Explanation
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class MarkovConfig(StrictConfig):
     seed: int = 0  # no randomness; kept so every model config has a seed
 
 
-class MarkovModel(BaseModel):
+class MarkovModel(SequenceModel):
     name: ClassVar[str] = "markov"
     config_class: ClassVar[type[StrictConfig]] = MarkovConfig
     config: MarkovConfig

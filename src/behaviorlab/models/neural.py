@@ -1,9 +1,12 @@
 """What the torch sequence models share: the embedding/output network around an encoder, fitting
 through the shared training loop, batched scoring, gradient x input explanations, persistence.
 
-A model file (gru4rec.py, lstm.py, sasrec.py) supplies only its config and `build_encoder`: a module
-mapping embedded, left-padded histories [B, L, D] and a real-event mask [B, L] to one hidden state
-per position [B, L, D], where position t has seen only positions <= t.
+A model file (recurrent.py for GRU4Rec and the LSTM, sasrec.py) supplies only its config and
+`build_encoder`: a module mapping embedded, left-padded histories [B, L, D] and a real-event mask
+[B, L] to one hidden state per position [B, L, D], where position t has seen only positions <= t.
+
+Where the rest lives: the training loop and its config in training.py, checkpoints in checkpoint.py,
+the saved-directory layout and the predict/score API in base.py.
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from behaviorlab.errors import ModelError, NotFittedError
-from behaviorlab.models.base import BaseModel
-from behaviorlab.models.checkpoint import Checkpoint, fingerprint
+from behaviorlab.models.base import SequenceModel
+from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
 from behaviorlab.models.explain import Contribution, Explanation
 from behaviorlab.models.training import (
     NeuralConfig,
     TrainingRecord,
+    Validation,
     Windows,
     make_windows,
     resolve_device,
@@ -31,12 +38,7 @@ from behaviorlab.models.training import (
 )
 from behaviorlab.schema import ACTION, USER
 
-RESUMABLE_WITH_CHANGES = ("epochs", "patience", "min_steps", "max_train_seconds", "threads")  # config keys a resume may change
-
 if TYPE_CHECKING:
-    import torch
-    from torch import nn
-
     from behaviorlab.progress import ProgressReporter
     from behaviorlab.schema import EventLog
     from behaviorlab.sequences import NextEventExamples
@@ -46,52 +48,47 @@ STATE_FILE = "state.json"
 INIT_STD = 0.02  # normal init of every embedding, as in SASRec/RecBole
 
 
-def build_network(n_actions: int, dim: int, encoder: nn.Module, context_sizes: Sequence[int], tied_output: bool) -> nn.Module:
-    """The shared network; defined inside a function so importing this module does not import torch."""
-    import torch
-    from torch import nn
+class SequenceNetwork(nn.Module):
+    """Action (and context) embeddings around an encoder, and the output layer that scores actions."""
 
-    class SequenceNetwork(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.action_embedding = nn.Embedding(n_actions + 1, dim, padding_idx=0)  # id 0 = padding
-            self.encoder = encoder
-            # One table per context column; id 0 = unknown/absent value.
-            self.context_embeddings = nn.ModuleList(nn.Embedding(size + 1, dim, padding_idx=0) for size in context_sizes)
-            # The context joins the history state through a small MLP on [h; c], so it can change
-            # *which* action follows the history (an additive c alone could only shift popularity).
-            self.context_mix = nn.Sequential(nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)) \
-                if context_sizes else None
-            # Tied: score = h . e_a (the input embeddings double as the output layer, as in SASRec).
-            # Untied: a separate softmax layer with a bias per action.
-            self.output = None if tied_output else nn.Linear(dim, n_actions)
-            for table in [self.action_embedding, *self.context_embeddings]:
-                nn.init.normal_(table.weight, std=INIT_STD)
-                with torch.no_grad():
-                    table.weight[0].zero_()
+    def __init__(self, n_actions: int, dim: int, encoder: nn.Module, context_sizes: Sequence[int], tied_output: bool) -> None:
+        super().__init__()
+        self.action_embedding = nn.Embedding(n_actions + 1, dim, padding_idx=0)  # id 0 = padding
+        self.encoder = encoder
+        # One table per context column; id 0 = unknown/absent value.
+        self.context_embeddings = nn.ModuleList(nn.Embedding(size + 1, dim, padding_idx=0) for size in context_sizes)
+        # The context joins the history state through a small MLP on [h; c], so it can change
+        # *which* action follows the history (an additive c alone could only shift popularity).
+        self.context_mix = nn.Sequential(nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)) \
+            if context_sizes else None
+        # Tied: score = h . e_a (the input embeddings double as the output layer, as in SASRec).
+        # Untied: a separate softmax layer with a bias per action.
+        self.output = None if tied_output else nn.Linear(dim, n_actions)
+        for table in [self.action_embedding, *self.context_embeddings]:
+            nn.init.normal_(table.weight, std=INIT_STD)
+            with torch.no_grad():
+                table.weight[0].zero_()
 
-        def hidden(self, ids: torch.Tensor, embedded: torch.Tensor | None = None) -> torch.Tensor:
-            """ids [B, L] -> hidden states [B, L, D]; `embedded` replaces the lookup (for gradients)."""
-            x = self.action_embedding(ids) if embedded is None else embedded  # [B, L, D]
-            return self.encoder(x, ids != 0)
+    def hidden(self, ids: torch.Tensor, embedded: torch.Tensor | None = None) -> torch.Tensor:
+        """ids [B, L] -> hidden states [B, L, D]; `embedded` replaces the lookup (for gradients)."""
+        x = self.action_embedding(ids) if embedded is None else embedded  # [B, L, D]
+        return self.encoder(x, ids != 0)
 
-        def add_context(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-            """hidden [..., D], the target event's context ids [..., C] -> hidden [..., D] that knows the context."""
-            if self.context_mix is None:
-                return hidden
-            summed = sum(table(context[..., c]) for c, table in enumerate(self.context_embeddings))  # [..., D]
-            return hidden + self.context_mix(torch.cat([hidden, summed], dim=-1))
+    def add_context(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """hidden [..., D], the target event's context ids [..., C] -> hidden [..., D] that knows the context."""
+        if self.context_mix is None:
+            return hidden
+        summed = sum(table(context[..., c]) for c, table in enumerate(self.context_embeddings))  # [..., D]
+        return hidden + self.context_mix(torch.cat([hidden, summed], dim=-1))
 
-        def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-            """hidden [M, D] -> scores [M, V] over the actions (padding excluded)."""
-            if self.output is None:
-                return hidden @ self.action_embedding.weight[1:].T
-            return self.output(hidden)
-
-    return SequenceNetwork()
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [M, D] -> scores [M, V] over the actions (padding excluded)."""
+        if self.output is None:
+            return hidden @ self.action_embedding.weight[1:].T
+        return self.output(hidden)
 
 
-class NeuralModel(BaseModel):
+class NeuralModel(SequenceModel):
     """Base of the torch sequence models; see the module docstring."""
 
     config: NeuralConfig
@@ -110,18 +107,18 @@ class NeuralModel(BaseModel):
 
     # -- set-up -------------------------------------------------------------------------------
     def _setup(self) -> None:
-        import torch
-
         if self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
         torch.manual_seed(self.config.seed)
 
-    def _new_network(self) -> nn.Module:
-        import torch
+    def _build_network(self) -> SequenceNetwork:
+        """A fresh network for this config and the learned vocabulary and context values (seeded by _setup)."""
+        return SequenceNetwork(len(self.vocabulary), self.config.embedding_dim, self.build_encoder(),
+                               [len(self.context_values_[c]) for c in self.config.context_columns], self.tied_output)
 
+    def _new_network(self) -> SequenceNetwork:
         vocabulary = self.vocabulary
-        network = build_network(len(vocabulary), self.config.embedding_dim, self.build_encoder(),
-                                [len(self.context_values_[c]) for c in self.config.context_columns], self.tied_output)
+        network = self._build_network()
         if self.config.text_init != "none":
             from behaviorlab.models.text_embeddings import action_embedding_init
 
@@ -182,56 +179,46 @@ class NeuralModel(BaseModel):
                     for row in grouped.iter_rows(named=True)]
         windows = make_windows(sequences, contexts, self.config.max_len, self.config.window_stride)
 
-        device = resolve_device(self.config.device)
         if not warm_start:
             self.network_ = self._new_network()
-        network = self.network_.to(device)
+        network = self.network_  # train_network moves it to the configured device
 
         def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-            import torch.nn.functional as F
-
             hidden = network.hidden(batch["inputs"])  # [B, L, D]
             scored = batch["targets"] != 0  # [B, L]: positions that take loss
             hidden = network.add_context(hidden[scored], batch["context"][scored])  # [M, D]
             return F.cross_entropy(network.logits(hidden), batch["targets"][scored] - 1)
 
-        validate = None
+        validation = None
         if valid is not None and len(valid):
             from behaviorlab.metrics import ndcg_at_k, target_columns
 
             targets = target_columns(self, valid)
             self.check_known([a for history in valid.histories for a in history])
-
-            def validate() -> float:
-                return ndcg_at_k(self._log_probs(valid.histories, valid.context), targets, 10)
+            validation = Validation(lambda: ndcg_at_k(self._log_probs(valid.histories, valid.context), targets, 10),
+                                    metric="valid_ndcg10", higher_is_better=True)
 
         run = None
         if checkpoint is not None:
-            checked = valid if validate is not None else None  # the examples that choose the best epoch
+            checked = valid if validation is not None else None  # the examples that choose the best epoch
             run = Checkpoint(Path(checkpoint), self._run_identity(windows, checked, warm_start))
-        self.training_record_ = train_network(network, loss_fn, windows, self.config, device, validate, progress, run)
+        data = {"inputs": torch.from_numpy(windows.inputs), "targets": torch.from_numpy(windows.targets),
+                "context": torch.from_numpy(windows.context)}
+        self.training_record_ = train_network(network, loss_fn, data, self.config, self.config.seed, validation, progress, run)
         return self
 
     def _run_identity(self, windows: Windows, valid: NextEventExamples | None, warm_start: bool) -> dict[str, Any]:
         """What makes two fits the same run (see `fit`): the model, its config, and fingerprints of the data."""
         meaning = json.dumps([self.vocabulary.actions, self.context_values_]).encode()  # what the ids stand for
-        identity: dict[str, Any] = {
-            "model": self.name,
-            # when to stop is not part of what an epoch computes, so a run may be resumed with a larger
-            # budget (epochs, patience, time); another thread count changes sums only by float rounding
-            "config": self.config.model_dump(mode="json", exclude=set(RESUMABLE_WITH_CHANGES)),
-            "training data": fingerprint(windows.inputs, windows.targets, windows.context, meaning),
-            "validation data": "none",
-            "start": "fresh",
-        }
+        validation = None
         if valid is not None:
             ids, ctx = self._encode(valid.histories, valid.context)  # what validation feeds the network
-            targets = np.asarray(self.vocabulary.ids_of(valid.targets), dtype=np.int64)
-            identity["validation data"] = fingerprint(ids, ctx, targets)
+            validation = [ids, ctx, np.asarray(self.vocabulary.ids_of(valid.targets), dtype=np.int64)]
+        start = "fresh"
         if warm_start:
-            weights = [t.detach().cpu().numpy() for t in self._network().state_dict().values()]
-            identity["start"] = "warm: " + fingerprint(*weights)
-        return identity
+            start = "warm: " + fingerprint(*[t.detach().cpu().numpy() for t in self._network().state_dict().values()])
+        return run_identity(self.name, self.config, [windows.inputs, windows.targets, windows.context, meaning],
+                            validation, start)
 
     # -- prediction ---------------------------------------------------------------------------
     def _network(self) -> nn.Module:
@@ -247,8 +234,6 @@ class NeuralModel(BaseModel):
         return ids, self._context_ids(context, len(histories))  # [N, C]
 
     def _log_probs(self, histories: Sequence[Sequence[str]], context: Mapping[str, Sequence[Any]]) -> np.ndarray:
-        import torch
-
         network = self._network()
         device = next(network.parameters()).device
         was_training = network.training
@@ -267,8 +252,6 @@ class NeuralModel(BaseModel):
     # -- explanation --------------------------------------------------------------------------
     def _attributions(self, ids: torch.Tensor, ctx: torch.Tensor, target: int) -> np.ndarray:
         """[L] gradient x input: d log p(target) / d e_t, dotted with e_t, for each history position t."""
-        import torch
-
         network = self._network()
         network.eval()
         embedded = network.action_embedding(ids).detach().requires_grad_(True)  # [1, L, D]
@@ -279,8 +262,6 @@ class NeuralModel(BaseModel):
 
     def explain(self, history: Sequence[str], action: str, context: Mapping[str, str] | None = None) -> Explanation:
         """How much each of the last max_len past events pushed `action`'s log-probability."""
-        import torch
-
         self.check_known([*history, action])
         ids, ctx = self._encode([list(history)], {k: [v] for k, v in (context or {}).items()})
         device = next(self._network().parameters()).device
@@ -297,8 +278,6 @@ class NeuralModel(BaseModel):
 
     # -- persistence --------------------------------------------------------------------------
     def _state_files(self) -> dict[str, bytes]:
-        import torch
-
         buffer = io.BytesIO()
         state = {name: tensor.detach().cpu() for name, tensor in self._network().state_dict().items()}
         torch.save(state, buffer)
@@ -307,13 +286,10 @@ class NeuralModel(BaseModel):
         return {WEIGHTS_FILE: buffer.getvalue(), STATE_FILE: json.dumps(extra).encode()}
 
     def _restore_state(self, directory: Path) -> None:
-        import torch
-
         extra = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
         self.context_values_ = extra["context_values"]
         self._setup()
-        network = build_network(len(self.vocabulary), self.config.embedding_dim, self.build_encoder(),
-                                [len(self.context_values_[c]) for c in self.config.context_columns], self.tied_output)
+        network = self._build_network()
         # weights_only=True: a weights file can hold tensors only, never code.
         state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         try:

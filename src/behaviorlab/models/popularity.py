@@ -11,7 +11,7 @@ from pydantic import Field
 
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import ModelError, NotFittedError
-from behaviorlab.models.base import BaseModel
+from behaviorlab.models.base import SequenceModel
 
 if TYPE_CHECKING:
     from behaviorlab.progress import ProgressReporter
@@ -26,7 +26,7 @@ class PopularityConfig(StrictConfig):
     seed: int = 0  # no randomness; kept so every model config has a seed
 
 
-class PopularityModel(BaseModel):
+class PopularityModel(SequenceModel):
     name: ClassVar[str] = "popularity"
     config_class: ClassVar[type[StrictConfig]] = PopularityConfig
     config: PopularityConfig

@@ -16,7 +16,6 @@ splits, metrics and baselines measured the same way) are in `evaluate.timing`.
 from __future__ import annotations
 
 import io
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,27 +23,42 @@ from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import polars as pl
+import torch
 from pydantic import Field
+from torch import nn
 
-from behaviorlab.config import StrictConfig, parse_config
+from behaviorlab.config import parse_config
 from behaviorlab.errors import DataError, ModelError, NotFittedError
-from behaviorlab.models.tabular import FitSettings, TrainingHistory, predict_batched, train_network
+from behaviorlab.models.base import (
+    MANIFEST,
+    VOCABULARY,
+    manifest_file,
+    open_saved,
+    read_vocabulary,
+    write_directory_atomic,
+)
+from behaviorlab.models.checkpoint import Checkpoint, run_identity
+from behaviorlab.models.settings import TrainSettings
+from behaviorlab.models.training import TrainingRecord, loss_validation, predict_batched, train_network
 from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Vocabulary
 
 if TYPE_CHECKING:
-    import torch
-
     from behaviorlab.progress import ProgressReporter
 
 SECONDS_PER_HOUR = 3600.0
-CONFIG_FILE, WEIGHTS_FILE, VOCABULARY_FILE = "config.json", "weights.pt", "vocabulary.json"
+WEIGHTS_FILE = "weights.pt"
 
 
-class WindowConfig(StrictConfig):
+class WindowConfig(TrainSettings):
     history: int = Field(3, ge=1)          # how many past events the features look back
     embedding_dim: int = Field(16, ge=1)
     hidden: int = Field(64, ge=1)
-    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=40, batch_size=512, learning_rate=2e-3, patience=4))
+    # training; no min_steps (an epoch is many steps here)
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(512, ge=1)
+    learning_rate: float = Field(2e-3, gt=0.0)
+    patience: int = Field(4, ge=1)  # epochs without a lower validation loss before stopping
+    min_steps: int = Field(0, ge=0)
     seed: int = 0
 
 
@@ -68,28 +82,26 @@ class FeatureTable:
                             self.users[mask], self.key[mask])
 
 
-def build_window_network(cardinalities: tuple[int, ...], numeric_width: int, outputs: int,
-                         config: WindowConfig) -> torch.nn.Module:
-    """Embedding of every categorical column + numeric columns -> MLP -> `outputs` values."""
-    import torch
-    from torch import nn
+class WindowNetwork(nn.Module):
+    """Embedding of every categorical column + numeric columns -> MLP -> `outputs` values.
 
-    class WindowNetwork(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]]).astype(np.int64)
-            self.register_buffer("offsets", torch.as_tensor(offsets))       # [C]
-            self.embedding = nn.Embedding(int(sum(cardinalities)), config.embedding_dim)
-            width = len(cardinalities) * config.embedding_dim + numeric_width
-            self.mlp = nn.Sequential(nn.Linear(width, config.hidden), nn.ReLU(),
-                                     nn.Linear(config.hidden, config.hidden), nn.ReLU(),
-                                     nn.Linear(config.hidden, outputs))
+    Categorical column c has ids 0..cardinalities[c] - 1; each column gets its own id range in one
+    embedding table (offset by the cardinalities before it), so one lookup serves them all."""
 
-        def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-            embedded = self.embedding(categorical + self.offsets).flatten(1)  # [B, C * E]
-            return self.mlp(torch.cat([embedded, numeric], dim=1))             # [B, outputs]
+    def __init__(self, cardinalities: tuple[int, ...], numeric_width: int, outputs: int, embedding_dim: int,
+                 hidden: int) -> None:
+        super().__init__()
+        offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]]).astype(np.int64)
+        self.register_buffer("offsets", torch.as_tensor(offsets))       # [C]
+        self.embedding = nn.Embedding(int(sum(cardinalities)), embedding_dim)
+        width = len(cardinalities) * embedding_dim + numeric_width
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, outputs))
 
-    return WindowNetwork()
+    def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+        embedded = self.embedding(categorical + self.offsets).flatten(1)  # [B, C * E]
+        return self.mlp(torch.cat([embedded, numeric], dim=1))             # [B, outputs]
 
 
 def _lags(column: str, history: int, over: str = USER) -> list[pl.Expr]:
@@ -183,45 +195,57 @@ def hour_bin_table(log: EventLog, vocabulary: Vocabulary, history: int) -> Featu
 class _WindowModel(ABC):
     """Shared fit/predict/save of the two window models; subclasses say how to build tables."""
 
-    kind: str
+    name: str  # the registry name of the kind
     outputs: int
 
     def __init__(self, config: WindowConfig | None = None) -> None:
         self.config = config or WindowConfig()
         self.vocabulary_: Vocabulary | None = None
-        self.network_: torch.nn.Module | None = None
-        self.training_history_: TrainingHistory | None = None
+        self.network_: nn.Module | None = None
+        self.training_record_: TrainingRecord | None = None
 
     @abstractmethod
-    def _loss(self) -> torch.nn.Module:
+    def _loss(self) -> nn.Module:
         """The training loss between network outputs and `_target_tensor`."""
 
     @abstractmethod
     def _target_tensor(self, table: FeatureTable) -> torch.Tensor:
         """The table's targets in the form the loss takes."""
 
-    def _tensors(self, table: FeatureTable) -> list[torch.Tensor]:
-        import torch
+    def _tensors(self, table: FeatureTable) -> dict[str, torch.Tensor]:
+        return {"categorical": torch.as_tensor(table.categorical), "numeric": torch.as_tensor(table.numeric),
+                "target": self._target_tensor(table)}
 
-        return [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric), self._target_tensor(table)]
-
-    def fit(self, train: FeatureTable, valid: FeatureTable | None = None, progress: ProgressReporter | None = None) -> Self:
-        import torch
-
+    def fit(self, train: FeatureTable, valid: FeatureTable | None = None, progress: ProgressReporter | None = None,
+            checkpoint: str | Path | None = None) -> Self:
+        """Train on `train`'s rows, early stopping on `valid`'s loss; `checkpoint` makes it resumable
+        (as for the sequence models, NeuralModel.fit)."""
         if self.vocabulary_ is None:
-            raise ModelError(f"Build the {self.kind} tables with this model's `features(log)` first")
+            raise ModelError(f"Build the {self.name} tables with this model's `features(log)` first")
         torch.manual_seed(self.config.seed)
-        self.network_ = build_window_network(train.cardinalities, train.numeric.shape[1], self.outputs, self.config)
-        self.training_history_ = train_network(self.network_, self._loss(), self._tensors(train),
-                                               self._tensors(valid) if valid is not None and len(valid) else None,
-                                               self.config.fit, self.config.seed, progress)
+        network = self.network_ = WindowNetwork(train.cardinalities, train.numeric.shape[1], self.outputs,
+                                                self.config.embedding_dim, self.config.hidden)
+        criterion = self._loss()
+
+        def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return criterion(network(batch["categorical"], batch["numeric"]), batch["target"])
+
+        tensors = self._tensors(train)
+        valid_tensors = self._tensors(valid) if valid is not None and len(valid) else None
+        validation = None if valid_tensors is None else loss_validation(loss_fn, valid_tensors, self.config)
+        run = None
+        if checkpoint is not None:
+            checked = None if valid_tensors is None else [t.numpy() for t in valid_tensors.values()]
+            meaning = self.vocabulary_.to_json().encode()  # what the action ids stand for
+            identity = run_identity(self.name, self.config, [*(t.numpy() for t in tensors.values()), meaning], checked)
+            run = Checkpoint(Path(checkpoint), identity)
+        self.training_record_ = train_network(network, loss_fn, tensors, self.config, self.config.seed, validation,
+                                              progress, run)
         return self
 
     def _outputs(self, table: FeatureTable) -> np.ndarray:
-        import torch
-
         if self.network_ is None:
-            raise NotFittedError(self.kind)
+            raise NotFittedError(self.name)
         return predict_batched(self.network_, [torch.as_tensor(table.categorical), torch.as_tensor(table.numeric)]).numpy()
 
     def _adopt(self, log: EventLog) -> Vocabulary:
@@ -233,40 +257,24 @@ class _WindowModel(ABC):
         return self.vocabulary_
 
     def save(self, path: str | Path) -> None:
-        import torch
-
-        from behaviorlab.models.base import write_directory_atomic
-
+        """The saved-model layout (base.py): manifest with the network's shapes, vocabulary.json, weights.pt."""
         if self.network_ is None or self.vocabulary_ is None:
-            raise NotFittedError(self.kind)
+            raise NotFittedError(self.name)
         buffer = io.BytesIO()
         torch.save(self.network_.state_dict(), buffer)
-        shapes = {"cardinalities": list(self._cardinalities), "numeric_width": self._numeric_width}
-        config = {"kind": self.kind, "config": self.config.model_dump(mode="json"), **shapes}
-        write_directory_atomic(path, {CONFIG_FILE: json.dumps(config).encode(), WEIGHTS_FILE: buffer.getvalue(),
-                                      VOCABULARY_FILE: self.vocabulary_.to_json().encode()})
-
-    @property
-    def _cardinalities(self) -> tuple[int, ...]:
-        return tuple(int(n) for n in np.diff(np.append(self.network_.offsets.numpy(), self.network_.embedding.num_embeddings)))
-
-    @property
-    def _numeric_width(self) -> int:
-        return self.network_.mlp[0].in_features - len(self._cardinalities) * self.config.embedding_dim
+        offsets = self.network_.offsets.numpy()
+        cardinalities = np.diff(np.append(offsets, self.network_.embedding.num_embeddings)).tolist()
+        numeric_width = self.network_.mlp[0].in_features - len(cardinalities) * self.config.embedding_dim
+        files = manifest_file(self.name, self.config, {}, cardinalities=cardinalities, numeric_width=numeric_width)
+        write_directory_atomic(path, files | {VOCABULARY: self.vocabulary_.to_json().encode(), WEIGHTS_FILE: buffer.getvalue()})
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        import torch
-
-        directory = Path(path)
-        if not (directory / CONFIG_FILE).is_file():
-            raise ModelError(f"{directory} is not a saved {cls.kind} model (no {CONFIG_FILE})")
-        saved = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-        if saved.get("kind") != cls.kind:
-            raise ModelError(f"{directory} holds a {saved.get('kind')!r} model, not {cls.kind!r}")
-        model = cls(parse_config(WindowConfig, saved["config"], where=str(directory / CONFIG_FILE)))
-        model.vocabulary_ = Vocabulary.from_json((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
-        model.network_ = build_window_network(tuple(saved["cardinalities"]), saved["numeric_width"], cls.outputs, model.config)
+        directory, manifest = open_saved(path, cls.name)
+        model = cls(parse_config(WindowConfig, manifest["config"], where=f"config in {directory / MANIFEST}"))
+        model.vocabulary_ = read_vocabulary(directory)
+        model.network_ = WindowNetwork(tuple(manifest["cardinalities"]), manifest["numeric_width"], cls.outputs,
+                                       model.config.embedding_dim, model.config.hidden)
         model.network_.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
         model.network_.eval()
         return model
@@ -275,20 +283,16 @@ class _WindowModel(ABC):
 class TimeToNextModel(_WindowModel):
     """Predicts the seconds until a user's next event (trained on log1p seconds with an L1 loss)."""
 
-    kind = "time-to-next"
+    name = "time-to-next"
     outputs = 1
 
     def features(self, log: EventLog) -> FeatureTable:
         return gap_table(log, self._adopt(log), self.config.history)
 
-    def _loss(self) -> torch.nn.Module:
-        import torch
-
-        return torch.nn.L1Loss()
+    def _loss(self) -> nn.Module:
+        return nn.L1Loss()
 
     def _target_tensor(self, table: FeatureTable) -> torch.Tensor:
-        import torch
-
         return torch.as_tensor(np.log1p(table.target), dtype=torch.float32).unsqueeze(1)  # [N, 1]
 
     def predict_seconds(self, table: FeatureTable) -> np.ndarray:
@@ -299,24 +303,18 @@ class TimeToNextModel(_WindowModel):
 class NextHourBinModel(_WindowModel):
     """Predicts the 3-hour bin of a user's next event (softmax over the 8 bins)."""
 
-    kind = "next-hour-bin"
+    name = "next-hour-bin"
     outputs = len(HOUR_BINS)
 
     def features(self, log: EventLog) -> FeatureTable:
         return hour_bin_table(log, self._adopt(log), self.config.history)
 
-    def _loss(self) -> torch.nn.Module:
-        import torch
-
-        return torch.nn.CrossEntropyLoss()
+    def _loss(self) -> nn.Module:
+        return nn.CrossEntropyLoss()
 
     def _target_tensor(self, table: FeatureTable) -> torch.Tensor:
-        import torch
-
         return torch.as_tensor(table.target, dtype=torch.int64)
 
     def predict_proba(self, table: FeatureTable) -> np.ndarray:
         """float64 [N, 8]: p(next hour bin = HOUR_BINS[j])."""
-        import torch
-
         return torch.softmax(torch.as_tensor(self._outputs(table)), dim=1).numpy().astype(np.float64)

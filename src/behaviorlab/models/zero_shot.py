@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 from behaviorlab.config import StrictConfig
 from behaviorlab.llm.base import ChatMessage, ChatRequest, LLMBackend, SamplingSettings
 from behaviorlab.llm.config import LLMConfig
-from behaviorlab.models.base import BaseModel
+from behaviorlab.models.base import SequenceModel
 
 if TYPE_CHECKING:
     from behaviorlab.progress import ProgressReporter
@@ -55,7 +55,7 @@ class ZeroShotConfig(StrictConfig):
         return llm
 
 
-class ZeroShotLLMModel(BaseModel):
+class ZeroShotLLMModel(SequenceModel):
     name: ClassVar[str] = "zero-shot-llm"
     config_class: ClassVar[type[StrictConfig]] = ZeroShotConfig
     config: ZeroShotConfig

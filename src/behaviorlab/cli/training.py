@@ -1,0 +1,85 @@
+"""What the training commands share: the training-loop flags, and one resumable run per output folder.
+
+Every torch model's config is a TrainSettings, so the same flags (--epochs, --patience, --time-budget,
+--device, --threads) override it in every command that trains one, and the same --resume continues
+its checkpoint (OUT/checkpoint.pt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from behaviorlab.atomic import atomic_path, exclusive_writer
+from behaviorlab.config import StrictConfig
+from behaviorlab.errors import ConfigError, Interrupted
+from behaviorlab.models.settings import TrainSettings
+
+CHECKPOINT_FILE = "checkpoint.pt"  # inside --out while a torch model trains
+
+EpochsOption = Annotated[int | None, typer.Option(help="Maximum training epochs (overrides the config).")]
+ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads for torch (overrides the config).")]
+PatienceOption = Annotated[int | None, typer.Option(help="Stop after this many epochs without a better validation "
+                                                         "score (overrides the config).")]
+TimeBudgetOption = Annotated[float | None, typer.Option("--time-budget", metavar="<seconds>",
+                                                        help="Stop after the epoch that crosses this much training "
+                                                             "time (overrides max_train_seconds).")]
+DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu or cuda (overrides the config).")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the interrupted (or budget-stopped) training "
+                                                             "run saved in --out (same data and settings).")]
+
+
+def training_overrides(config_class: type[StrictConfig], model: str, *, epochs: int | None = None,
+                       threads: int | None = None, patience: int | None = None, time_budget: float | None = None,
+                       device: str | None = None) -> dict[str, Any]:
+    """The given training flags as config keys; they exist only for models that train in epochs."""
+    flags = {"--epochs": ("epochs", epochs), "--threads": ("threads", threads), "--patience": ("patience", patience),
+             "--time-budget": ("max_train_seconds", time_budget), "--device": ("device", device)}
+    given = {flag: (key, value) for flag, (key, value) in flags.items() if value is not None}
+    if given and not issubclass(config_class, TrainSettings):
+        raise ConfigError(f"{'/'.join(given)} {'does' if len(given) == 1 else 'do'} not apply to the {model} model",
+                          hint=f"Drop {'it' if len(given) == 1 else 'them'}.")
+    return dict(given.values())
+
+
+@contextmanager
+def training_run(out: Path, model: str, *, resumable: bool, resume: bool) -> Iterator[Path | None]:
+    """Hold `out` for one training run; the checkpoint to train with (None for one-pass models).
+
+    A checkpoint is continued only when asked to (--resume), and --resume needs one to continue; Ctrl-C
+    becomes an Interrupted error that says how to continue."""
+    with exclusive_writer(out, "the model folder"):  # one training run per --out: the checkpoint has one writer
+        checkpoint = out / CHECKPOINT_FILE
+        if not resumable:
+            if resume:
+                raise ConfigError(f"--resume does not apply to the {model} model: it trains in one pass", hint="Drop it.")
+        elif checkpoint.exists() and not resume:
+            raise ConfigError(f"{out} holds the checkpoint of an unfinished training run ({checkpoint})",
+                              hint="Add --resume to continue it, or remove the file to start afresh.")
+        elif resume and not checkpoint.exists():
+            raise ConfigError(f"--resume: there is no checkpoint to continue at {checkpoint}",
+                              hint="Check that --out is the interrupted run's directory, or drop --resume to start afresh.")
+        try:
+            yield checkpoint if resumable else None
+        except KeyboardInterrupt:
+            saved = checkpoint.exists()  # no checkpoint before the first epoch ends, nor for one-pass models
+            raise Interrupted(f"Interrupted. The finished epochs are saved in {checkpoint}: run the same command with "
+                              "--resume to continue." if saved else "Interrupted before anything was saved.") from None
+
+
+def save_trained(model: Any, out: Path, checkpoint: Path | None) -> bool:
+    """Save a trained model into `out`, which replaces the folder and so the checkpoint in it; a run stopped
+    by its time budget keeps its checkpoint there, so --resume with a larger budget continues it.
+
+    Returns whether the checkpoint was kept."""
+    record = getattr(model, "training_record_", None)
+    kept = checkpoint.read_bytes() if checkpoint is not None and record is not None and record.stopped_by_time else None
+    model.save(out)
+    if kept is not None:
+        with atomic_path(checkpoint) as tmp:
+            tmp.write_bytes(kept)
+    return kept is not None

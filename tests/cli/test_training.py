@@ -1,0 +1,126 @@
+"""Every torch model's training resumes after kill -9, and a budget-stopped run extends, to the weights of an
+uninterrupted run; the training flags are the same for every command that trains one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+import behaviorlab
+from behaviorlab.cli import main
+from behaviorlab.datasets import write_event_log
+from behaviorlab.schema import EventLog, Schema
+
+SOURCES = Path(behaviorlab.__file__).parent.parent
+# Many short epochs, patience that never stops them: the kill lands after the first checkpoint, well before the end.
+LOOP = ["--epochs", "60", "--patience", "1000", "--threads", "1", "--device", "cpu"]
+
+
+@pytest.fixture
+def data(tmp_path, make_home_log):
+    """The logs each kind trains on: a ring of actions with hourly timestamps, and a smart-home log with a split."""
+    rng = np.random.default_rng(0)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [(f"u{u}", start + timedelta(minutes=int(t * 60 + rng.integers(50))), f"a{(u + t) % 6}")
+            for u in range(30) for t in range(10)]
+    frame = pl.DataFrame(rows, schema={"user_id": pl.String, "timestamp": pl.Datetime("us", "UTC"), "action": pl.String},
+                         orient="row")
+    timed = write_event_log(EventLog(frame, Schema(name="ring")), tmp_path / "ring.parquet")
+    home = write_event_log(make_home_log(n_train=60, n_valid=20, n_test=20), tmp_path / "home.parquet")
+    days = [(f"u{u}", start + timedelta(days=d, hours=int(h)), "a0")
+            for u in range(6) for d in range(40) for h in rng.integers(8, 22, size=int(rng.integers(0, 4)))]
+    daily = write_event_log(EventLog(pl.DataFrame(days, schema=frame.schema, orient="row"), Schema(name="days")),
+                            tmp_path / "days.parquet")
+    config = tmp_path / "tiny.toml"
+    config.write_text("embedding_dim = 8\nmax_len = 6\nbatch_size = 16\ndropout = 0.3\n")
+    daily_config = tmp_path / "daily.toml"
+    daily_config.write_text("arima_orders = [[1, 0, 0]]\nmin_events = 5\nbatch_size = 16\n")
+    return {"timed": timed, "home": home, "config": config, "daily": daily, "daily config": daily_config}
+
+
+def command(kind: str, data: dict[str, Path], out: Path) -> list[str]:
+    if kind in ("gru4rec", "lstm", "sasrec"):
+        return ["train", "--model", kind, "--data", str(data["timed"]), "--config", str(data["config"]), "--out", str(out)]
+    if kind == "ctr":
+        return ["ctr", "train", "--data", str(data["timed"]), "--out", str(out)]
+    if kind == "daily-counts":
+        return ["timing", "daily", "--data", str(data["daily"]), "--config", str(data["daily config"]), "--out", str(out)]
+    if kind == "time-to-next":
+        return ["timing", "gaps", "--data", str(data["timed"]), "--out", str(out)]
+    return ["timing", "hour-bin", "--data", str(data["home"]), "--out", str(out)]
+
+
+def saved_weights(kind: str, folder: Path) -> dict[str, np.ndarray]:
+    name = "ctr.pt" if kind == "ctr" else "weights.pt"
+    state = torch.load(folder / name, map_location="cpu", weights_only=True)
+    state = state["network"] if kind == "ctr" else state
+    return {key: tensor.numpy() for key, tensor in state.items()}
+
+
+def kill_after_first_checkpoint(args: list[str], out: Path) -> None:
+    """Run the command in a subprocess and SIGKILL it as soon as its first checkpoint exists."""
+    process = subprocess.Popen([sys.executable, "-m", "behaviorlab", *args], env=os.environ | {"PYTHONPATH": str(SOURCES)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint.pt").exists():
+        assert process.poll() is None, f"the run ended before its first checkpoint: {process.stderr.read().decode()}"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    assert not (out / "model.json").exists() and not (out / "config.json").exists()  # it did not finish
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["gru4rec", "lstm", "sasrec", "ctr", "time-to-next", "next-hour-bin", "daily-counts"])
+def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(kind, data, tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert main([*command(kind, data, straight), *LOOP]) == 0
+    kill_after_first_checkpoint([*command(kind, data, killed), *LOOP], killed)
+    assert main([*command(kind, data, killed), *LOOP]) == 2  # an unfinished run is never restarted silently
+    assert main([*command(kind, data, killed), *LOOP, "--resume"]) == 0
+    expected = saved_weights(kind, straight)
+    resumed = saved_weights(kind, killed)
+    assert resumed.keys() == expected.keys()
+    for key, value in expected.items():
+        np.testing.assert_array_equal(resumed[key], value, err_msg=key)
+    assert not (killed / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("kind", ["gru4rec", "time-to-next"])
+def test_a_run_stopped_by_its_time_budget_extends_with_resume(kind, data, tmp_path):
+    loop = ["--epochs", "4", "--patience", "1000", "--threads", "1", "--device", "cpu"]
+    straight, budget = tmp_path / "straight", tmp_path / "budget"
+    assert main([*command(kind, data, straight), *loop]) == 0
+    assert main([*command(kind, data, budget), *loop, "--time-budget", "0.0001"]) == 0  # stops after its first epoch
+    assert (budget / "checkpoint.pt").is_file()  # kept beside the saved model, to be extended
+    assert main([*command(kind, data, budget), *loop, "--time-budget", "3600", "--resume"]) == 0
+    for key, value in saved_weights(kind, straight).items():
+        np.testing.assert_array_equal(saved_weights(kind, budget)[key], value, err_msg=key)
+    assert not (budget / "checkpoint.pt").exists()
+
+
+def test_training_flags_apply_to_every_torch_model_and_to_no_other(data, tmp_path, capsys):
+    hour_bin = ["timing", "hour-bin", "--data", str(data["home"]), "--epochs", "2", "--patience", "1"]
+    assert main([*hour_bin, "--device", "gpu"]) == 2  # the config's own validation
+    assert "device" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*hour_bin, "--device", "cuda"]) != 0  # the flag reaches the training loop
+        assert "no CUDA device" in capsys.readouterr().err
+    assert main(["timing", "gaps", "--data", str(data["timed"]), "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
+    assert main(["train", "--model", "popularity", "--data", str(data["timed"]), "--out", str(tmp_path / "p"),
+                 "--device", "cpu"]) == 2
+    assert "--device does not apply to the popularity model" in " ".join(capsys.readouterr().err.split())
