@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -259,8 +260,8 @@ def _generate(ctx: RunContext, store: RunStore, backend: LLMBackend, progress: P
     while pending:
         batch = _whole_profiles(pending, config.batch_size)
         requests = []
-        for index in dict.fromkeys(i for i, _ in batch):
-            requests += _requests(ctx, prepared[index], [k for k in batch if k[0] == index], attempts)
+        for index, group in groupby(batch, key=lambda key: key[0]):
+            requests += _requests(ctx, prepared[index], list(group), attempts)
         batch_start = time.perf_counter()
         results = backend.complete(requests, _batch_progress(progress, total - len(pending), total))
         whole = _whole_batch_failure(results, any_accepted=bool(accepted))
@@ -290,8 +291,8 @@ def _whole_profiles(pending: list[SequenceKey], batch_size: int) -> list[Sequenc
     """The next batch: the pending sequences of whole profiles, up to `batch_size` of them (at least one profile's),
     so that a profile's group of requests is never split over two batches (and its prefix reuse stays the same)."""
     batch: list[SequenceKey] = []
-    for index in dict.fromkeys(i for i, _ in pending):
-        group = [k for k in pending if k[0] == index]
+    for index, group in groupby(pending, key=lambda key: key[0]):  # pending is in (profile, slot) order
+        group = list(group)
         if batch and len(batch) + len(group) > batch_size:
             break
         batch += group
