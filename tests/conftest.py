@@ -47,6 +47,19 @@ def smollm2_backend(smollm2_path: Path) -> Iterator:
     backend.close()
 
 
+@pytest.fixture(scope="module")
+def ray_cpus() -> Iterator[None]:
+    """A local Ray session of 2 CPUs for one test module (starting one costs seconds); skips without Ray."""
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'behaviorlab[ray]')")
+    import os
+
+    # workers import behaviorlab from where this process does (a worktree's src/ on PYTHONPATH)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture
 def action_schema() -> dict:
     """A small enum schema like the generators use: one action out of a fixed vocabulary."""

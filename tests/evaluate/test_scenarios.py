@@ -102,6 +102,25 @@ def test_neural_pretraining_on_matching_synthetic_data_runs(split, sequences_log
     assert cells[2].synthetic_sequences == 40 and cells[2].real_sequences == 40
 
 
+def test_the_grid_on_ray_gives_the_cells_of_the_local_engine(split, tmp_path, ray_cpus) -> None:
+    """Real fits and real training (a tiny GRU4Rec, one thread) as Ray tasks; this process writes the results file."""
+    settings = {"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "max_len": 5, "threads": 1, "device": "cpu"}
+    config = ExperimentConfig(predictor="gru4rec", predictor_settings=settings, fractions=(0.5, 1.0), seeds=(0, 1),
+                              scenarios=("real_only", "finetune_augment", "pretrain_augment"), sources=("markov",),
+                              markov_sequences=20)
+    torch.set_num_threads(1)
+    local = run_experiment(split, (), config, results_path=tmp_path / "local.json")
+    on_ray = run_experiment(split, (), config, results_path=tmp_path / "ray.json", engine="ray")
+    assert on_ray == local and len(local) == 2 * 2 * 4
+    cells = [json.loads((tmp_path / f"{name}.json").read_text())["cells"] for name in ("local", "ray")]
+    assert cells[0] == cells[1]
+    # the ray engine resumes the local engine's file: nothing left to train
+    calls = []
+    run_experiment(split, (), config, results_path=tmp_path / "local.json", engine="ray",
+                   progress=lambda done, total, info=None: calls.append(done))
+    assert calls == []
+
+
 def test_adding_a_source_later_trains_only_the_new_cells(split, sequences_log, tmp_path) -> None:
     path = tmp_path / "scenarios.json"
     base = {"predictor": "markov", "predictor_settings": {"order": 1}, "fractions": (1.0,), "seeds": (0,),

@@ -15,7 +15,7 @@ from behaviorlab.generate.run import PARQUET_FILE, STORE_FILE, run_generation
 from behaviorlab.llm.base import ChatMessage, ChatRequest
 from behaviorlab.llm.config import LLMConfig
 
-ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'behaviorlab[ray]')")
+pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'behaviorlab[ray]')")
 
 # 3 profiles x 2 sequences: prefix reuse within a profile, batches that hold whole profiles over 2 actors
 SMALL = {"n_users": 6, "sequences_per_profile": 2, "length": 4, "n_exemplars": 2, "n_neighbours": 4, "n_strata": 3,
@@ -23,15 +23,6 @@ SMALL = {"n_users": 6, "sequences_per_profile": 2, "length": 4, "n_exemplars": 2
 LLM = {"model": "smollm2-135m", "parallel": 1, "threads": 1, "context_per_slot": 1024, "use_cache": False}
 # what fixes a run's output: everything of an attempt but its latency
 ATTEMPT = "SELECT idx, slot, attempt, seed, status, completion, failure, prompt_tokens, completion_tokens FROM attempts"
-
-
-@pytest.fixture(scope="module")
-def ray_cpus():
-    """One local Ray session for the module (starting one costs seconds)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
-    yield
-    ray.shutdown()
 
 
 def _rows(out, query):

@@ -280,13 +280,14 @@ def _trainings(config: ExperimentConfig) -> list[tuple[str, str]]:
 
 def run_experiment(split: SequenceSplit, runs: Sequence[SyntheticRun] = (), config: ExperimentConfig | None = None, *,
                    oracle: EventLog | None = None, results_path: str | Path | None = None,
-                   progress: ProgressReporter | None = None) -> list[CellResult]:
+                   progress: ProgressReporter | None = None, engine: str = "local") -> list[CellResult]:
     """Run every cell of the grid (skipping cells already saved in `results_path`) and return all cells.
 
     `runs` are the LLM generation runs; each cell takes the one grounded on its real subset (`pair_runs`).
-    `oracle` is the real training data the setting withholds (default: `split.train`, all of it)."""
-    from behaviorlab.metrics import ranking_report
-    from behaviorlab.models.registry import create_model
+    `oracle` is the real training data the setting withholds (default: `split.train`, all of it).
+    `engine` ("local" or "ray", see generate.engine) computes the real-model fits, then the cells; this
+    process alone writes them, so both engines write the same results file and resume each other's."""
+    from behaviorlab.generate.engine import map_tasks
 
     config = config or ExperimentConfig()
     check_scenarios(config.scenarios)
@@ -300,38 +301,109 @@ def run_experiment(split: SequenceSplit, runs: Sequence[SyntheticRun] = (), conf
     # One writer per results file: two processes would train the same cells and overwrite each other.
     with exclusive_writer(path, "the experiment results") if path is not None else nullcontext():
         cells = _load_cells(path, digest)
-        models_dir = path.parent / f".{path.stem}-models" / digest if path is not None else None
         trainings = _trainings(config)
-        total = len(subsets) * len(trainings)
-        # keyed by (data digest, seed): the oracle shares the full-data fit when it has the same data
-        real_models: dict[tuple[str, int], _RealModels] = {}
+        order = [cell_key(source, scenario, fraction, seed) for fraction, seed in subsets for source, scenario in trainings]
+        total = len(order)
         oracle_digest = oracle.digest()
-        done = 0
+        data: dict[str, EventLog] = {oracle_digest: oracle}  # every log a cell trains on, by digest, sent once
+        todo: list[_Cell] = []
         for (fraction, seed), real in subsets.items():
             real_digest = real.digest()
             sources = _synthetic_sources(config, seed, real, {name: logs[(fraction, seed)] for name, logs in llm_logs.items()},
                                          split.train)
             data_digests = {name: log.digest() for name, log in sources.items()}
-            make_model = partial(create_model, config.predictor, **{**config.predictor_settings, "seed": seed})
+            data.update({real_digest: real} | {data_digests[name]: log for name, log in sources.items()})
             for source, scenario in trainings:
                 key = cell_key(source, scenario, fraction, seed)
-                done += 1
                 if key in cells and cells[key].data_digest == data_digests.get(source, ""):
                     continue
-                seen, seen_digest = (oracle, oracle_digest) if source == ORACLE else (real, real_digest)
-                fitted = real_models.setdefault(
-                    (seen_digest, seed), _RealModels(make_model, seen, split.valid, models_dir, f"{seen_digest}-{seed}"))
-                starts = fitted.copy() if scenario in STARTS_FROM_REAL else None
-                model = train_scenario(scenario, make_model, seen, sources.get(source), split.valid, fitted_on_real=starts)
-                metrics = ranking_report(model, split.test, config.ks)
-                cells[key] = CellResult(source, scenario, fraction, seed, metrics, seen.n_users,
-                                        sources[source].n_users if source in sources else 0,
-                                        data_digests.get(source, ""), seen_digest)
-                _save_cells(path, digest, config, cells)
-                if progress is not None:
-                    progress(done, total, {"cell": key, config.metric: metrics.get(config.metric, float("nan"))})
-    return [cells[cell_key(source, scenario, fraction, seed)] for fraction, seed in subsets
-            for source, scenario in trainings]
+                todo.append(_Cell(source, scenario, fraction, seed, oracle_digest if source == ORACLE else real_digest,
+                                  data_digests.get(source, "")))
+        grid = _Grid(config, split.valid, split.test, data)
+        models_dir = path.parent / f".{path.stem}-models" / digest if path is not None else None
+        starts = _real_fits(engine, grid, todo, models_dir)
+        cpus = int(config.predictor_settings.get("threads") or 1)
+        done = total - len(todo)
+        jobs = [(cell, starts.get((cell.seen, cell.seed)) if cell.scenario in STARTS_FROM_REAL else None) for cell in todo]
+        for _, result in map_tasks(engine, _train_cell, grid, jobs, cpus=cpus):
+            cells[result.key] = result
+            # in grid order, whichever order the cells finished in: every engine writes the same file
+            cells = {key: cells[key] for key in order if key in cells} | cells
+            _save_cells(path, digest, config, cells)
+            done += 1
+            if progress is not None:
+                progress(done, total, {"cell": result.key, config.metric: result.metrics.get(config.metric, float("nan"))})
+    return [cells[key] for key in order]
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One cell to train: what it is, the digest of the real log it sees and of its synthetic log ("" for none)."""
+
+    source: str
+    scenario: str
+    fraction: float
+    seed: int
+    seen: str
+    synthetic: str
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """What every cell of a grid reads: the config, the validation and test examples, the logs by digest."""
+
+    config: ExperimentConfig
+    valid: NextEventExamples
+    test: NextEventExamples
+    logs: Mapping[str, EventLog]
+
+    def make_model(self, seed: int) -> ModelFactory:
+        from behaviorlab.models.registry import create_model
+
+        return partial(create_model, self.config.predictor, **{**self.config.predictor_settings, "seed": seed})
+
+
+def _fit_real(grid: _Grid, fit: tuple[str, int]) -> NextBehaviorModel:
+    """The model fitted on one real log (by digest) with one seed: the start of the real-only scenarios."""
+    seen, seed = fit
+    return grid.make_model(seed)().fit(grid.logs[seen], grid.valid)
+
+
+def _real_fits(engine: str, grid: _Grid, todo: Sequence[_Cell], models_dir: Path | None
+               ) -> dict[tuple[str, int], NextBehaviorModel]:
+    """The fit of every (real log, seed) the cells to train start from, each fitted once. With a results file
+    each is saved beside it as it finishes and read back from there, so a resumed experiment does not fit it
+    again and every engine hands out the same saved model."""
+    from behaviorlab.generate.engine import map_tasks
+    from behaviorlab.models.registry import load_model
+
+    needed = list(dict.fromkeys((cell.seen, cell.seed) for cell in todo if cell.scenario in STARTS_FROM_REAL))
+    starts = {fit: load_model(models_dir / f"{fit[0]}-{fit[1]}") for fit in needed
+              if models_dir is not None and (models_dir / f"{fit[0]}-{fit[1]}").is_dir()}
+    missing = [fit for fit in needed if fit not in starts]
+    cpus = int(grid.config.predictor_settings.get("threads") or 1)
+    for index, model in map_tasks(engine, _fit_real, grid, missing, cpus=cpus):
+        fit = missing[index]
+        if models_dir is not None:
+            model.save(models_dir / f"{fit[0]}-{fit[1]}")
+            model = load_model(models_dir / f"{fit[0]}-{fit[1]}")
+        starts[fit] = model
+    return starts
+
+
+def _train_cell(grid: _Grid, job: tuple[_Cell, NextBehaviorModel | None]) -> CellResult:
+    """One cell trained as its scenario says (from a copy of its real fit, when it starts from one) and scored
+    once on the real test examples."""
+    from behaviorlab.metrics import ranking_report
+
+    cell, start = job
+    seen = grid.logs[cell.seen]
+    synthetic = grid.logs[cell.synthetic] if cell.synthetic else None
+    model = train_scenario(cell.scenario, grid.make_model(cell.seed), seen, synthetic, grid.valid,
+                           fitted_on_real=copy.deepcopy(start) if start is not None else None)
+    metrics = ranking_report(model, grid.test, grid.config.ks)
+    return CellResult(cell.source, cell.scenario, cell.fraction, cell.seed, metrics, seen.n_users,
+                      synthetic.n_users if synthetic is not None else 0, cell.synthetic, cell.seen)
 
 
 def _llm_logs(source: Source, runs: Sequence[SyntheticRun], subsets: Mapping[tuple[float, int], EventLog],
@@ -346,29 +418,6 @@ def _llm_logs(source: Source, runs: Sequence[SyntheticRun], subsets: Mapping[tup
         if run.grounding_digest not in aligned:
             aligned[str(run.grounding_digest)] = align_synthetic(run.log, train)
     return {cell: aligned[str(run.grounding_digest)] for cell, run in paired.items()}
-
-
-class _RealModels:
-    """The model fitted on one real log with one seed, fitted once and handed out as fresh copies.
-    With a results file it is saved beside it, so a resumed experiment does not fit it again."""
-
-    def __init__(self, make_model: ModelFactory, real: EventLog, valid: NextEventExamples, models_dir: Path | None,
-                 name: str) -> None:
-        self._make_model, self._real, self._valid = make_model, real, valid
-        self._directory = models_dir / name if models_dir is not None else None
-        self._fitted: NextBehaviorModel | None = None
-
-    def copy(self) -> NextBehaviorModel:
-        from behaviorlab.models.registry import load_model
-
-        if self._directory is not None and self._directory.is_dir():
-            return load_model(self._directory)
-        if self._fitted is None:
-            self._fitted = self._make_model().fit(self._real, self._valid)
-            if self._directory is not None:
-                self._fitted.save(self._directory)
-                return load_model(self._directory)
-        return copy.deepcopy(self._fitted)
 
 
 def _synthetic_sources(config: ExperimentConfig, seed: int, real: EventLog, llm_logs: Mapping[str, EventLog],

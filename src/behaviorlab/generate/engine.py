@@ -1,4 +1,4 @@
-"""Where a run's LLM requests are computed: in this process (`local`) or on Ray actors (`ray`).
+"""Where a run's LLM requests (and an experiment's cells) are computed: in this process (`local`) or on Ray (`ray`).
 
 An engine only builds the `LLMBackend` a run sends its batches to, so `run_generation` is the same code
 for both and stays the one writer of its run store: the driver records every batch, the actors only
@@ -17,12 +17,15 @@ A killed actor is restarted by Ray (its model loaded again) and its call retried
 function of its requests, so the retry gives the same completions and the run store sees nothing of it.
 A call still failing after MAX_RESTARTS comes back as "connection" failures, which stop the run with the
 finished work kept (generate.run: BACKEND_DOWN), to be resumed by the same command.
+
+`map_tasks` is the engine of the experiment grid (evaluate.scenarios): one function over many items, each
+a Ray task with the shared data sent once, the results handed back to the one caller that writes them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 from behaviorlab.errors import ConfigError, LLMError
@@ -165,3 +168,26 @@ def _default_actors(ray: Any, backend: str, threads: int) -> int:
     if backend != "embedded":
         return max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
     return max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+
+
+def map_tasks(engine: str, fn: Callable[[Any, Any], Any], common: Any, items: Sequence[Any], *,
+              cpus: int = 1) -> Iterator[tuple[int, Any]]:
+    """`fn(common, item)` for every item, yielded as (index, result) as each finishes: one after the other in
+    this process (local), or as Ray tasks of `cpus` CPUs each (ray; `common` sent to the cluster once, a task
+    whose worker dies retried up to MAX_RESTARTS times). The caller writes the results: one writer."""
+    if engine == "local":
+        for index, item in enumerate(items):
+            yield index, fn(common, item)
+        return
+    if engine != "ray":
+        raise ConfigError(f"Unknown engine {engine!r}", hint=f"Choose one of: {', '.join(ENGINES)}.")
+    if not items:
+        return
+    ray = ray_session()
+    remote = ray.remote(num_cpus=cpus, max_retries=MAX_RESTARTS)(fn)
+    shared = ray.put(common)
+    futures = {remote.remote(shared, item): index for index, item in enumerate(items)}
+    pending = list(futures)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield futures[done[0]], ray.get(done[0])
