@@ -27,6 +27,7 @@ def test_unknown_keys_and_scenarios_are_config_errors(tmp_path, tiny_log):
     data = tmp_path / "tiny.parquet"
     write_event_log(tiny_log, data)
     assert main(["generate", "--data", str(data), "--out", str(tmp_path / "r"), "--scenario", "nigth"]) == 2
+    assert main(["generate", "--data", str(data), "--out", str(tmp_path / "r"), "--engine", "spark"]) == 2
 
 
 def test_generate_command_runs_and_resumes(tmp_path, tiny_log, fake, monkeypatch, capsys):

@@ -39,6 +39,20 @@ JsonOption = Annotated[Path | None, typer.Option("--json-out", callback=output_f
                                                  help="Also write the results as JSON to this file.")]
 
 
+
+def engine_name(name: str) -> str:
+    from behaviorlab.generate.engine import ENGINES
+
+    if name not in ENGINES:
+        raise typer.BadParameter(f"{name!r} is not one of: {', '.join(ENGINES)}")
+    return name
+
+
+EngineOption = Annotated[str, typer.Option("--engine", callback=engine_name, help=(
+    "Where the LLM requests and experiment cells are computed: local (this process) or ray (Ray actors and "
+    "tasks: the cluster in $RAY_ADDRESS, else a local Ray session; needs the ray extra). Same output for the same seed."))]
+
+
 Status = Callable[[Mapping[str, float | str]], str]
 
 

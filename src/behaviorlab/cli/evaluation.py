@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import FormatOption, output_file, output_folder, progress_bar, progress_bars
+from behaviorlab.cli.common import EngineOption, FormatOption, output_file, output_folder, progress_bar, progress_bars
 from behaviorlab.config import load_config
 from behaviorlab.errors import ConfigError
 
@@ -117,6 +117,7 @@ def experiment_command(
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per model.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs per fit (early stopping on validation).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with an \\[experiment] section (ExperimentConfig keys).")] = None,
+    engine: EngineOption = "local",
 ) -> None:
     """BehaviorGen's training scenarios with real, Markov-synthetic and LLM-synthetic data; tested once on real test data.
 
@@ -151,9 +152,9 @@ def experiment_command(
     if generate is not None:
         llm = {"backend": backend, "model": llm_model, "parallel": parallel}
         paths += _generate_runs(setting, settings, out.parent / f"{out.stem}-runs", generate, per_profile, ablation,
-                                {key: value for key, value in llm.items() if value is not None})
+                                {key: value for key, value in llm.items() if value is not None}, engine)
     with scenario_progress() as report:
-        result = experiment(setting, settings, experiment_runs(paths), results_path=out, progress=report)
+        result = experiment(setting, settings, experiment_runs(paths), results_path=out, progress=report, engine=engine)
     print_summary(result, out)
 
 
@@ -163,19 +164,20 @@ def scenario_progress() -> Any:
 
 
 def _generate_runs(setting, settings, folder: Path, n: int, per_profile: int, ablation: bool,
-                   llm: dict[str, Any]) -> list[Path]:
+                   llm: dict[str, Any], engine: str) -> list[Path]:
     """`experiment --generate`: the run of every distinct real subset (evaluate.cell_runs), with a progress bar."""
     from behaviorlab.cli.app import err_console
     from behaviorlab.cli.generate import generation_status
     from behaviorlab.evaluate.cell_runs import generate_cell_runs
     from behaviorlab.generate.config import GenerateConfig
-    from behaviorlab.llm import create_backend
+    from behaviorlab.generate.engine import create_engine_backend
     from behaviorlab.llm.config import LLMConfig
 
     scene = setting.shift
     generate = GenerateConfig(n_users=n, sequences_per_profile=per_profile,
                               scenario=[scene.scenario] if scene is not None else [], llm=LLMConfig(**llm))
-    backend = create_backend(generate.llm, notify=lambda message: err_console.print(message, highlight=False))
+    backend = create_engine_backend(engine, generate.llm,
+                                    notify=lambda message: err_console.print(message, highlight=False))
     try:
         with progress_bars(status=generation_status, stream=err_console) as add:
             paths = generate_cell_runs(setting.split, settings, generate, backend, folder, ablation=ablation,

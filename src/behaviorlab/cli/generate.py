@@ -11,7 +11,7 @@ import typer
 from pydantic import Field
 
 from behaviorlab.cli.app import app, console, err_console
-from behaviorlab.cli.common import output_file, output_folder, progress_bar
+from behaviorlab.cli.common import EngineOption, output_file, output_folder, progress_bar
 from behaviorlab.config import StrictConfig, parse_config, read_toml
 from behaviorlab.errors import DataError
 from behaviorlab.generate.config import GenerateConfig
@@ -86,6 +86,7 @@ def generate(
     config: Annotated[Path | None, typer.Option("--config", help="TOML file (see GenerateJob); flags override it.")] = None,
     partial: Annotated[bool, typer.Option("--partial", help="Generate nothing more: write the log and manifest of the "
                                                             "work finished so far (re-run without it to complete).")] = False,
+    engine: EngineOption = "local",
 ) -> None:
     """Generate synthetic behavior sequences grounded on a real log, resumably."""
     job = load_job(config, {
@@ -94,16 +95,16 @@ def generate(
                      "dp_epsilon": dp_epsilon, "grounding": grounding,
                      "llm": {"backend": backend, "model": model, "parallel": parallel, "threads": threads}},
     })
-    generate_job(job, partial)
+    generate_job(job, partial, engine)
 
 
-def generate_job(job: GenerateJob, partial: bool = False) -> None:
+def generate_job(job: GenerateJob, partial: bool = False, engine: str = "local") -> None:
     """Generate (or resume) the run `job` describes, with a progress bar, and print what it holds."""
     from behaviorlab.atomic import exclusive_writer
 
     # Locked before the data and the model load, so a second writer is refused in a moment, not after them.
     with exclusive_writer(job.out, "the generation run"):
-        _generate_run(job, partial)
+        _generate_run(job, partial, engine)
 
 
 def generation_status(info: Mapping[str, float | str]) -> str:
@@ -114,14 +115,14 @@ def generation_status(info: Mapping[str, float | str]) -> str:
             f"ETA {float(info.get('eta_s', 0)) / 60:.1f} min")
 
 
-def _generate_run(job: GenerateJob, partial: bool) -> None:
+def _generate_run(job: GenerateJob, partial: bool, engine: str) -> None:
+    from behaviorlab.generate.engine import create_engine_backend
     from behaviorlab.generate.run import run_generation
     from behaviorlab.generate.scenario import parse_scenario
-    from behaviorlab.llm import create_backend
 
     log = training_log(job)
     parse_scenario(job.generate.scenario, log.vocabulary)  # a device the data lacks is refused before the model loads
-    llm = create_backend(job.generate.llm, notify=lambda message: err_console.print(message, highlight=False))
+    llm = create_engine_backend(engine, job.generate.llm, notify=lambda message: err_console.print(message, highlight=False))
     try:
         # Until the first batch goes out: priors, population and prompts (counting a prompt's tokens
         # may ask an LLM server, for connect_timeout_s at most); then the batch says what it waits for.

@@ -69,11 +69,14 @@ def experiment_config(config: ExperimentConfig, setting: ExperimentSetting,
 
 
 def experiment(setting: ExperimentSetting, config: ExperimentConfig | None = None, runs: Sequence[SyntheticRun] = (), *,
-               results_path: str | Path | None = None, progress: ProgressReporter | None = None) -> ExperimentResult:
+               results_path: str | Path | None = None, progress: ProgressReporter | None = None,
+               engine: str = "local") -> ExperimentResult:
     """Every cell of the grid on `setting` (cells saved in `results_path` are kept, new ones added), and the
-    summary of `config.metric`: gains with intervals over seeds, the gap closed towards the oracle, the wins."""
+    summary of `config.metric`: gains with intervals over seeds, the gap closed towards the oracle, the wins.
+    `engine` computes the cells: "local" (this process) or "ray" (Ray tasks; see generate.engine)."""
     config = experiment_config(config or ExperimentConfig(), setting, runs)
-    cells = run_experiment(setting.split, runs, config, oracle=setting.oracle, results_path=results_path, progress=progress)
+    cells = run_experiment(setting.split, runs, config, oracle=setting.oracle, results_path=results_path, progress=progress,
+                           engine=engine)
     rows = sorted(summarise(cells, config.metric), key=lambda r: (r["fraction"], r["scenario"] != "real_only",
                                                                   r["source"] == "oracle"))
     return ExperimentResult(config, cells, rows)
