@@ -4,18 +4,17 @@ byte-identical output for the same seed, and an actor killed mid-run changes not
 import os
 import signal
 import sqlite3
+import sys
 import threading
 
 import pytest
 
 from behaviorlab.errors import ConfigError
 from behaviorlab.generate.config import GenerateConfig
-from behaviorlab.generate.engine import RayBackend, create_engine_backend
+from behaviorlab.generate.engine import RayBackend, create_engine_backend, map_tasks
 from behaviorlab.generate.run import PARQUET_FILE, STORE_FILE, run_generation
 from behaviorlab.llm.base import ChatMessage, ChatRequest
 from behaviorlab.llm.config import LLMConfig
-
-pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'behaviorlab[ray]')")
 
 # 3 profiles x 2 sequences: prefix reuse within a profile, batches that hold whole profiles over 2 actors
 SMALL = {"n_users": 6, "sequences_per_profile": 2, "length": 4, "n_exemplars": 2, "n_neighbours": 4, "n_strata": 3,
@@ -92,6 +91,13 @@ def test_groups_of_reused_prefixes_stay_on_one_actor_across_calls(smollm2_path, 
         backend.close()
 
 
-def test_an_unknown_engine_is_refused():
+def test_an_unknown_engine_is_refused_and_a_missing_ray_says_how_to_install_it(monkeypatch):
     with pytest.raises(ConfigError, match="Unknown engine"):
         create_engine_backend("spark", LLMConfig(**LLM))
+    with pytest.raises(ConfigError, match="Unknown engine"):
+        list(map_tasks("spark", max, 0, [1]))
+    assert list(map_tasks("local", max, 2, [1, 3])) == [(0, 2), (1, 3)]
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as it does without the extra
+    with pytest.raises(ConfigError, match="needs Ray") as refused:
+        create_engine_backend("ray", LLMConfig(**LLM))
+    assert "behaviorlab[ray]" in refused.value.hint
