@@ -104,3 +104,14 @@ def saved_models(tmp_path_factory) -> dict[str, Path]:
     train, valid = log.filter(pl.col("user_id").is_in(users[:30])), log.filter(pl.col("user_id").is_in(users[30:]))
     fit_detector(create_model("markov"), train, valid, AnomalyConfig(context_column=None)).save(root / "detector")
     return {"markov": root / "markov", "sasrec": root / "sasrec", "detector": root / "detector"}
+
+
+@pytest.fixture(scope="session")
+def ring_log() -> Callable[..., EventLog]:
+    """`chain` for tests that build their own models."""
+    return chain
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
