@@ -10,6 +10,7 @@ import threading
 import time
 
 import httpx
+
 import behaviorlab
 
 
