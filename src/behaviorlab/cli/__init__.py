@@ -20,6 +20,7 @@ from behaviorlab.cli import evaluation as _evaluation  # noqa: F401  (registers 
 from behaviorlab.cli import generate as _generate  # noqa: F401  (registers commands)
 from behaviorlab.cli import llm as _llm  # noqa: F401  (registers commands)
 from behaviorlab.cli import models as _models  # noqa: F401  (registers commands)
+from behaviorlab.cli import serve as _serve  # noqa: F401  (registers commands)
 from behaviorlab.cli import tasks as _tasks  # noqa: F401  (registers commands)
 from behaviorlab.cli.app import app, err_console
 from behaviorlab.errors import BehaviorLabError, Interrupted

@@ -66,6 +66,7 @@ def train(
     """
     from behaviorlab.config import load_config
     from behaviorlab.metrics import ranking_report
+    from behaviorlab.models.base import TRAIN_DIGEST
     from behaviorlab.models.registry import model_class
     from behaviorlab.models.settings import TrainSettings
 
@@ -89,7 +90,8 @@ def train(
             else:
                 instance.fit(parts.train, parts.valid, progress=report)
         valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
-        instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics}
+        instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics,
+                              TRAIN_DIGEST: parts.train.digest()}
         kept = save_trained(instance, out, checkpoint)  # the model takes the folder's place in one rename
         if valid_metrics:
             console.print(metrics_table(f"{model}: validation (full ranking)", valid_metrics))

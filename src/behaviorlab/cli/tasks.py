@@ -296,6 +296,7 @@ def anomaly_train(
     from behaviorlab.config import load_config
     from behaviorlab.evaluate.anomaly import split_logs
     from behaviorlab.models.anomaly import AnomalyConfig, fit_detector
+    from behaviorlab.models.base import TRAIN_DIGEST
     from behaviorlab.models.registry import model_class
 
     settings = load_config(AnomalyConfig, config)
@@ -304,6 +305,7 @@ def anomaly_train(
     train, valid, _ = split_logs(_load(data, format_name))
     with progress_bar(f"training {model}") as report:
         detector = fit_detector(sequence_model, train, valid, settings, progress=report)
+    detector.model.metadata_ |= {"data": str(data), TRAIN_DIGEST: train.digest()}  # what `serve` shows as trained-on
     detector.save(out)
     console.print(f"Threshold {detector.threshold_:.4f} chosen on validation ({settings.threshold_rule}). Saved to {out}")
     write_json(json_out, {"model": model, "threshold": detector.threshold_, "config": settings.model_dump(mode="json")})

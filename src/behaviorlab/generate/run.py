@@ -175,27 +175,67 @@ def prepare_prompts(ctx: RunContext, store: RunStore, backend: LLMBackend) -> No
     if ctx.config.persona == "llm":
         # persona requests get their own seeds: attempt -1 of each profile, so they never equal a sequence request's
         profiles = llm_personas(profiles, backend, [request_seed(ctx.config.seed, i, -1) for i in todo])
-    prepared = []
-    for index, profile in zip(todo, profiles, strict=True):
-        rng = np.random.default_rng([ctx.config.seed, index, 1])
-        slots = ctx.slots_of(index)
-        grounding = ground_profile(profile, ctx.priors, ctx.stats_for(profile), ctx.log.vocabulary, ctx.scenario,
-                                   length=ctx.length, has_time=ctx.has_time, n_exemplars=ctx.config.n_exemplars,
-                                   n_habits=ctx.config.n_habits, max_similarity=ctx.config.max_similarity, rng=rng,
-                                   grounded=ctx.config.grounding == "real",
-                                   routine_times=ctx.config.time_weights == "counts_and_routine", sequences=slots)
-        persona = profile.persona if ctx.config.persona == "llm" else ""
-        kwargs = {"length": ctx.length, "persona_text": persona}
-        log = ctx.log
-        compact = tuple(build_messages(profile, grounding, ctx.scenario, log.schema, log.vocabulary, compact=True,
-                                       slot=slot, **kwargs) for slot in range(slots))
-        plain = tuple(build_messages(profile, grounding, ctx.scenario, log.schema, log.vocabulary, compact=False,
-                                     slot=slot, **kwargs) for slot in range(slots))
-        prepared.append(PreparedProfile(
-            index, profile.to_json(), _grounding_record(grounding), compact,
-            output_schema(CodeBook(grounding.legend_actions), ctx.length),
-            sum(message_tokens(backend, m) for m in compact), sum(message_tokens(backend, m) for m in plain)))
-    store.add_profiles(prepared)
+    store.add_profiles([prepare_profile(ctx, index, profile, backend) for index, profile in zip(todo, profiles, strict=True)])
+
+
+def prepare_profile(ctx: RunContext, index: int, profile: Profile, backend: LLMBackend, persona_text: str | None = None
+                    ) -> PreparedProfile:
+    """Ground profile `index` and render its prompts (one per slot); `persona_text` (default: the profile's LLM
+    persona when the config asks for one) joins the profile line of the prompt as data."""
+    rng = np.random.default_rng([ctx.config.seed, index, 1])
+    slots = ctx.slots_of(index)
+    grounding = ground_profile(profile, ctx.priors, ctx.stats_for(profile), ctx.log.vocabulary, ctx.scenario,
+                               length=ctx.length, has_time=ctx.has_time, n_exemplars=ctx.config.n_exemplars,
+                               n_habits=ctx.config.n_habits, max_similarity=ctx.config.max_similarity, rng=rng,
+                               grounded=ctx.config.grounding == "real",
+                               routine_times=ctx.config.time_weights == "counts_and_routine", sequences=slots)
+    if persona_text is None:
+        persona_text = profile.persona if ctx.config.persona == "llm" else ""
+    kwargs = {"length": ctx.length, "persona_text": persona_text}
+    log = ctx.log
+    compact = tuple(build_messages(profile, grounding, ctx.scenario, log.schema, log.vocabulary, compact=True,
+                                   slot=slot, **kwargs) for slot in range(slots))
+    plain = tuple(build_messages(profile, grounding, ctx.scenario, log.schema, log.vocabulary, compact=False,
+                                 slot=slot, **kwargs) for slot in range(slots))
+    return PreparedProfile(index, profile.to_json(), _grounding_record(grounding), compact,
+                           output_schema(CodeBook(grounding.legend_actions), ctx.length),
+                           sum(message_tokens(backend, m) for m in compact), sum(message_tokens(backend, m) for m in plain))
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    """One sequence made outside a run (`behaviorlab serve`'s /generate): its attempts, the last one accepted
+    when any was."""
+
+    attempts: tuple[AttemptRecord, ...]
+
+    @property
+    def events(self) -> list[list[Any]] | None:
+        """[action, weekday, hour_bin] per event of the accepted attempt; None when no attempt was accepted."""
+        return self.attempts[-1].events
+
+
+def generate_sequence(ctx: RunContext, index: int, profile: Profile, backend: LLMBackend,
+                      persona_text: str | None = None) -> SequenceResult:
+    """One synthetic sequence for `profile`, made as a run makes its sequence (index, 0): the same grounding,
+    prompt, seeds per attempt (the run seed, `index`, the attempt), checks and up to max_attempts attempts.
+
+    Nothing is stored. A backend that is down raises the LLMError a run stops with.
+    """
+    if not 0 <= index < ctx.n_profiles:
+        raise GenerationError(f"Profile index {index} is outside the population (0..{ctx.n_profiles - 1})")
+    prepared = prepare_profile(ctx, index, profile, backend, persona_text)
+    records: list[AttemptRecord] = []
+    for attempt in range(ctx.config.max_attempts):
+        [request] = _requests(ctx, prepared, [(index, 0)], {(index, 0): attempt})
+        [result] = backend.complete([request])
+        if _backend_down(result):
+            assert result.failure is not None
+            raise _down_error(backend, [result.failure], 1)
+        records.append(_attempt_record(ctx, prepared, 0, attempt, result))
+        if records[-1].events is not None:
+            break
+    return SequenceResult(tuple(records))
 
 
 def _grounding_record(grounding: Grounding) -> GroundingRecord:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
 VOCABULARY = "vocabulary.json"
+TRAIN_DIGEST = "train_digest"  # metadata key: EventLog.digest() of the log the model was fitted on
 
 
 @runtime_checkable
@@ -52,6 +53,9 @@ class NextBehaviorModel(Protocol):
 
     def predict_next(self, history: Sequence[str], k: int = 10,
                      context: Mapping[str, str] | None = None) -> list[tuple[str, float]]: ...
+
+    def predict_next_batch(self, histories: Sequence[Sequence[str]], ks: Sequence[int],
+                           contexts: Sequence[Mapping[str, str] | None] | None = None) -> list[list[tuple[str, float]]]: ...
 
     def score(self, history: Sequence[str], next_action: str, context: Mapping[str, str] | None = None) -> float: ...
 
@@ -129,10 +133,14 @@ class SequenceModel(ABC):
         self.vocabulary_ = train.vocabulary
         return train.vocabulary
 
+    def unknown_actions(self, actions: Sequence[str]) -> list[str]:
+        """The distinct actions of `actions` the model has never heard of, sorted."""
+        vocabulary = self.vocabulary
+        return sorted({a for a in actions if a not in vocabulary})
+
     def check_known(self, actions: Sequence[str]) -> None:
         """Raise one ModelError naming every action the model has never heard of."""
-        vocabulary = self.vocabulary
-        unknown = sorted({a for a in actions if a not in vocabulary})
+        unknown = self.unknown_actions(actions)
         if unknown:
             raise ModelError(
                 f"{len(unknown)} actions are not in the model's vocabulary: {unknown[:10]}",
@@ -178,11 +186,33 @@ class SequenceModel(ABC):
     def predict_next(self, history: Sequence[str], k: int = 10,
                      context: Mapping[str, str] | None = None) -> list[tuple[str, float]]:
         """The k most likely next actions with their probabilities, most likely first."""
-        if k < 1:
-            raise ModelError(f"k must be at least 1, got {k}")
-        log_probs = self._single(history, context)
-        top = np.argsort(-log_probs, kind="stable")[:k]
-        return [(self.vocabulary.actions[j], float(np.exp(log_probs[j]))) for j in top]
+        return self.predict_next_batch([history], [k], [context])[0]
+
+    def predict_next_batch(self, histories: Sequence[Sequence[str]], ks: Sequence[int],
+                           contexts: Sequence[Mapping[str, str] | None] | None = None) -> list[list[tuple[str, float]]]:
+        """`predict_next` for N histories in one forward pass: history i gets its ks[i] most likely next actions.
+
+        Every history and context is checked first (one ModelError for all unknown actions); a context
+        column that some requests leave out is None (unknown) for them.
+        """
+        contexts = list(contexts) if contexts is not None else [None] * len(histories)
+        if not len(ks) == len(contexts) == len(histories):
+            raise ModelError(f"predict_next_batch got {len(histories)} histories, {len(ks)} ks and {len(contexts)} contexts",
+                             hint="Give one k and one context (or None) per history.")
+        small = sorted({k for k in ks if k < 1})
+        if small:
+            raise ModelError(f"k must be at least 1, got {small}")
+        self.check_known([a for history in histories for a in history])
+        for context in contexts:
+            self.check_context(context)
+        columns = sorted({key for context in contexts if context for key in context})
+        values = {key: [(context or {}).get(key) for context in contexts] for key in columns}
+        log_probs = self._log_probs([list(h) for h in histories], values)  # [N, V]
+        ranked = []
+        for row, k in zip(log_probs, ks, strict=True):
+            top = np.argsort(-row, kind="stable")[:k]
+            ranked.append([(self.vocabulary.actions[j], float(np.exp(row[j]))) for j in top])
+        return ranked
 
     def score(self, history: Sequence[str], next_action: str, context: Mapping[str, str] | None = None) -> float:
         """log p(next_action | history)."""
