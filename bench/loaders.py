@@ -2,7 +2,11 @@
 
 Each case runs in a fresh subprocess, so its peak resident memory (ru_maxrss) is its own; the time is
 the load call alone (imports excluded). Cases: ml-100k (RecBole .inter), SmartThings FR train.csv, and
-a generated CSV of --events events (user,timestamp,action; written under /tmp, not the repository).
+a generated log of --events events (bench/generate_log.py: a CSV and a Parquet folder under /tmp, not the
+repository). On the generated log the comparison is like for like (issue 15, section 7):
+  pandas-checked  pandas.read_csv (ids as text) + to_datetime + the null/empty checks we make + distinct actions
+  polars-bare     pl.read_csv alone (no parsing of times, no checks): our validation overhead is ours / this
+  behaviorlab-parquet  our load of the Parquet folder of the same events
 
     .venv/bin/python bench/loaders.py [--datasets ../shared/datasets] [--events 10000000] [--repeats 3]
 
@@ -19,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from generate_log import generate  # bench/ is on the path when this file runs as a script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,20 +44,44 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_case(kind: str, path: str, pandas_sep: str) -> dict:
-    """Runs inside the child: load once, report events, seconds and peak RSS."""
-    if kind == "behaviorlab":
+def _pandas_checked(path: str, sep: str) -> int:
+    """What our CSV load does, in pandas: ids as text, epoch seconds to UTC datetimes, every null or empty
+    id and unparsable time found, the distinct actions listed."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, sep=sep, dtype={"user_id": str, "action": str})
+    times = pd.to_datetime(frame["timestamp"], unit="s", utc=True, errors="coerce")
+    bad = frame["user_id"].isna() | (frame["user_id"].str.len() == 0) | frame["action"].isna()
+    bad |= (frame["action"].str.len() == 0) | times.isna()
+    if bad.any():
+        raise SystemExit(f"{int(bad.sum())} bad rows in {path}")
+    distinct = frame["action"].unique()  # the vocabulary our load builds
+    return len(frame) if len(distinct) else 0
+
+
+def _load_call(kind: str, path: str, pandas_sep: str):
+    """The measured call of each loader kind (imports done before the clock starts)."""
+    if kind.startswith("behaviorlab"):
         from behaviorlab.datasets import load
 
-        before = _peak_rss_mb()
-        start = time.perf_counter()
-        events = load(path).n_events
-    else:
-        import pandas as pd
+        return lambda: load(path).n_events
+    if kind == "polars-bare":
+        import polars as pl
 
-        before = _peak_rss_mb()
-        start = time.perf_counter()
-        events = len(pd.read_csv(path, sep=pandas_sep))
+        return lambda: pl.read_csv(path, separator=pandas_sep).height
+    import pandas as pd
+
+    if kind == "pandas-checked":
+        return lambda: _pandas_checked(path, pandas_sep)
+    return lambda: len(pd.read_csv(path, sep=pandas_sep))
+
+
+def run_case(kind: str, path: str, pandas_sep: str) -> dict:
+    """Runs inside the child: load once, report events, seconds and peak RSS."""
+    call = _load_call(kind, path, pandas_sep)
+    before = _peak_rss_mb()
+    start = time.perf_counter()
+    events = call()
     seconds = time.perf_counter() - start
     return {"events": events, "seconds": seconds, "rss_before_mb": before, "peak_rss_mb": _peak_rss_mb()}
 
@@ -64,26 +94,6 @@ def measure(kind: str, path: Path, pandas_sep: str = ",") -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def generate_csv(path: Path, events: int, seed: int = 0) -> Path:
-    """user,timestamp,action with 100k users, 1k actions, epoch-second times (deterministic)."""
-    import numpy as np
-    import polars as pl
-
-    if path.is_file() and path.stat().st_size > 0:
-        return path
-    rng = np.random.default_rng(seed)
-    users = pl.Series("user", rng.integers(0, 100_000, events)).cast(pl.String)
-    frame = pl.DataFrame({
-        "user": "u" + users,
-        "timestamp": rng.integers(1_600_000_000, 1_700_000_000, events),
-        "action": "a" + pl.Series(rng.integers(0, 1_000, events)).cast(pl.String),
-    })
-    tmp = path.with_suffix(".tmp")
-    frame.write_csv(tmp)
-    tmp.replace(path)
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=REPO / ".." / "shared" / "datasets")
@@ -92,39 +102,46 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per loader and case; the median run is shown")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    big = generate_csv(args.out / f"events_{args.events}.csv", args.events)
-    # The generic loader reads user_id,timestamp,action; the generated file names them user,timestamp,action,
-    # so it goes through a mapping file like a user's own CSV would (the TOML path is exercised by the CLI).
-    mapped = args.out / f"events_{args.events}_mapped.csv"
-    if not mapped.is_file():
-        _, _, rest = big.read_bytes().partition(b"\n")
-        mapped.write_bytes(b"user_id,timestamp,action\n" + rest)
+    big, folder = generate(args.out, args.events)
+    plain = ("pandas", "behaviorlab")
     cases = [
-        ("ml-100k", args.datasets / "movielens-100k" / "ml-100k.inter", "\t"),
-        ("smartthings-fr train", args.datasets / "smartthings-fr" / "train.csv", ","),
-        (f"generated {args.events:,} events", mapped, ","),
+        ("ml-100k", args.datasets / "movielens-100k" / "ml-100k.inter", "\t", plain),
+        ("smartthings-fr train", args.datasets / "smartthings-fr" / "train.csv", ",", plain),
+        (f"generated {args.events:,} events", big, ",", ("pandas-checked", "polars-bare", "behaviorlab")),
     ]
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start "
           "(polars uses every core; pandas.read_csv one, so a loaded machine hurts polars more)")
     print(f"{'case':<28} {'loader':<12} {'events':>12} {'seconds':>8} {'events/s':>12} {'peak RSS MB':>12} {'RSS before':>11}")
-    for name, path, sep in cases:
+    for name, path, sep, kinds in cases:
         if not path.exists():
             print(f"{name:<28} skipped: {path} not found")
             continue
-        # Alternate the two loaders and keep each one's median run, so load from other processes
-        # on the shared machine hits both alike.
-        runs: dict[str, list[dict]] = {"pandas": [], "behaviorlab": []}
-        for _ in range(args.repeats):
-            for kind, kind_runs in runs.items():
-                kind_runs.append(measure(kind, path, sep))
-        results = {kind: sorted(r, key=lambda x: x["seconds"])[len(r) // 2] for kind, r in runs.items()}
+        results = _median_runs([(kind, path) for kind in kinds], sep, args.repeats)
         for kind, r in results.items():
-            print(f"{name:<28} {kind:<12} {r['events']:>12,} {r['seconds']:>8.3f} {r['events'] / r['seconds']:>12,.0f} "
+            print(f"{name:<28} {kind:<20} {r['events']:>12,} {r['seconds']:>8.3f} {r['events'] / r['seconds']:>12,.0f} "
                   f"{r['peak_rss_mb']:>12,.0f} {r['rss_before_mb']:>11,.0f}")
-        ours, theirs = results["behaviorlab"], results["pandas"]
-        print(f"{name:<28} speed vs pandas x{theirs['seconds'] / ours['seconds']:.2f}, "
-              f"peak memory vs pandas x{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}")
+        ours, theirs = results["behaviorlab"], results[kinds[0]]
+        target = " (target >= 1.0, like for like)" if kinds[0] == "pandas-checked" else " (a bare parse: not like for like)"
+        print(f"{name:<28} speed vs {kinds[0]} x{theirs['seconds'] / ours['seconds']:.2f}{target}, "
+              f"peak memory vs {kinds[0]} x{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}")
+        if "polars-bare" in results:
+            parquet = _median_runs([("behaviorlab-parquet", folder)], sep, args.repeats)["behaviorlab-parquet"]
+            print(f"{name:<28} behaviorlab-parquet  {parquet['events']:>12,} {parquet['seconds']:>8.3f} "
+                  f"{parquet['events'] / parquet['seconds']:>12,.0f} {parquet['peak_rss_mb']:>12,.0f}")
+            print(f"{name:<28} Parquet load vs our CSV load x{ours['seconds'] / parquet['seconds']:.2f} (target >= 5); "
+                  f"validation overhead over a bare Polars parse x{ours['seconds'] / results['polars-bare']['seconds']:.2f} "
+                  "(target <= 1.5)")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
+
+
+def _median_runs(cases: list[tuple[str, Path]], sep: str, repeats: int) -> dict[str, dict]:
+    """Each (kind, path) run `repeats` times, alternating between kinds so that load from other processes on
+    the shared machine hits all alike; the median run of each kind."""
+    runs: dict[str, list[dict]] = {kind: [] for kind, _ in cases}
+    for _ in range(repeats):
+        for kind, path in cases:
+            runs[kind].append(measure(kind, path, sep))
+    return {kind: sorted(r, key=lambda x: x["seconds"])[len(r) // 2] for kind, r in runs.items()}
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 import json
 
+import polars as pl
 import pytest
 
-from behaviorlab.datasets import ColumnMapping, load
+from behaviorlab.datasets import ColumnMapping, detect_format, load, write_event_log
 from behaviorlab.errors import DataError
 
 
@@ -127,3 +128,51 @@ def test_jsonl_key_given_twice_and_parquet_column_given_twice_are_refused(tmp_pa
     pq.write_table(pa.table([pa.array(["a"]), pa.array([1]), pa.array(["b"])], names=["user_id", "action", "action"]), parquet)
     with pytest.raises(DataError, match="the schema repeats the column 'action'"):
         load(parquet)
+
+
+def _events(users: list[str], times: list[int], actions: list[str]) -> pl.DataFrame:
+    return pl.DataFrame({"user_id": users, "timestamp": times, "action": actions})
+
+
+def test_a_folder_of_parquet_parts_loads_as_one_table(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    first, second = _events(["u1", "u2"], [1_700_000_000, 1_700_000_001], ["a", "b"]), _events(["u1"], [1_700_000_002], ["c"])
+    first.write_parquet(folder / "part-0.parquet")
+    second.write_parquet(folder / "part-1.parquet")
+    (folder / "_SUCCESS").write_text("")  # writers' markers are not data
+    whole = tmp_path / "whole.parquet"
+    pl.concat([first, second]).write_parquet(whole)
+    assert detect_format(folder).name == "parquet"
+    assert load(folder).frame.equals(load(whole).frame)
+
+
+def test_hive_partition_folders_become_columns_through_the_mapping(tmp_path):
+    for day, frame in ((1, _events(["u1", "u2"], [1_700_000_000, 1_700_000_001], ["a", "b"])),
+                       (2, _events(["u3"], [1_700_000_002], ["c"]))):
+        (tmp_path / "log" / f"day={day}").mkdir(parents=True)
+        frame.write_parquet(tmp_path / "log" / f"day={day}" / "data.parquet")
+    log = load(tmp_path / "log", mapping=ColumnMapping(extras={"day": "int"}))
+    assert log.frame.get_column("day").to_list() == [1, 1, 2] and log.frame.get_column("action").to_list() == ["a", "b", "c"]
+
+
+def test_behaviorlab_parts_read_back_losslessly_and_bad_rows_are_counted_over_the_parts(tmp_path):
+    (tmp_path / "events.csv").write_text("user_id,timestamp,action\nu1,1700000000,a\nu2,1700000001,b\n")
+    log = load(tmp_path / "events.csv")
+    folder = tmp_path / "logs"
+    write_event_log(log, folder / "p0.parquet")
+    write_event_log(log, folder / "p1.parquet")
+    assert load(folder).frame.equals(pl.concat([log.frame, log.frame]))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    _events(["u1"], [1_700_000_000], ["a"]).write_parquet(bad / "p0.parquet")
+    _events(["u2", ""], [1_700_000_001, 1_700_000_002], ["b", "c"]).write_parquet(bad / "p1.parquet")
+    with pytest.raises(DataError) as info:
+        load(bad)
+    assert [(p.row, p.column) for p in info.value.problems] == [(3, "user_id")]
+
+
+def test_a_folder_without_parquet_parts_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no Parquet files"):
+        load(tmp_path / "empty", format="parquet")

@@ -1,6 +1,7 @@
 """EventLog <-> Parquet, with the schema and vocabulary in the file's key-value metadata.
 
-A file written here reads back as the same EventLog (columns, types, schema, vocabulary text).
+A file written here reads back as the same EventLog (columns, types, schema, vocabulary text). A folder
+of Parquet files (a plain folder of *.parquet, or hive-style key=value/ sub-folders) reads as one table.
 """
 
 from __future__ import annotations
@@ -75,6 +76,24 @@ def event_log_metadata(path: str | Path) -> dict[bytes, bytes] | None:
     """The behaviorlab metadata of a Parquet file, or None when it was not written by write_event_log."""
     metadata = read_parquet_schema(path).metadata or {}
     return metadata if SCHEMA_KEY in metadata and VOCABULARY_KEY in metadata else None
+
+
+def parquet_parts(folder: Path) -> list[Path]:
+    """The Parquet files of a partitioned folder, in path order (hive key=value/ sub-folders included);
+    files whose names start with '.' or '_' (writers' temporary and _SUCCESS files) are not data."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".parquet", ".pq") and p.is_file()
+                  and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts))
+
+
+def scan_parquet(path: Path) -> pl.LazyFrame:
+    """A lazy scan of one Parquet file or of every part of a partitioned folder; hive key=value folder
+    names become columns (typed by Polars: key=3 an integer, key=x text)."""
+    if not path.is_dir():
+        return pl.scan_parquet(path)
+    parts = parquet_parts(path)
+    if not parts:
+        raise DataError(f"{path} holds no Parquet files", hint="Point at a folder of *.parquet files (or key=value/ sub-folders of them).")
+    return pl.scan_parquet(parts, hive_partitioning=True)
 
 
 def read_event_log(path: str | Path) -> EventLog:

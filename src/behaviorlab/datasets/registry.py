@@ -13,6 +13,7 @@ from pathlib import Path
 from behaviorlab.datasets import foursquare, kasteren, movielens, smartthings, tabular
 from behaviorlab.datasets.files import refuse_special_file
 from behaviorlab.datasets.mapping import ColumnMapping
+from behaviorlab.datasets.parquet import parquet_parts
 from behaviorlab.errors import ConfigError, DataError
 from behaviorlab.schema import EventLog
 
@@ -47,8 +48,10 @@ FORMATS: tuple[DatasetFormat, ...] = (
                   foursquare.is_foursquare, foursquare.load_foursquare),
     DatasetFormat("kasteren", "Kasteren home sensors: houseX.sensors, .activities, .sensor_names, .activity_names",
                   kasteren.is_kasteren, kasteren.load_kasteren),
-    DatasetFormat("parquet", "Parquet: a behaviorlab event log (lossless) or any table with a column mapping",
-                  _suffix(".parquet", ".pq"), tabular.load_parquet, uses_mapping=True),
+    DatasetFormat("parquet", "Parquet: a behaviorlab event log (lossless) or any table with a column mapping; "
+                  "a file or a partitioned folder (*.parquet parts, hive key=value/ sub-folders)",
+                  lambda p: _suffix(".parquet", ".pq")(p) or (p.is_dir() and bool(parquet_parts(p))),
+                  tabular.load_parquet, uses_mapping=True),
     DatasetFormat("jsonl", "JSON lines, one event per line, with a column mapping",
                   _suffix(*tabular.JSONL_SUFFIXES), tabular.load_jsonl, uses_mapping=True),
     DatasetFormat("csv", "CSV/TSV with a header, with a column mapping (default columns user_id,timestamp,action)",

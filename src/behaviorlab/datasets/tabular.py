@@ -17,8 +17,20 @@ from pathlib import Path
 import polars as pl
 
 from behaviorlab.datasets.files import refuse_repeated_names, require_file, require_utf8_head
-from behaviorlab.datasets.mapping import SNIFF_ROWS, ColumnMapping, event_log_from_frame, resolve_time_format
-from behaviorlab.datasets.parquet import event_log_metadata, read_event_log, read_parquet_schema
+from behaviorlab.datasets.mapping import (
+    SNIFF_ROWS,
+    ColumnMapping,
+    concat_logs,
+    event_log_from_frame,
+    resolve_time_format,
+)
+from behaviorlab.datasets.parquet import (
+    event_log_metadata,
+    parquet_parts,
+    read_event_log,
+    read_parquet_schema,
+    scan_parquet,
+)
 from behaviorlab.errors import DataError, Problem
 from behaviorlab.schema import EventLog
 
@@ -122,9 +134,25 @@ def _check_json_lines(path: Path, limit: int | None = None) -> None:
 
 
 def load_parquet(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
-    """A file written by behaviorlab reads back losslessly; any other Parquet goes through the mapping."""
+    """A file written by behaviorlab reads back losslessly; any other Parquet goes through the mapping.
+    A folder of Parquet parts reads as one table (see scan_parquet); its rows are counted over the parts in
+    path order."""
+    if path.is_dir():
+        return _load_parquet_folder(path, mapping)
     require_file(path, "Parquet file")
     refuse_repeated_names(path, read_parquet_schema(path).names, where="the schema")
     if mapping is None and event_log_metadata(path) is not None:
         return read_event_log(path)
     return event_log_from_frame(pl.scan_parquet(path), mapping or ColumnMapping(), source=str(path))
+
+
+def _load_parquet_folder(path: Path, mapping: ColumnMapping | None) -> EventLog:
+    """Parts written by behaviorlab (each with its schema and vocabulary) stack losslessly; any other parts
+    are scanned as one table through the mapping, so they are parsed and checked like a single file."""
+    scan = scan_parquet(path)  # a DataError for a folder without parts
+    parts = parquet_parts(path)
+    for part in parts:
+        refuse_repeated_names(part, read_parquet_schema(part).names, where="the schema")
+    if mapping is None and all(event_log_metadata(part) is not None for part in parts):
+        return concat_logs([read_event_log(part) for part in parts], source=str(path))
+    return event_log_from_frame(scan, mapping or ColumnMapping(), source=str(path))
