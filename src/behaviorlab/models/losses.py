@@ -11,11 +11,12 @@ score s(h, j) comes from the network (`ScoredNetwork`): h . e_j with the tied ou
                      RecSys 2023), beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = K / (V - 1): a
                      model trained on K negatives is over-confident by the sampling rate; t in [0, 1]
                      calibrates (t = 0 is bce, t = 1 fully corrects it)
-    sampled_softmax  -log softmax([s_y - log Q(y), s_k - log Q(k)])_0, Q(j) = K q(j) the expected
-                     count of j among the K draws from the proposal q (log-Q correction, Jean et al.
-                     2015): without it, frequently drawn actions are over-penalised and the learned
-                     scores estimate log p(j) - log q(j) rather than log p(j)
-
+    sampled_softmax  -log softmax([s_y, s_k - log Q(k)])_0, Q(j) = K q(j) the expected count of j
+                     among the K draws from the proposal q (log-Q correction, Bengio & Senecal 2008):
+                     sum_k exp(s_k) / Q(k) over the draws that are not the target estimates the
+                     softmax's normaliser without its target term, so the loss tends to the full
+                     softmax's as K grows; without the correction, frequently drawn actions are
+                     over-penalised
 The K negatives are drawn once per batch, shared by its M positions (one [K, D] lookup and an [M, K]
 matrix product instead of M x K lookups), from the proposal q: uniform over the V actions, or
 proportional to each action's count among the training targets ("popularity"). A draw that hits a row's
@@ -72,15 +73,14 @@ class SampledObjective:
         positive = network.target_scores(hidden, targets)  # [M]
         negative = network.column_scores(hidden, drawn)  # [M, K]
         hit = drawn[None, :] == targets[:, None]  # [M, K]: a row's own target drawn as a negative
-        return sampled_loss(self.name, positive, negative, hit, self.beta,
-                            log_q_correction(proposal, self.negatives, targets) if self.name == "sampled_softmax" else None,
-                            log_q_correction(proposal, self.negatives, drawn) if self.name == "sampled_softmax" else None)
+        log_q = log_q_correction(proposal, self.negatives, drawn) if self.name == "sampled_softmax" else None  # [K]
+        return sampled_loss(self.name, positive, negative, hit, self.beta, log_q)
 
 
 def sampled_loss(name: LossName, positive: torch.Tensor, negative: torch.Tensor, hit: torch.Tensor, beta: float = 1.0,
-                 positive_log_q: torch.Tensor | None = None, negative_log_q: torch.Tensor | None = None) -> torch.Tensor:
+                 log_q: torch.Tensor | None = None) -> torch.Tensor:
     """The mean loss of M rows from their target scores positive [M], negative scores [M, K] and the mask
-    hit [M, K] of negatives that are the row's target (left out); log Q [M] and [K] for sampled_softmax."""
+    hit [M, K] of negatives that are the row's target (left out); the negatives' log Q [K] for sampled_softmax."""
     kept = (~hit).to(negative.dtype)  # [M, K]
     if name == "bpr":
         per_negative = -F.logsigmoid(positive[:, None] - negative) * kept  # [M, K]
@@ -88,10 +88,10 @@ def sampled_loss(name: LossName, positive: torch.Tensor, negative: torch.Tensor,
     if name in ("bce", "gbce"):
         return (-beta * F.logsigmoid(positive) - (F.logsigmoid(-negative) * kept).sum(dim=1)).mean()
     if name == "sampled_softmax":
-        if positive_log_q is None or negative_log_q is None:
-            raise ValueError("sampled_softmax needs the log-Q corrections")
-        corrected = torch.cat([(positive - positive_log_q)[:, None],
-                               (negative - negative_log_q[None, :]).masked_fill(hit, float("-inf"))], dim=1)  # [M, 1 + K]
+        if log_q is None:
+            raise ValueError("sampled_softmax needs the negatives' log-Q corrections")
+        corrected = torch.cat([positive[:, None], (negative - log_q[None, :]).masked_fill(hit, float("-inf"))],
+                              dim=1)  # [M, 1 + K]
         return -torch.log_softmax(corrected, dim=1)[:, 0].mean()
     raise ValueError(f"{name} is not a sampled objective")
 
