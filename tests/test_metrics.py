@@ -103,3 +103,24 @@ def test_bad_inputs_are_errors():
 def test_mean_and_std_over_seeds():
     summary = mean_and_std([{"HR@1": 0.2, "x": 1.0}, {"HR@1": 0.4}])
     assert summary == {"HR@1": (pytest.approx(0.3), pytest.approx(math.sqrt(0.02)))}
+
+
+def test_a_model_report_in_blocks_equals_the_report_of_the_whole_score_matrix():
+    import polars as pl
+
+    from behaviorlab.metrics import example_ranks, ranking_report, target_columns
+    from behaviorlab.models.markov import MarkovModel
+    from behaviorlab.schema import EventLog, Schema
+    from behaviorlab.sequences import leave_one_out
+
+    rng = np.random.default_rng(3)
+    rows = [(f"u{u}", t, f"a{int(rng.integers(0, 40))}") for u in range(60) for t in range(8)]
+    frame = pl.DataFrame(rows, schema={"user_id": pl.String, "position": pl.Int64, "action": pl.String}, orient="row")
+    split = leave_one_out(EventLog(frame, Schema(time="position")))
+    model = MarkovModel().fit(split.train)
+    whole = ranking_metrics(model.predict_scores(split.test), target_columns(model, split.test), (1, 5, 10))
+    sampled = ranking_metrics(model.predict_scores(split.test), target_columns(model, split.test), (10,), negatives=5, seed=4)
+    for cells in (40, 7 * 40, 10**9):  # one example per block, 7 per block (a ragged last block), all at once
+        assert ranking_report(model, split.test, (1, 5, 10), cells=cells) == whole
+        assert ranking_report(model, split.test, (10,), negatives=5, seed=4, cells=cells) == sampled
+    assert len(example_ranks(model, split.test, cells=40).full) == len(split.test)

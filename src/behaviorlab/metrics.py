@@ -4,11 +4,13 @@ Ranking metrics take a score matrix [N, V] (higher = more likely; column j = voc
 and the target column of each row. The rank of a target counts every other action scored at least
 as high (ties go against the model, so constant scores cannot look good). Full ranking over all
 actions is the default; sampled negatives are computed only on request, and their keys say so.
+A model's report (`ranking_report`) scores its examples in blocks and keeps only per-example ranks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -124,21 +126,77 @@ def rmse(y_true: Sequence[float] | np.ndarray, y_pred: Sequence[float] | np.ndar
 
 
 def sampled_candidates(scores: np.ndarray, targets: Sequence[int] | np.ndarray, negatives: int,
-                       seed: int) -> tuple[np.ndarray, np.ndarray]:
+                       seed: int | np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Restrict each row to its target plus `negatives` other columns drawn uniformly (seeded).
 
-    Returns scores [N, 1 + negatives] with the target in column 0, and targets (all 0).
+    Returns scores [N, 1 + negatives] with the target in column 0, and targets (all 0). Rows draw in
+    order from one generator, so scoring row blocks one after another with the same generator draws
+    what one call on all rows draws.
     """
     scores, targets = _checked(scores, targets)
     n, v = scores.shape
     if not 1 <= negatives <= v - 1:
         raise EvaluationError(f"negatives must be between 1 and {v - 1}, got {negatives}")
-    rng = np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     # Draw from the V-1 non-target columns: sample in 0..V-2, then skip over the target column.
     drawn = np.stack([rng.choice(v - 1, size=negatives, replace=False) for _ in range(n)])  # [N, negatives]
     drawn = drawn + (drawn >= targets[:, None])
     columns = np.concatenate([targets[:, None], drawn], axis=1)  # [N, 1 + negatives]
     return np.take_along_axis(scores, columns, axis=1), np.zeros(n, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """What every ranking metric reads, per example: the target's 0-based rank among all actions, the
+    arg-max column, the target column, and (with sampled negatives) its rank among its candidates."""
+
+    full: np.ndarray  # int64 [N]
+    predicted: np.ndarray  # int64 [N]
+    targets: np.ndarray  # int64 [N]
+    sampled: np.ndarray | None = None  # int64 [N]
+
+    @classmethod
+    def of(cls, scores: np.ndarray, targets: Sequence[int] | np.ndarray, negatives: int | None = None,
+           rng: np.random.Generator | None = None) -> Ranks:
+        """The ranks of one block of rows: scores [N, V], targets [N]; `rng` draws the sampled negatives."""
+        scores, targets = _checked(scores, targets)
+        sampled = None
+        if negatives is not None:
+            candidates, zeros = sampled_candidates(scores, targets, negatives, rng if rng is not None else 0)
+            sampled = target_ranks(candidates, zeros)
+        return cls(target_ranks(scores, targets), scores.argmax(axis=1), targets, sampled)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Ranks]) -> Ranks:
+        sampled = [p.sampled for p in parts]
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("full", "predicted", "targets")),
+                   None if any(s is None for s in sampled) else np.concatenate(sampled))  # type: ignore[arg-type]
+
+
+def _from_ranks(ranks: np.ndarray, ks: Iterable[int], suffix: str) -> dict[str, float]:
+    report: dict[str, float] = {}
+    for k in ks:
+        _check_k(k)
+        report[f"HR@{k}{suffix}"] = float((ranks < k).mean())
+        report[f"NDCG@{k}{suffix}"] = float(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+        report[f"MRR@{k}{suffix}"] = float(np.where(ranks < k, 1.0 / (ranks + 1.0), 0.0).mean())
+    report[f"MRR{suffix}"] = float((1.0 / (ranks + 1.0)).mean())
+    return report
+
+
+def metrics_of_ranks(ranks: Ranks, ks: Iterable[int] = (1, 5, 10), *, negatives: int | None = None) -> dict[str, float]:
+    """The report of `ranking_metrics` from ranks (see there)."""
+    if negatives is None:
+        correct = ranks.predicted == ranks.targets
+        report = {"accuracy": float(correct.mean()),
+                  "macro_recall": float(np.mean([correct[ranks.targets == c].mean() for c in np.unique(ranks.targets)]))}
+        report |= _from_ranks(ranks.full, ks, "")
+    else:
+        if ranks.sampled is None:
+            raise EvaluationError("These ranks were computed without sampled negatives")
+        report = _from_ranks(ranks.sampled, ks, f" (sampled {negatives})")
+    report["examples"] = float(len(ranks.targets))
+    return report
 
 
 def ranking_metrics(scores: np.ndarray, targets: Sequence[int] | np.ndarray, ks: Iterable[int] = (1, 5, 10),
@@ -148,22 +206,7 @@ def ranking_metrics(scores: np.ndarray, targets: Sequence[int] | np.ndarray, ks:
     With `negatives`, ranking is among the target and that many sampled actions, and every key
     carries the suffix " (sampled N)" so such numbers are never mistaken for full ranking.
     """
-    scores, targets = _checked(scores, targets)
-    report: dict[str, float] = {}
-    if negatives is None:
-        suffix = ""
-        report["accuracy"] = accuracy(scores, targets)
-        report["macro_recall"] = macro_recall(scores, targets)
-    else:
-        scores, targets = sampled_candidates(scores, targets, negatives, seed)
-        suffix = f" (sampled {negatives})"
-    for k in ks:
-        report[f"HR@{k}{suffix}"] = hit_rate_at_k(scores, targets, k)
-        report[f"NDCG@{k}{suffix}"] = ndcg_at_k(scores, targets, k)
-        report[f"MRR@{k}{suffix}"] = mrr_at_k(scores, targets, k)
-    report[f"MRR{suffix}"] = mrr(scores, targets)
-    report["examples"] = float(len(targets))
-    return report
+    return metrics_of_ranks(Ranks.of(scores, targets, negatives, np.random.default_rng(seed)), ks, negatives=negatives)
 
 
 def target_columns(model: NextBehaviorModel, examples: NextEventExamples) -> np.ndarray:
@@ -176,11 +219,38 @@ def target_columns(model: NextBehaviorModel, examples: NextEventExamples) -> np.
     return np.asarray(vocabulary.columns_of(examples.targets), dtype=np.int64)
 
 
+# Score matrices are built this many cells (examples x actions) at a time, so evaluating N examples over
+# V actions holds O(CHUNK_CELLS) floats, not O(N x V): 22k users x 12k items would be 1 GB of float32.
+CHUNK_CELLS = 1 << 23
+
+
+def chunk_rows(n_actions: int, cells: int = CHUNK_CELLS) -> int:
+    """How many examples one score block holds."""
+    return max(1, cells // max(n_actions, 1))
+
+
+def example_ranks(model: NextBehaviorModel, examples: NextEventExamples, *, negatives: int | None = None,
+                  seed: int = 0, cells: int = CHUNK_CELLS) -> Ranks:
+    """The ranks of a fitted model's targets over `examples`, scored in blocks of examples (exact: the
+    same ranks and sampled negatives as scoring every example at once)."""
+    targets = target_columns(model, examples)
+    if not len(targets):
+        raise EvaluationError("No examples to evaluate", hint="Check that the split produced examples.")
+    rng = np.random.default_rng(seed)
+    step = chunk_rows(len(model.vocabulary), cells)
+    parts = []
+    for start in range(0, len(targets), step):
+        block = range(start, min(start + step, len(targets)))
+        parts.append(Ranks.of(model.predict_scores(examples.take(block)), targets[start:block.stop], negatives, rng))
+    return Ranks.concat(parts)
+
+
 def ranking_report(model: NextBehaviorModel, examples: NextEventExamples, ks: Iterable[int] = (1, 5, 10),
-                   *, negatives: int | None = None, seed: int = 0) -> dict[str, float]:
-    """`ranking_metrics` of a fitted model on prediction examples (full ranking unless `negatives`)."""
-    return ranking_metrics(model.predict_scores(examples), target_columns(model, examples), ks,
-                           negatives=negatives, seed=seed)
+                   *, negatives: int | None = None, seed: int = 0, cells: int = CHUNK_CELLS) -> dict[str, float]:
+    """`ranking_metrics` of a fitted model on prediction examples (full ranking unless `negatives`),
+    computed in blocks of at most `cells` scores, so memory does not grow with examples x actions."""
+    return metrics_of_ranks(example_ranks(model, examples, negatives=negatives, seed=seed, cells=cells), ks,
+                            negatives=negatives)
 
 
 def mean_and_std(runs: Sequence[Mapping[str, float]]) -> dict[str, tuple[float, float]]:

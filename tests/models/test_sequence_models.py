@@ -117,3 +117,22 @@ def test_same_seed_same_model_other_seed_other_model(chain_log):
     other = create_model("sasrec", **config | {"seed": 1}).fit(split.train, split.valid).predict_scores(split.test)
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("loss", ["bpr", "bce", "gbce", "sampled_softmax"])
+def test_sampled_objectives_learn_the_chain_and_the_choice_is_kept(loss, split, trained, tmp_path):
+    popularity = ranking_report(trained("popularity"), split.test)
+    model = create_model("sasrec", **TINY, loss=loss, negatives=8).fit(split.train, split.valid)
+    assert ranking_report(model, split.test)["HR@1"] > popularity["HR@1"] + 0.2
+    assert model.objective_ == f"loss: {loss} with 8 uniform negatives per batch" + (
+        f", beta {0.75 * 8 / 11 + 0.25:.4g}" if loss == "gbce" else "") + " (set in the config)"
+    model.save(tmp_path / "m")
+    assert load_model(tmp_path / "m").objective_ == model.objective_
+
+
+def test_auto_objective_follows_the_catalog_size(split):
+    # the chain has 12 actions: the full softmax up to 12, gbce when the threshold is below that
+    small = create_model("gru4rec", **TINY | {"epochs": 1}).fit(split.train)
+    assert small.objective_.startswith("loss: full softmax over 12 actions (auto")
+    large = create_model("gru4rec", **TINY | {"epochs": 1}, full_softmax_max_actions=11).fit(split.train)
+    assert large.objective_.startswith("loss: gbce with 256 uniform negatives")

@@ -67,6 +67,8 @@ def train(
     from behaviorlab.config import load_config
     from behaviorlab.metrics import ranking_report
     from behaviorlab.models.base import TRAIN_DIGEST
+    from behaviorlab.models.loss_settings import LossSettings
+    from behaviorlab.models.loss_settings import describe as describe_loss
     from behaviorlab.models.registry import model_class
     from behaviorlab.models.settings import TrainSettings
 
@@ -84,6 +86,8 @@ def train(
                            if learned else "no validation metrics")
             err_console.print(f"warning: the {split_name} split has no validation examples ({consequence}). "
                               "Users need at least 3 events for leave-one-out validation.", highlight=False)
+        if isinstance(instance.config, LossSettings):  # a sequence model: say which objective it trains on
+            console.print(describe_loss(instance.config, len(parts.train.vocabulary)), highlight=False)
         with progress_bar(f"training {model}") as report:
             if learned:
                 instance.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)

@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import SequenceModel
 from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
 from behaviorlab.models.explain import Contribution, Explanation
+from behaviorlab.models.loss_settings import choose_loss
+from behaviorlab.models.loss_settings import describe as describe_loss
+from behaviorlab.models.losses import Objective, make_objective
 from behaviorlab.models.training import (
     NeuralConfig,
     TrainingRecord,
@@ -87,6 +89,18 @@ class SequenceNetwork(nn.Module):
             return hidden @ self.action_embedding.weight[1:].T
         return self.output(hidden)
 
+    def column_scores(self, hidden: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+        """hidden [M, D], action columns [K] -> scores [M, K]: `logits` restricted to those columns."""
+        if self.output is None:
+            return hidden @ self.action_embedding(columns + 1).T  # [K, D] rows; id = column + 1
+        return hidden @ self.output.weight[columns].T + self.output.bias[columns]
+
+    def target_scores(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """hidden [M, D], one action column per row targets [M] -> [M]: each row's score of its target."""
+        if self.output is None:
+            return (hidden * self.action_embedding(targets + 1)).sum(dim=-1)
+        return (hidden * self.output.weight[targets]).sum(dim=-1) + self.output.bias[targets]
+
 
 class NeuralModel(SequenceModel):
     """Base of the torch sequence models; see the module docstring."""
@@ -100,6 +114,7 @@ class NeuralModel(SequenceModel):
         self.network_: nn.Module | None = None
         self.context_values_: dict[str, list[str]] = {}  # column -> known values (id = index + 1)
         self.training_record_: TrainingRecord | None = None
+        self.objective_: str | None = None  # the training objective of the last fit, as the training log states it
 
     @abstractmethod
     def build_encoder(self) -> nn.Module:
@@ -182,20 +197,21 @@ class NeuralModel(SequenceModel):
         if not warm_start:
             self.network_ = self._new_network()
         network = self.network_  # train_network moves it to the configured device
+        objective = self._objective(windows)
 
         def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
             hidden = network.hidden(batch["inputs"])  # [B, L, D]
             scored = batch["targets"] != 0  # [B, L]: positions that take loss
             hidden = network.add_context(hidden[scored], batch["context"][scored])  # [M, D]
-            return F.cross_entropy(network.logits(hidden), batch["targets"][scored] - 1)
+            return objective(network, hidden, batch["targets"][scored] - 1)
 
         validation = None
         if valid is not None and len(valid):
-            from behaviorlab.metrics import ndcg_at_k, target_columns
+            from behaviorlab.metrics import example_ranks, metrics_of_ranks, target_columns
 
-            targets = target_columns(self, valid)
+            target_columns(self, valid)  # unknown targets or history actions fail now, not after the first epoch
             self.check_known([a for history in valid.histories for a in history])
-            validation = Validation(lambda: ndcg_at_k(self._log_probs(valid.histories, valid.context), targets, 10),
+            validation = Validation(lambda: metrics_of_ranks(example_ranks(self, valid), (10,))["NDCG@10"],  # in blocks
                                     metric="valid_ndcg10", higher_is_better=True)
 
         run = None
@@ -206,6 +222,14 @@ class NeuralModel(SequenceModel):
                 "context": torch.from_numpy(windows.context)}
         self.training_record_ = train_network(network, loss_fn, data, self.config, self.config.seed, validation, progress, run)
         return self
+
+    def _objective(self, windows: Windows) -> Objective:
+        """The loss of this fit (the configured one, or chosen by catalog size), stated in `objective_`."""
+        n_actions = len(self.vocabulary)
+        self.objective_ = describe_loss(self.config, n_actions)
+        targets = windows.targets[windows.targets != 0] - 1  # the action columns that take loss
+        return make_objective(self.config, choose_loss(self.config, n_actions),
+                              torch.from_numpy(np.bincount(targets, minlength=n_actions)))
 
     def _run_identity(self, windows: Windows, valid: NextEventExamples | None, warm_start: bool) -> dict[str, Any]:
         """What makes two fits the same run (see `fit`): the model, its config, and fingerprints of the data."""
@@ -282,12 +306,14 @@ class NeuralModel(SequenceModel):
         state = {name: tensor.detach().cpu() for name, tensor in self._network().state_dict().items()}
         torch.save(state, buffer)
         extra = {"context_values": self.context_values_,
-                 "training": self.training_record_.to_dict() if self.training_record_ else None}
+                 "training": self.training_record_.to_dict() if self.training_record_ else None,
+                 "objective": self.objective_}
         return {WEIGHTS_FILE: buffer.getvalue(), STATE_FILE: json.dumps(extra).encode()}
 
     def _restore_state(self, directory: Path) -> None:
         extra = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
         self.context_values_ = extra["context_values"]
+        self.objective_ = extra.get("objective")  # absent in models saved before the objective was recorded
         self._setup()
         network = self._build_network()
         # weights_only=True: a weights file can hold tensors only, never code.

@@ -16,7 +16,8 @@ The sequence models train on windows of each user's sequence: inputs are the act
 action that follows each input (0 where no loss is taken). Every position of a window is a next-action
 prediction from the prefix ending there, so one pass over the windows trains on every prefix of every
 sequence, like a prefix-per-example loader but without re-encoding the same prefix 50 times; the loss
-is cross-entropy over the full vocabulary.
+over those positions is the model's objective (losses.py: the full softmax, or a sampled one for large
+catalogs).
 
 The settings (settings.py) are torch-free; this module imports torch.
 """
@@ -36,6 +37,7 @@ from pydantic import Field
 from torch import nn
 
 from behaviorlab.errors import ModelError
+from behaviorlab.models.loss_settings import LossSettings
 from behaviorlab.models.settings import TrainSettings
 from behaviorlab.progress import no_progress
 
@@ -44,8 +46,10 @@ if TYPE_CHECKING:
     from behaviorlab.progress import ProgressReporter
 
 
-class NeuralConfig(TrainSettings):
+class NeuralConfig(TrainSettings, LossSettings):
     """Settings shared by the torch sequence models; each model's config adds its architecture.
+
+    The objective (full or sampled softmax, bpr, bce, gbce and their negatives) is LossSettings'.
 
     The training settings are TrainSettings' defaults; here a batch is `batch_size` windows (each holding up to
     max_len predictions) and patience counts epochs without a better validation NDCG@10."""

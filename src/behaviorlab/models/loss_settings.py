@@ -1,0 +1,64 @@
+"""The settings of the sequence models' training objective, and the choice of it by catalog size.
+
+Torch-free (like settings.py), so a config can be read and checked without loading torch; the
+objectives themselves, with their equations, are in losses.py.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from behaviorlab.config import StrictConfig
+
+LossName = Literal["softmax", "bpr", "bce", "gbce", "sampled_softmax"]
+
+# Up to this many actions `loss = "auto"` trains on the full softmax. What the full softmax adds to an epoch
+# is the [M, V] output layer, linear in V. Measured (bench/scale.py, SASRec d=64, 2 layers, batches of 128
+# windows of 50, on 2 shared cores): on Amazon Beauty (12,101 actions) full-softmax epochs took 69-98 s
+# against 36-53 s with 256 sampled negatives (bpr, bce). Scaling that difference linearly in V puts the
+# output layer at about a fifth of the epoch near 5,000 actions, where the better-ranking full softmax
+# still costs little; the threshold itself is that estimate, not a measurement at 5,000 actions.
+FULL_SOFTMAX_MAX_ACTIONS = 5000
+
+
+class LossSettings(StrictConfig):
+    """How a sequence model's loss is computed (part of every torch sequence model's config)."""
+
+    loss: Literal["auto", "softmax", "bpr", "bce", "gbce", "sampled_softmax"] = "auto"
+    negatives: int = Field(256, ge=1)  # K, sampled per batch by the sampled objectives
+    negative_sampler: Literal["uniform", "popularity"] = "uniform"  # the proposal q of the negatives
+    gbce_t: float = Field(0.75, ge=0.0, le=1.0)  # gSASRec's calibration t (0.75 in the paper)
+    full_softmax_max_actions: int = Field(FULL_SOFTMAX_MAX_ACTIONS, ge=1)  # "auto": softmax up to this many
+
+
+def choose_loss(settings: LossSettings, n_actions: int) -> LossName:
+    """The objective a run trains on: the configured one, or by catalog size for "auto".
+
+    Full softmax costs O(V) per position against O(K) for the sampled objectives; it ranks at least as
+    well, so it stays the default while it is cheap. Above the threshold gbce, which gSASRec (Petrov &
+    Macdonald, RecSys 2023) reports to rank close to the full softmax and above bce and bpr.
+    """
+    if settings.loss != "auto":
+        return settings.loss
+    return "softmax" if n_actions <= settings.full_softmax_max_actions else "gbce"
+
+
+def gbce_beta(negatives: int, n_actions: int, t: float) -> float:
+    """gSASRec's beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = K / (V - 1), the negative sampling rate
+    (at most 1: K draws with replacement can outnumber the V - 1 other actions)."""
+    alpha = min(1.0, negatives / max(n_actions - 1, 1))
+    return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
+
+def describe(settings: LossSettings, n_actions: int) -> str:
+    """One line for the training log: which objective a run on n_actions trains on, and why."""
+    name = choose_loss(settings, n_actions)
+    why = "set in the config" if settings.loss != "auto" else (
+        f"auto: {n_actions} actions {'<=' if name == 'softmax' else '>'} full_softmax_max_actions "
+        f"{settings.full_softmax_max_actions}")
+    if name == "softmax":
+        return f"loss: full softmax over {n_actions} actions ({why})"
+    extra = f", beta {gbce_beta(settings.negatives, n_actions, settings.gbce_t):.4g}" if name == "gbce" and n_actions > 1 else ""
+    return f"loss: {name} with {settings.negatives} {settings.negative_sampler} negatives per batch{extra} ({why})"
