@@ -84,9 +84,9 @@ def test_sampled_softmax_with_log_q_approaches_the_full_softmax_with_many_draws(
 
 def test_auto_chooses_by_catalog_size_and_says_why():
     settings = LossSettings(full_softmax_max_actions=1000)
-    assert choose_loss(settings, 1000) == "softmax" and choose_loss(settings, 1001) == "gbce"
+    assert choose_loss(settings, 1000) == "softmax" and choose_loss(settings, 1001) == "bpr"
     assert "full softmax over 900 actions (auto" in describe(settings, 900)
-    assert "gbce with 256 uniform negatives" in describe(settings, 5000)
+    assert "bpr with 256 uniform negatives" in describe(settings, 5000)
     assert choose_loss(LossSettings(loss="bpr"), 10) == "bpr"
     assert "set in the config" in describe(LossSettings(loss="bpr"), 10)
 

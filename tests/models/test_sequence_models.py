@@ -131,8 +131,8 @@ def test_sampled_objectives_learn_the_chain_and_the_choice_is_kept(loss, split, 
 
 
 def test_auto_objective_follows_the_catalog_size(split):
-    # the chain has 12 actions: the full softmax up to 12, gbce when the threshold is below that
+    # the chain has 12 actions: the full softmax up to 12, bpr when the threshold is below that
     small = create_model("gru4rec", **TINY | {"epochs": 1}).fit(split.train)
     assert small.objective_.startswith("loss: full softmax over 12 actions (auto")
     large = create_model("gru4rec", **TINY | {"epochs": 1}, full_softmax_max_actions=11).fit(split.train)
-    assert large.objective_.startswith("loss: gbce with 256 uniform negatives")
+    assert large.objective_.startswith("loss: bpr with 256 uniform negatives")
