@@ -40,8 +40,8 @@ OBJECTIVES: dict[str, dict] = {
     "bpr": {"loss": "bpr"},
     "bce": {"loss": "bce"},
     "gbce (t=0.75)": {"loss": "gbce"},
-    "sampled softmax, uniform q": {"loss": "sampled_softmax", "negative_sampler": "uniform"},
-    "sampled softmax, popularity q": {"loss": "sampled_softmax", "negative_sampler": "popularity"},
+    "sampled softmax (uniform q)": {"loss": "sampled_softmax", "negative_sampler": "uniform"},
+    "sampled softmax (popularity q)": {"loss": "sampled_softmax", "negative_sampler": "popularity"},
 }
 # RecBole's reference SASRec (shared/notes/recbole-reference.md) on both sides, batches of 128 windows here.
 SASREC = {"max_len": 50, "embedding_dim": 64, "n_layers": 2, "n_heads": 2, "inner_size": 256, "dropout": 0.5,
@@ -253,7 +253,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=HERE.parent.parent / "shared" / "datasets")
     parser.add_argument("--stages", default="beauty,recbole,markov_memory")
-    parser.add_argument("--objectives", default=",".join(OBJECTIVES), help="Labels of OBJECTIVES, comma separated.")
+    parser.add_argument("--objectives", default=",".join(OBJECTIVES), help="Labels of OBJECTIVES, comma separated (a label holds no comma).")
     parser.add_argument("--out", type=Path, default=Path("/tmp/behaviorlab-scale"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
