@@ -1,18 +1,28 @@
 """Readers for real behavior-data formats; each returns an EventLog whose vocabulary holds real names.
 
-`load(path)` recognises the format (or takes `format=`); `FORMATS` lists them. Parquet written by
+`load(path)` recognises the format (or takes `format=`); `FORMATS` lists them; `ReadOptions` holds
+how to read a log (format, mapping, separator, header, item attributes) for callers that keep it. Parquet written by
 `write_event_log` reads back losslessly. User attributes (MovieLens) come from `load_user_table`.
 """
 
 from behaviorlab.datasets.mapping import ColumnMapping, parse_mapping_flag
 from behaviorlab.datasets.movielens import load_user_table
 from behaviorlab.datasets.parquet import read_event_log, write_event_log
-from behaviorlab.datasets.registry import FORMATS, DatasetFormat, detect_format, format_names, get_format, load
+from behaviorlab.datasets.registry import (
+    FORMATS,
+    DatasetFormat,
+    ReadOptions,
+    detect_format,
+    format_names,
+    get_format,
+    load,
+)
 
 __all__ = [
     "FORMATS",
     "ColumnMapping",
     "DatasetFormat",
+    "ReadOptions",
     "detect_format",
     "format_names",
     "get_format",
