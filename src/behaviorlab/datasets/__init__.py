@@ -1,7 +1,6 @@
 """Readers for real behavior-data formats; each returns an EventLog whose vocabulary holds real names.
 
-`load(path)` recognises the format (or takes `format=`); `FORMATS` lists them; `ReadOptions` holds
-how to read a log (format, mapping, separator, header, item attributes) for callers that keep it. Parquet written by
+`load(path)` recognises the format (or takes `format=`); `FORMATS` lists them. Parquet written by
 `write_event_log` reads back losslessly. User attributes (MovieLens) come from `load_user_table`.
 """
 
@@ -11,7 +10,6 @@ from behaviorlab.datasets.parquet import read_event_log, write_event_log
 from behaviorlab.datasets.registry import (
     FORMATS,
     DatasetFormat,
-    ReadOptions,
     detect_format,
     format_names,
     get_format,
@@ -22,7 +20,6 @@ __all__ = [
     "FORMATS",
     "ColumnMapping",
     "DatasetFormat",
-    "ReadOptions",
     "detect_format",
     "format_names",
     "get_format",

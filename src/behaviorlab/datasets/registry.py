@@ -12,11 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from pydantic import field_validator
-
-from behaviorlab.config import StrictConfig
 from behaviorlab.datasets import foursquare, kasteren, movielens, sequence_files, smartthings, tabular
-from behaviorlab.datasets.delimited import parse_separator
 from behaviorlab.datasets.files import refuse_special_file
 from behaviorlab.datasets.mapping import ColumnMapping
 from behaviorlab.errors import ConfigError, DataError
@@ -148,28 +144,3 @@ def _refuse_options_for(fmt: DatasetFormat, mapping: ColumnMapping | None, separ
     if refused:
         raise ConfigError(f"The '{fmt.name}' format takes no {'; no '.join(refused)}",
                           hint="Drop those options, or force a format that takes them with --format.")
-
-
-class ReadOptions(StrictConfig):
-    """How to read a log, everything but its path: what the CLI's --format, --map, --sep, --no-header
-    and --item-attributes give, and what a trained model keeps to read its data again the same way."""
-
-    format: str | None = None
-    mapping: ColumnMapping | None = None
-    separator: str | None = None  # delimited text; None: told from the first lines
-    header: bool = True
-    item_attributes: Path | None = None
-
-    @field_validator("separator")
-    @classmethod
-    def _one_character(cls, value: str | None) -> str | None:
-        return None if value is None else parse_separator(value)
-
-    @field_validator("format")
-    @classmethod
-    def _known_format(cls, value: str | None) -> str | None:
-        return None if value is None else get_format(value).name
-
-    def load(self, path: str | Path) -> EventLog:
-        return load(path, self.format, self.mapping, separator=self.separator, header=self.header,
-                    item_attributes=self.item_attributes)
