@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import polars as pl
@@ -102,11 +102,14 @@ class Schema(_Strict):
 class Vocabulary:
     """The action set, a text description of each action, and integer ids for models.
 
-    Id 0 is reserved for padding, so action `actions[i]` has id `i + 1`.
+    Id 0 is reserved for padding, so action `actions[i]` has id `i + 1`. `attributes` are the
+    categorical side features a source gives some actions (an item's brand and category ids in the
+    S3-Rec `*_item2attributes.json` file): kept, saved and shown beside the descriptions.
     """
 
     actions: tuple[str, ...]
     descriptions: Mapping[str, str]
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     PAD_ID = 0
 
@@ -119,19 +122,23 @@ class Vocabulary:
             elif action in seen:
                 problems.append(Problem(f"action {action!r} is listed twice"))
             seen.add(action)
-        unknown = set(self.descriptions) - seen
-        if unknown:
-            problems.append(Problem(f"descriptions for actions not in the vocabulary: {sorted(unknown)[:10]}"))
+        for what, given in (("descriptions", self.descriptions), ("attributes", self.attributes)):
+            unknown = set(given) - seen
+            if unknown:
+                problems.append(Problem(f"{what} for actions not in the vocabulary: {sorted(unknown)[:10]}"))
         if problems:
             raise DataError("Invalid vocabulary", problems, hint="List each action once, as a non-empty string.")
         object.__setattr__(self, "_ids", {action: i + 1 for i, action in enumerate(self.actions)})
 
     @classmethod
-    def from_actions(cls, actions: Iterable[str], descriptions: Mapping[str, str] | None = None) -> Vocabulary:
-        """Sorted unique actions; an action without a description is described by its own token."""
+    def from_actions(cls, actions: Iterable[str], descriptions: Mapping[str, str] | None = None,
+                     attributes: Mapping[str, Sequence[str]] | None = None) -> Vocabulary:
+        """Sorted unique actions; an action without a description is described by its own token.
+        Attributes of actions that are not among `actions` are left out."""
         unique = tuple(sorted(set(actions)))
         given = dict(descriptions or {})
-        return cls(unique, {a: given.get(a, a) for a in unique})
+        kept = {a: tuple(attributes[a]) for a in unique if a in attributes} if attributes else {}
+        return cls(unique, {a: given.get(a, a) for a in unique}, kept)
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -167,12 +174,19 @@ class Vocabulary:
     def describe(self, action: str) -> str:
         return self.descriptions.get(action, action)
 
+    def attributes_of(self, action: str) -> tuple[str, ...]:
+        return self.attributes.get(action, ())
+
     def restricted_to(self, actions: Iterable[str]) -> Vocabulary:
         keep = set(actions)
-        return Vocabulary(tuple(a for a in self.actions if a in keep), {a: d for a, d in self.descriptions.items() if a in keep})
+        return Vocabulary(tuple(a for a in self.actions if a in keep), {a: d for a, d in self.descriptions.items() if a in keep},
+                          {a: t for a, t in self.attributes.items() if a in keep})
 
     def to_json(self) -> str:
-        return json.dumps({"actions": list(self.actions), "descriptions": dict(self.descriptions)}, ensure_ascii=False)
+        payload: dict[str, object] = {"actions": list(self.actions), "descriptions": dict(self.descriptions)}
+        if self.attributes:  # only when there are some: the JSON (and digests of it) of other vocabularies stays the same
+            payload["attributes"] = {a: list(t) for a, t in self.attributes.items()}
+        return json.dumps(payload, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Vocabulary:
@@ -181,10 +195,13 @@ class Vocabulary:
             actions, descriptions = payload["actions"], payload["descriptions"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise DataError("Invalid vocabulary JSON", [Problem(str(exc))], hint="Expect keys 'actions' and 'descriptions'.") from exc
-        extra = set(payload) - {"actions", "descriptions"}
+        extra = set(payload) - {"actions", "descriptions", "attributes"}
         if extra:
             raise DataError("Invalid vocabulary JSON", [Problem(f"unknown keys {sorted(extra)}")])
-        return cls(tuple(actions), dict(descriptions))
+        attributes = payload.get("attributes", {})
+        if not isinstance(attributes, dict) or not all(isinstance(v, list) for v in attributes.values()):
+            raise DataError("Invalid vocabulary JSON", [Problem("'attributes' must map actions to lists")])
+        return cls(tuple(actions), dict(descriptions), {a: tuple(map(str, v)) for a, v in attributes.items()})
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,27 @@ def test_pickled_arrays_inspect_end_to_end(tmp_path, capsys):
     assert main(["data", "inspect", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "smartthings-pickle" in out and "Light: switch on" in out and "train: 3 sequences / 6 events" in out
+
+
+def test_sep_and_no_header_read_a_semicolon_file_by_column_index(tmp_path, capsys):
+    path = tmp_path / "sessions.csv"
+    path.write_text("u1;2024-01-01T08:00:00Z;open\nu1;2024-01-01T09:00:00Z;close\nu2;2024-01-02T10:00:00Z;open\n")
+    out = tmp_path / "sessions.parquet"
+    assert main(["data", "convert", str(path), str(out), "--sep", "semicolon", "--no-header",
+                 "--map", "user=0,time=1,action=2"]) == 0
+    log = read_event_log(out)
+    assert log.n_events == 3 and sorted(log.frame["action"].unique().to_list()) == ["close", "open"]
+    capsys.readouterr()
+    # the wrong separator is refused with the one the file seems to use
+    assert main(["data", "inspect", str(path), "--sep", ",", "--no-header", "--map", "user=0,time=1,action=2"]) != 0
+    assert "pass --sep ';'" in capsys.readouterr().err
+    assert main(["data", "inspect", str(path), "--sep", "ab"]) == 2
+    assert "single-byte character" in capsys.readouterr().err
+
+
+def test_inspect_reads_a_sequence_lines_file_with_its_item_attributes(tmp_path, capsys):
+    (tmp_path / "Shop.txt").write_text("1 5 6 7\n2 6 7\n3 5 7 8 6\n")
+    (tmp_path / "Shop_item2attributes.json").write_text('{"5": [1], "6": [1, 2], "7": [3], "8": [2]}')
+    assert main(["data", "inspect", str(tmp_path / "Shop.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "sequence-lines" in out and re.search(r"events\s*│\s*9\s", out)

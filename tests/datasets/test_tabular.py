@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from behaviorlab.datasets import ColumnMapping, detect_format, load, write_event_log
+from behaviorlab.datasets.tabular import load_csv
 from behaviorlab.errors import DataError
 
 
@@ -176,3 +177,41 @@ def test_a_folder_without_parquet_parts_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no Parquet files"):
         load(tmp_path / "empty", format="parquet")
+
+
+@pytest.mark.parametrize("separator", [",", "\t", ";", "|", " "])
+def test_csv_with_any_separator_is_sniffed(tmp_path, separator):
+    rows = [["user_id", "timestamp", "action"], ["u1", "1700000000", "open"], ["u1", "1700000060", "close"]]
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join(separator.join(r) for r in rows) + "\n", encoding="utf-8")
+    assert load_csv(path).n_events == 2
+
+
+def test_a_wrong_separator_names_the_one_the_file_seems_to_use(tmp_path):
+    path = tmp_path / "sessions.csv"
+    path.write_text("user;time;action\nu1;1700000000;open\nu2;1700000001;close\n", encoding="utf-8")
+    with pytest.raises(DataError, match="one column") as caught:
+        load_csv(path, ColumnMapping(time="time", user="user"), separator=",")
+    assert "seems to be separated by ';': pass --sep ';'" in caught.value.hint
+    assert load_csv(path, ColumnMapping(time="time", user="user")).n_events == 2
+
+
+def test_no_header_and_positional_mapping(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("open|u1|1700000000\nclose|u1|1700000060\nopen|u2|1700000000\n", encoding="utf-8")
+    log = load_csv(path, ColumnMapping(user="1", time="2", action="0"), header=False)
+    assert (log.n_users, log.n_events) == (2, 3)
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("1,5,1700000000\n1,7,1700000060\n", encoding="utf-8")
+    with pytest.raises(DataError, match="looks like data") as caught:
+        load_csv(numbers)
+    assert "--no-header" in caught.value.hint
+    assert load_csv(numbers, ColumnMapping(user="0", time="2", action="1"), header=False).n_events == 2
+    with pytest.raises(DataError, match="index 7"):
+        load_csv(path, ColumnMapping(user="7", time="2", action="0"), header=False)
+
+
+def test_positions_also_index_a_header(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("uid,ts,item\nu1,1700000000,a\nu2,1700000001,b\n", encoding="utf-8")
+    assert load_csv(path, ColumnMapping(user="0", time="1", action="item")).n_users == 2

@@ -13,6 +13,7 @@ from behaviorlab.cli.app import app, console
 from behaviorlab.cli.common import FormatOption, output_file
 from behaviorlab.config import load_config
 from behaviorlab.datasets import FORMATS, ColumnMapping, detect_format, load, parse_mapping_flag, write_event_log
+from behaviorlab.datasets.delimited import parse_separator
 from behaviorlab.errors import ConfigError
 from behaviorlab.schema import ACTION, SPLIT, USER, EventLog
 from behaviorlab.sequences import drop_exact_duplicates
@@ -25,6 +26,15 @@ MapOption = Annotated[str | None, typer.Option("--map", help="Column mapping for
                                                "time_unit=s|ms|us|ns (default: from the magnitude), min_year=1970, max_year=2100.")]
 ExtraOption = Annotated[list[str] | None, typer.Option("--extra", help="Keep a column as an extra: NAME:TYPE (str,int,float,bool,datetime). Repeatable.")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the column mapping (keys of ColumnMapping).")]
+SepOption = Annotated[str | None, typer.Option("--sep", help="Separator of delimited text: a character, or tab, space, comma, "
+                                               "semicolon, pipe (default: told from the first lines).")]
+NoHeaderOption = Annotated[bool, typer.Option("--no-header", help="Delimited text without a header row: columns are named 0, 1, ... "
+                                              "and --map names them by index (user=0,time=2,action=1).")]
+
+
+def _read(path: Path, format_name: str | None, mapping: ColumnMapping | None, sep: str | None, no_header: bool) -> EventLog:
+    return load(path, format=format_name, mapping=mapping, separator=None if sep is None else parse_separator(sep),
+                header=not no_header)
 
 
 def _mapping(map_flag: str | None, extras: list[str] | None, config: Path | None) -> ColumnMapping | None:
@@ -43,9 +53,9 @@ def _mapping(map_flag: str | None, extras: list[str] | None, config: Path | None
 
 @data_app.command("inspect")
 def inspect(path: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
-            config: ConfigOption = None) -> None:
+            config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False) -> None:
     """Users, events, actions, time span, events per user and the top actions of a log."""
-    log = load(path, format=format_name, mapping=_mapping(map_flag, extra, config))
+    log = _read(path, format_name, _mapping(map_flag, extra, config), sep, no_header)
     print_inspection(log, f"{path} ({format_name or detect_format(path).name})")
 
 
@@ -81,13 +91,13 @@ def print_inspection(log: EventLog, title: str) -> None:
 
 @data_app.command("convert")
 def convert(path: Path, out: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
-            config: ConfigOption = None,
+            config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False,
             drop_duplicates: Annotated[bool, typer.Option("--drop-duplicates", help="Remove exact duplicate events first.")] = False) -> None:
     """Write a log as Parquet with its schema and vocabulary (reads back losslessly)."""
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
     output_file(out)
-    log = load(path, format=format_name, mapping=_mapping(map_flag, extra, config))
+    log = _read(path, format_name, _mapping(map_flag, extra, config), sep, no_header)
     if drop_duplicates:
         log, report = drop_exact_duplicates(log)
         console.print(str(report))

@@ -7,7 +7,14 @@
 from behaviorlab.datasets.mapping import ColumnMapping, parse_mapping_flag
 from behaviorlab.datasets.movielens import load_user_table
 from behaviorlab.datasets.parquet import read_event_log, write_event_log
-from behaviorlab.datasets.registry import FORMATS, DatasetFormat, detect_format, format_names, get_format, load
+from behaviorlab.datasets.registry import (
+    FORMATS,
+    DatasetFormat,
+    detect_format,
+    format_names,
+    get_format,
+    load,
+)
 
 __all__ = [
     "FORMATS",

@@ -7,7 +7,7 @@ data row number, in one DataError; nothing is silently dropped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -296,6 +296,22 @@ def _shared_columns(mapping: ColumnMapping) -> list[Problem]:
             for column, names in by_column.items() if len(names) > 1]
 
 
+def resolve_positions(mapping: ColumnMapping, names: list[str]) -> ColumnMapping:
+    """The mapping with column indexes (--map user=0,action=1: a whole number that names no column)
+    replaced by the names of the columns at those positions, counted from 0; an index past the last
+    column is left as it is, for the missing-column check to report."""
+    def named(column: str) -> str:
+        if column in names or not column.isdigit() or int(column) >= len(names):
+            return column
+        return names[int(column)]
+
+    update: dict[str, Any] = {role: named(getattr(mapping, role)) for role in ("user", "time", "action")}
+    update["extras"] = {named(column): kind for column, kind in mapping.extras.items()}
+    if mapping.descriptions:
+        update["descriptions"] = named(mapping.descriptions)
+    return mapping.model_copy(update=update)
+
+
 def _missing_columns(available: list[str], mapping: ColumnMapping) -> list[Problem]:
     wanted = {"user": mapping.user, "action": mapping.action}
     if mapping.time_format != "row_order":
@@ -303,7 +319,9 @@ def _missing_columns(available: list[str], mapping: ColumnMapping) -> list[Probl
     wanted |= {f"extra {c}": c for c in mapping.extras}
     if mapping.descriptions:
         wanted["descriptions"] = mapping.descriptions
-    return [Problem(f"the {role} column is missing", column=column)
+    last = f"0..{len(available) - 1}" if available else "none"
+    return [Problem(f"the {role} column is missing" + (f" (index {column}; the columns are {last})" if column.isdigit() else ""),
+                    column=column)
             for role, column in wanted.items() if column not in available]
 
 
@@ -335,16 +353,18 @@ def _wrong_types(dtypes: pl.Schema, mapping: ColumnMapping) -> list[Problem]:
     return [Problem(f"holds {dtypes[column]}, but {need}", column=column) for column, need, fits in wanted if not fits(dtypes[column])]
 
 
-def _checked_schema(lazy: pl.LazyFrame, mapping: ColumnMapping, source: str) -> pl.Schema:
-    """The frame's schema, once the mapping is known to fit it: one column per role, each present and of a usable type."""
-    shared = _shared_columns(mapping)
-    if shared:
-        raise DataError(f"{source}: the mapping uses one column for two roles", shared,
-                        hint="Map user, time and action to three different columns, e.g. --map user=uid,time=ts,action=item.")
+def _checked_schema(lazy: pl.LazyFrame, mapping: ColumnMapping, source: str) -> tuple[ColumnMapping, pl.Schema]:
+    """(the mapping with column indexes resolved, the frame's schema), once the mapping is known to fit it:
+    one column per role, each present and of a usable type."""
     try:
         dtypes = lazy.collect_schema()
     except pl.exceptions.PolarsError as exc:
         raise _unreadable(source, exc) from exc
+    mapping = resolve_positions(mapping, dtypes.names())
+    shared = _shared_columns(mapping)
+    if shared:
+        raise DataError(f"{source}: the mapping uses one column for two roles", shared,
+                        hint="Map user, time and action to three different columns, e.g. --map user=uid,time=ts,action=item.")
     missing = _missing_columns(dtypes.names(), mapping)
     if missing:
         raise DataError(f"{source}: columns are missing", missing,
@@ -355,7 +375,7 @@ def _checked_schema(lazy: pl.LazyFrame, mapping: ColumnMapping, source: str) -> 
         raise DataError(f"{source}: columns of the wrong type", wrong,
                         hint="Write ids as text or integers and times as datetimes, epoch numbers or ISO-8601 text "
                              "(cast the columns before exporting the file), or map other columns.")
-    return dtypes
+    return mapping, dtypes
 
 
 def _unreadable(source: str, exc: Exception) -> DataError:
@@ -424,13 +444,15 @@ def _long_text_flags(table: pl.DataFrame, mapping: ColumnMapping) -> pl.DataFram
 
 
 def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping, *, source: str,
-                         descriptions: Mapping[str, str] | None = None) -> EventLog:
+                         descriptions: Mapping[str, str] | None = None,
+                         attributes: Mapping[str, Sequence[str]] | None = None) -> EventLog:
     """Parse and check `frame` into an EventLog (timestamps in UTC, or positions).
 
-    `descriptions` (action -> text) wins over the mapping's description column.
+    `descriptions` (action -> text) wins over the mapping's description column; `attributes` (action ->
+    attribute ids) go into the vocabulary for the actions that occur.
     """
     lazy = frame.lazy()
-    dtypes = _checked_schema(lazy, mapping, source)
+    mapping, dtypes = _checked_schema(lazy, mapping, source)
     try:
         kind, unit = _time_reading(lazy, mapping)
     except pl.exceptions.PolarsError as exc:
@@ -462,9 +484,9 @@ def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapp
         table = table.drop("_description")
     schema = Schema(name=mapping.name, domain=mapping.domain, time=time_name, extras=dict(mapping.extras),
                     action_meaning=mapping.action_meaning, source=source)
-    if not text:  # the EventLog builds the vocabulary itself: one pass over the actions instead of two
+    if not text and not attributes:  # the EventLog builds the vocabulary itself: one pass over the actions instead of two
         return EventLog(table, schema)
-    return EventLog(table, schema, Vocabulary.from_actions(table.get_column(ACTION).unique().to_list(), text))
+    return EventLog(table, schema, Vocabulary.from_actions(table.get_column(ACTION).unique().to_list(), text, attributes))
 
 
 def concat_logs(logs: list[EventLog], *, source: str) -> EventLog:
@@ -473,10 +495,12 @@ def concat_logs(logs: list[EventLog], *, source: str) -> EventLog:
         raise DataError(f"{source}: nothing to load", hint="Point at a file or a folder with data files.")
     schema = Schema.model_validate(logs[0].schema.model_dump() | {"source": source})
     descriptions: dict[str, str] = {}
+    attributes: dict[str, tuple[str, ...]] = {}
     for log in logs:
         descriptions |= dict(log.vocabulary.descriptions)
+        attributes |= dict(log.vocabulary.attributes)
     frame = pl.concat([log.frame for log in logs], how="vertical")
-    return EventLog(frame, schema, Vocabulary.from_actions(descriptions, descriptions))
+    return EventLog(frame, schema, Vocabulary.from_actions(descriptions, descriptions, attributes))
 
 
 def with_extras(log: EventLog, columns: Mapping[str, tuple[pl.Expr, ExtraType]]) -> EventLog:

@@ -1,4 +1,5 @@
-"""Generic tables: CSV/TSV, JSON lines and Parquet, read through a ColumnMapping.
+"""Generic tables: delimited text (any separator, with or without a header), JSON lines and Parquet,
+read through a ColumnMapping.
 
 CSV is scanned lazily with every column as text, so ids keep leading zeros and every value that does
 not parse is reported by row instead of failing the whole read. Before any reader runs, the start of
@@ -12,16 +13,19 @@ import io
 import itertools
 import json
 import mmap
+import re
 from pathlib import Path
 
 import polars as pl
 
-from behaviorlab.datasets.files import refuse_repeated_names, require_file, require_utf8_head
+from behaviorlab.datasets.delimited import field_counts, head_lines, separator_flag, separator_name, sniff_separator
+from behaviorlab.datasets.files import TEXT_HEAD_BYTES, refuse_repeated_names, require_file, require_utf8_head
 from behaviorlab.datasets.mapping import (
     SNIFF_ROWS,
     ColumnMapping,
     concat_logs,
     event_log_from_frame,
+    resolve_positions,
     resolve_time_format,
 )
 from behaviorlab.datasets.parquet import (
@@ -38,20 +42,45 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
-def _separator(path: Path) -> str:
+def _suffix_separator(path: Path) -> str:
     return "\t" if path.suffix in (".tsv", ".txt") else ","
 
 
-def scan_text_table(path: Path, separator: str | None = None, integer_columns: tuple[str, ...] = ()) -> pl.LazyFrame:
-    """Lazy scan of a delimited text file with a header; all columns as text except `integer_columns`."""
+def choose_separator(path: Path, separator: str | None = None) -> str:
+    """The separator to read `path` with: `separator` when given, else the one its first lines show,
+    else the one its suffix suggests (tab for .tsv/.txt, comma otherwise).
+
+    A given separator that leaves the header in one piece while another splits the sampled lines evenly
+    is refused with that other one named, since every column would otherwise be missing.
+    """
+    head = require_utf8_head(path)
+    lines = head_lines(head, complete=len(head) < TEXT_HEAD_BYTES)[:SNIFF_ROWS + 1]
+    sniffed = sniff_separator(lines)
+    if separator is None:
+        return sniffed or _suffix_separator(path)
+    if sniffed is not None and sniffed != separator and lines and field_counts(lines[:1], separator) == [1]:
+        raise DataError(f"{path}: read with the separator {separator_name(separator)}, its first line is one column: {lines[0][:200]!r}",
+                        hint=f"The file seems to be separated by {separator_name(sniffed)}: pass --sep {separator_flag(sniffed)}.")
+    return separator
+
+
+def scan_text_table(path: Path, separator: str | None = None, integer_columns: tuple[str, ...] = (),
+                    header: bool = True) -> pl.LazyFrame:
+    """Lazy scan of a delimited text file; all columns as text except `integer_columns`.
+
+    Without a header the columns are named by their index, "0", "1", ..., which is what a positional
+    mapping (--map user=0,action=1) names."""
     require_file(path, "Table")
-    separator = separator or _separator(path)
-    # The reader would rename a repeated column (user_id_duplicated_0) and read one copy: refused instead.
-    refuse_repeated_names(path, _header(require_utf8_head(path), separator))
+    separator = choose_separator(path, separator)
+    names = _header(require_utf8_head(path), separator)
+    if header:
+        # The reader would rename a repeated column (user_id_duplicated_0) and read one copy: refused instead.
+        refuse_repeated_names(path, names)
     # Strict UTF-8: the lossy decoder costs ~20% of the read; a non-UTF-8 file fails with a DataError.
     # low_memory: smaller parse buffers; measured both leaner and ~10% faster on the 2-core machine.
     # A file without a single '"' parses the same with quoting off, and the parser skips its quote state.
     return pl.scan_csv(path, separator=separator, infer_schema=False, encoding="utf8", low_memory=True,
+                       has_header=header, new_columns=None if header else [str(i) for i in range(len(names))],
                        quote_char='"' if _has_quote(path) else None,
                        schema_overrides=dict.fromkeys(integer_columns, pl.Int64) or None)
 
@@ -68,30 +97,48 @@ def _has_quote(path: Path) -> bool:
         return mapped.find(b'"') >= 0
 
 
-def _first_rows(path: Path) -> pl.DataFrame:
+def _first_rows(path: Path, separator: str, header: bool) -> pl.DataFrame:
     """The header and first SNIFF_ROWS lines, read directly (a lazy scan's head costs a whole parse set-up)."""
     with open(require_file(path, "Table"), "rb") as handle:
         head = b"".join(itertools.islice(handle, SNIFF_ROWS + 1))
-    return pl.read_csv(io.BytesIO(head), separator=_separator(path), infer_schema=False)
+    frame = pl.read_csv(io.BytesIO(head), separator=separator, infer_schema=False, has_header=header)
+    return frame if header else frame.rename({c: str(i) for i, c in enumerate(frame.columns)})
 
 
-def load_csv(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
-    """The time format is settled from the first rows; integer times are then parsed by the CSV reader
+def _refuse_data_as_header(path: Path, names: list[str], mapping: ColumnMapping) -> None:
+    """A DataError when the mapped columns are not in a header that looks like a data row (every field a
+    number): the file has no header, and saying so beats listing numbers as missing column names."""
+    wanted = [mapping.user, mapping.action] + ([] if mapping.time_format == "row_order" else [mapping.time])
+    if names and all(re.fullmatch(r"[-+.\d]+", n.strip()) for n in names) and not set(wanted) <= set(names):
+        raise DataError(f"{path}: the first line looks like data, not column names: {names[:10]}",
+                        hint="Pass --no-header and map the columns by index, counted from 0, "
+                             "e.g. --map user=0,time=2,action=1 on `behaviorlab data convert`, "
+                             "then use the Parquet it writes (in Python: header=False).")
+
+
+def load_csv(path: Path, mapping: ColumnMapping | None = None, separator: str | None = None, header: bool = True) -> EventLog:
+    """Delimited text with any separator (given, or told from the first lines) and with or without a header.
+
+    The time format is settled from the first rows; integer times are then parsed by the CSV reader
     itself (the fast path). If any row is not an integer, the file is read again as text, so that
     float epochs are still accepted and every bad row is listed."""
     mapping = mapping or ColumnMapping()
+    separator = choose_separator(require_file(path, "Table"), separator)
     try:
-        sample = _first_rows(path)
+        sample = _first_rows(path, separator, header)
     except pl.exceptions.PolarsError:
         sample = None  # unreadable (or a quoted field spans lines): the full read below decides
     if sample is not None:
+        mapping = resolve_positions(mapping, sample.columns)
+        if header:
+            _refuse_data_as_header(path, sample.columns, mapping)
         mapping, integers = resolve_time_format(sample, mapping)
         if integers:
             try:
-                return event_log_from_frame(scan_text_table(path, integer_columns=(mapping.time,)), mapping, source=str(path))
+                return event_log_from_frame(scan_text_table(path, separator, (mapping.time,), header), mapping, source=str(path))
             except DataError:
                 pass  # some time value is not an integer: the text read below parses or lists it
-    return event_log_from_frame(scan_text_table(path), mapping, source=str(path))
+    return event_log_from_frame(scan_text_table(path, separator, header=header), mapping, source=str(path))
 
 
 def load_jsonl(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
