@@ -70,6 +70,14 @@ class UnsafeFileError(DataError):
     """A file tried to do something a data file must not (e.g. a pickle that calls functions)."""
 
 
+class DatasetNotAvailableError(DataError):
+    """A named dataset is not on this machine and could not be downloaded; the hint names the file and where it goes."""
+
+
+class ChecksumError(DataError):
+    """A downloaded or extracted file does not have its recorded size or SHA-256 (it has been removed)."""
+
+
 class LLMError(BehaviorLabError):
     """An LLM backend could not be set up or used."""
 

@@ -1,9 +1,10 @@
 """Small file helpers shared by the loaders: existence and type checks, text encoding, first lines,
-repeated column names, whitespace tables."""
+repeated column names, whitespace tables, SHA-256 digests."""
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import stat
 from collections import Counter
 from collections.abc import Sequence
@@ -127,6 +128,15 @@ def refuse_repeated_names(path: Path, names: Sequence[str], where: str = "the he
         listed = ", ".join(repr(name) for name in repeated)
         raise DataError(f"{path}: {where} repeats the column{'s' if len(repeated) > 1 else ''} {listed}",
                         hint="Rename or drop the repeated columns; the file cannot be read until each name is used once.")
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 hex digest of a file, read in chunks (a gigabyte never sits in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def first_line(path: Path) -> str:

@@ -1,9 +1,12 @@
-"""Reading files that could run code, without running it: pickles of numpy arrays, Python dict literals.
+"""Reading files that could run code or write outside their place, without letting them: pickles of numpy
+arrays, Python dict literals, zip archives.
 
 A pickle is a program: loading one with `pickle.load` can call any function (e.g. `os.system`). The
 unpickler here resolves only the few globals that rebuild numpy arrays and refuses everything else
 *before* it is called, so a malicious file fails with UnsafeFileError and does nothing.
 `dictionary.py` files are parsed with `ast` and only literal assignments are read; nothing is executed.
+A zip member named `../../.bashrc`, `/etc/x` or stored as a symbolic link would land outside the folder
+it is extracted into; `extract_zip` checks every member's name before it writes any.
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ import ast
 import codecs
 import importlib
 import pickle
-from pathlib import Path
+import shutil
+import stat
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -116,3 +123,56 @@ def _parse(path: Path, source: str) -> ast.Module:
         raise DataError(f"{path} is nested too deeply to be parsed as Python",
                         hint="A data dictionary holds plain literals a few levels deep; use the dictionary.py "
                              "distributed with the data.") from exc
+
+
+def extract_zip(archive: Path, folder: Path, wanted: Sequence[str] = ("",)) -> list[Path]:
+    """Extract the members of `archive` named in `wanted` into `folder`; the paths written, in archive order.
+
+    A wanted name is a member's path, or a folder prefix ending in "/" ("" wants everything). Every
+    unsafe member name is reported at once (UnsafeFileError) and nothing is written; a wanted name
+    the archive lacks is a DataError listing what it holds. zipfile itself stops each member at its
+    declared size and checks its CRC, so a damaged archive fails here rather than later in a loader.
+    """
+    try:
+        with zipfile.ZipFile(archive) as handle:
+            members = [info for info in handle.infolist() if not info.is_dir()]
+            chosen = [info for info in members if any(_wants(name, info.filename) for name in wanted)]
+            problems = [problem for info in chosen if (problem := _unsafe_member(info)) is not None]
+            if problems:
+                raise UnsafeFileError(f"{archive} has members that would be written outside the folder", problems,
+                                      hint="Do not extract this archive; get it again from the dataset's official address.")
+            missing = [name for name in wanted if not any(_wants(name, info.filename) for info in members)]
+            if missing:
+                listed = ", ".join(info.filename for info in members[:10]) + (" ..." if len(members) > 10 else "")
+                raise DataError(f"{archive} lacks {', '.join(missing)}", [Problem(f"it holds: {listed or 'nothing'}")],
+                                hint="The archive is not the expected release; get it again from the official address.")
+            written = []
+            for info in chosen:
+                target = folder.joinpath(*PurePosixPath(info.filename).parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with handle.open(info) as source, open(target, "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                written.append(target)
+            return written
+    except (zipfile.BadZipFile, EOFError) as exc:  # not a zip, cut short, or a CRC mismatch
+        raise DataError(f"{archive} is not a complete zip archive", [Problem(f"{type(exc).__name__}: {exc}")],
+                        hint="The download is damaged; delete it and fetch again.") from exc
+
+
+def _wants(name: str, member: str) -> bool:
+    return member == name or ((name == "" or name.endswith("/")) and member.startswith(name))
+
+
+def _unsafe_member(info: zipfile.ZipInfo) -> Problem | None:
+    """Why a member could land outside the extraction folder, or None when its name is a plain relative path."""
+    name = info.filename
+    path = PurePosixPath(name)
+    if "\\" in name:  # a Windows separator: on Windows '..\\x' climbs out
+        return Problem(f"{name!r} uses backslashes as folder separators")
+    if path.is_absolute() or (path.parts and ":" in path.parts[0]):
+        return Problem(f"{name!r} is an absolute path")
+    if ".." in path.parts:
+        return Problem(f"{name!r} climbs out of the folder with '..'")
+    if stat.S_ISLNK(info.external_attr >> 16):  # the Unix mode sits in the high 16 bits
+        return Problem(f"{name!r} is a symbolic link")
+    return None

