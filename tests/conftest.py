@@ -497,3 +497,80 @@ def lock_holder() -> Iterator[Callable[[Path], int]]:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         process.wait()
+
+
+# --- Dataset file server (datasets/download, datasets/fetch, cli data fetch; H4) -------------------------------
+
+
+class FileServer:
+    """A real HTTP server on 127.0.0.1 serving `files` (path -> bytes) with Range support.
+
+    `drop_after[path] = n` makes the next GET of `path` announce the whole length, send n bytes and close
+    the connection (an interrupted download); `ignore_range` answers 200 with the whole file to every
+    Range request. `requests` records (path, Range header or None) for every GET.
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.drop_after: dict[str, int] = {}
+        self.ignore_range = False
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep pytest output clean
+                pass
+
+            def do_GET(self) -> None:
+                wanted = self.headers.get("Range")
+                server.requests.append((self.path, wanted))
+                data = server.files.get(self.path)
+                if data is None:
+                    self.send_error(404, "Not Found")
+                    return
+                start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted and not server.ignore_range else 0
+                if start >= len(data) and start:
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = data[start:]
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                cut = server.drop_after.pop(self.path, None)
+                self.wfile.write(body if cut is None else body[:cut])
+                if cut is not None:
+                    self.wfile.flush()
+                    self.close_connection = True
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    server = FileServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """An http:// address on 127.0.0.1 where nothing listens (connection refused: no network)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -78,6 +78,10 @@ class ChecksumError(DataError):
     """A downloaded or extracted file does not have its recorded size or SHA-256 (it has been removed)."""
 
 
+class UnverifiedFileError(DataError):
+    """A downloaded file has no recorded SHA-256 to check it against; it is kept aside until the user trusts it."""
+
+
 class LLMError(BehaviorLabError):
     """An LLM backend could not be set up or used."""
 

@@ -2,6 +2,7 @@ import pickle
 import re
 
 import numpy as np
+import pytest
 
 from behaviorlab.cli import main
 from behaviorlab.datasets import read_event_log
@@ -126,3 +127,73 @@ def test_inspect_reads_a_sequence_lines_file_with_its_item_attributes(tmp_path, 
     assert main(["data", "inspect", str(tmp_path / "Shop.txt")]) == 0
     out = capsys.readouterr().out
     assert "sequence-lines" in out and re.search(r"events\s*│\s*9\s", out)
+
+
+# --- datasets by name: `data list`, `data fetch`, and a name given to --data ----------------------------------
+
+
+def _ring_csv() -> bytes:
+    """40 users walking a ring of 6 actions one hour apart: enough for a leave-one-out split."""
+    ring = ["wake", "coffee", "commute", "work", "dinner", "sleep"]
+    lines = ["user_id,timestamp,action"] + [f"u{u},2024-01-01T{t:02d}:00:00Z,{ring[(u + t) % 6]}"
+                                            for u in range(40) for t in range(12)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def named_log(file_server, tmp_path, monkeypatch):
+    """A catalog entry 'lab-ring' ($BEHAVIORLAB_CATALOG) served from 127.0.0.1, data folder in tmp_path."""
+    import hashlib
+
+    data = _ring_csv()
+    file_server.files["/ring.csv"] = data
+    catalog = tmp_path / "datasets.toml"
+    catalog.write_text(f"""[[dataset]]
+name = "lab-ring"
+description = "a ring of six actions"
+format = "csv"
+path = "ring.csv"
+license = "CC0"
+citation = "nobody"
+[[dataset.files]]
+url = "{file_server.url}/ring.csv"
+name = "ring.csv"
+size = {len(data)}
+sha256 = "{hashlib.sha256(data).hexdigest()}"
+""")
+    monkeypatch.setenv("BEHAVIORLAB_CATALOG", str(catalog))
+    monkeypatch.setenv("BEHAVIORLAB_DATA", str(tmp_path / "data"))
+    return file_server
+
+
+def test_data_fetch_downloads_once_then_uses_the_copy_and_list_shows_it(named_log, tmp_path, capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ml-100k" in out and "lab-ring" in out and "smartthings-fr" in out
+    assert main(["data", "fetch", "lab-ring"]) == 0
+    out = capsys.readouterr().out
+    assert f"ring.csv: {len(_ring_csv()):,} bytes" in out and "SHA-256 matches" in out and "License: CC0" in out
+    assert main(["data", "fetch", "lab-ring"]) == 0
+    assert "already in" in capsys.readouterr().out and len(named_log.requests) == 1
+    assert main(["data", "list"]) == 0
+    assert re.search(r"lab-ring .*│ yes", capsys.readouterr().out)
+
+
+def test_data_fetch_without_network_exits_3_and_says_where_to_save_the_file(named_log, tmp_path, capsys):
+    named_log.stop()
+    assert main(["data", "fetch", "lab-ring"]) == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert "could not be downloaded" in err and f"save it as {tmp_path / 'data' / 'lab-ring' / 'ring.csv'}" in err
+    assert main(["data", "fetch", "no-such-set"]) == 3
+    assert "No dataset is named" in capsys.readouterr().err
+
+
+def test_a_command_given_a_dataset_name_for_data_fetches_and_reads_it(named_log, tmp_path, capsys):
+    model_dir = tmp_path / "markov"
+    assert main(["train", "--model", "markov", "--data", "lab-ring", "--out", str(model_dir)]) == 0
+    assert (tmp_path / "data" / "lab-ring" / "ring.csv").is_file() and len(named_log.requests) == 1
+    named_log.stop()  # the copy is used from now on
+    assert main(["evaluate", str(model_dir), "--data", "lab-ring"]) == 0
+    assert "HR@10" in capsys.readouterr().out
+    assert main(["train", "--model", "markov", "--data", "no-such-set", "--out", str(tmp_path / "m2")]) == 3
+    assert "neither an existing path nor a dataset name" in capsys.readouterr().err

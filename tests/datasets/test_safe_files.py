@@ -92,3 +92,53 @@ def test_syntax_errors_give_line_and_column_and_unbuildable_literals_are_reporte
     with pytest.raises(DataError) as info:
         read_literal_assignments(path)
     assert info.value.problems[0].row == 2 and "unhashable" in info.value.problems[0].message
+
+
+def _zip(path, members):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            if isinstance(data, zipfile.ZipInfo):
+                archive.writestr(data, "target")
+            else:
+                archive.writestr(name, data)
+    return path
+
+
+def test_extract_zip_writes_the_wanted_members_only(tmp_path):
+    from behaviorlab.datasets.safe_files import extract_zip
+
+    archive = _zip(tmp_path / "a.zip", {"ml/u.data": "1\t2\n", "ml/u.item": "x", "other.txt": "y"})
+    written = extract_zip(archive, tmp_path / "out", ("ml/",))
+    assert written == [tmp_path / "out/ml/u.data", tmp_path / "out/ml/u.item"]
+    assert (tmp_path / "out/ml/u.data").read_text() == "1\t2\n" and not (tmp_path / "out/other.txt").exists()
+
+
+def test_extract_zip_refuses_every_unsafe_member_before_writing_any(tmp_path):
+    import stat
+    import zipfile
+
+    from behaviorlab.datasets.safe_files import extract_zip
+
+    link = zipfile.ZipInfo("link")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    archive = _zip(tmp_path / "a.zip", {"ok.txt": "fine", "../evil": "x", "/etc/evil": "x", "link": link})
+    with pytest.raises(UnsafeFileError) as error:
+        extract_zip(archive, tmp_path / "out")
+    message = str(error.value)
+    assert "'../evil'" in message and "'/etc/evil'" in message and "'link' is a symbolic link" in message
+    assert not (tmp_path / "out").exists() and not (tmp_path / "evil").exists()
+
+
+def test_extract_zip_names_what_an_archive_lacks_and_refuses_a_damaged_one(tmp_path):
+    from behaviorlab.datasets.safe_files import extract_zip
+
+    archive = _zip(tmp_path / "a.zip", {"a.txt": "x"})
+    with pytest.raises(DataError, match="lacks ml/") as error:
+        extract_zip(archive, tmp_path / "out", ("ml/",))
+    assert "a.txt" in str(error.value)
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(archive.read_bytes()[:30])
+    with pytest.raises(DataError, match="not a complete zip"):
+        extract_zip(cut, tmp_path / "out")

@@ -34,6 +34,17 @@ def output_folder(path: Path | None) -> Path | None:
     return None if path is None else check_output_path(path, directory=True)
 
 
+def data_source(path: Path | None) -> Path | None:
+    """`--data` callback: an existing path as given; a dataset name (`behaviorlab data list`) becomes its local
+    copy, downloaded and checked first when absent (an unverified one needs `behaviorlab data fetch --trust-unverified`)."""
+    if path is None or path.exists():
+        return path
+    from behaviorlab.datasets.fetch import resolve_data
+
+    with progress_bar(f"Fetching {path}", status=lambda info: str(info.get("file", ""))) as report:
+        return resolve_data(path, progress=report)
+
+
 FormatOption = Annotated[str | None, typer.Option("--format", "-f", help="Force the data format (see `behaviorlab data formats`).")]
 JsonOption = Annotated[Path | None, typer.Option("--json-out", callback=output_file,
                                                  help="Also write the results as JSON to this file.")]

@@ -1,4 +1,4 @@
-"""`behaviorlab data ...`: inspect, convert and list the formats of behavior logs."""
+"""`behaviorlab data ...`: inspect, convert and list the formats of behavior logs; fetch and list public datasets by name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import FormatOption, output_file
+from behaviorlab.cli.common import FormatOption, output_file, progress_bar
 from behaviorlab.config import load_config
 from behaviorlab.datasets import FORMATS, ColumnMapping, detect_format, load, parse_mapping_flag, write_event_log
 from behaviorlab.datasets.delimited import parse_separator
@@ -117,3 +117,48 @@ def formats() -> None:
     for fmt in FORMATS:
         table.add_row(fmt.name, fmt.description + (" [needs --map unless columns are user_id,timestamp,action]" if fmt.uses_mapping else ""))
     console.print(table)
+
+
+@data_app.command("list")
+def list_datasets() -> None:
+    """The public datasets `data fetch` downloads by name (and every --data accepts), and whether each is here."""
+    from behaviorlab.datasets.catalog import catalog
+    from behaviorlab.datasets.fetch import data_root, local_copy
+
+    table = Table(title=f"Datasets by name (local copies in {data_root()}; BEHAVIORLAB_DATA moves them)")
+    table.add_column("name", style="bold", no_wrap=True)
+    for column in ("format", "download", "checked by", "here", "description"):
+        table.add_column(column)
+    for entry in catalog().values():
+        size = f"{entry.size / 1e6:,.1f} MB" if entry.size is not None else "size unknown"
+        checked = "SHA-256" if entry.verified else "nothing (needs --trust-unverified)"
+        table.add_row(entry.name, entry.format, size, checked, "yes" if local_copy(entry) else "no", entry.description)
+    console.print(table)
+
+
+@data_app.command("fetch")
+def fetch_dataset(
+    name: Annotated[str, typer.Argument(help="A dataset name (`behaviorlab data list`).")],
+    trust_unverified: Annotated[bool, typer.Option("--trust-unverified", help=(
+        "Accept files that have no recorded SHA-256 (their digests are printed); without it they are kept aside "
+        "and refused."))] = False,
+) -> None:
+    """Download a public dataset by name into $BEHAVIORLAB_DATA, resuming and checking each file; a copy already
+    there is used as is. Without network the error says which file to save where."""
+    from behaviorlab.datasets.catalog import get_dataset
+    from behaviorlab.datasets.fetch import fetch, local_copy
+
+    entry = get_dataset(name)
+    path = local_copy(entry)
+    if path is not None:
+        console.print(f"{entry.name} is already in {path}; used as is.")
+    else:
+        with progress_bar(f"Fetching {entry.name}", status=lambda info: str(info.get("file", ""))) as report:
+            fetched = fetch(entry, trust_unverified=trust_unverified, progress=report)
+        for file in fetched.files:
+            how = {"sha256": "SHA-256 matches", "size": "size matches, no SHA-256 recorded",
+                   "nothing": "not checked: no size or SHA-256 recorded"}[file.checked]
+            console.print(f"{file.path.name}: {file.size:,} bytes, {how} (sha256 {file.sha256})", highlight=False)
+        path = fetched.path
+    console.print(f"License: {entry.license}\nCite: {entry.citation}", highlight=False)
+    console.print(f"Use it as --data {entry.name}, or read it with `behaviorlab data inspect {path}`.", highlight=False)

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import output_folder
+from behaviorlab.cli.common import data_source, output_folder
 from behaviorlab.errors import DataError
 
 DEFAULT_DATASET = Path("shared") / "datasets" / "smartthings-fr"
@@ -34,7 +34,7 @@ def find_default_dataset(starts: list[Path]) -> Path:
 
 @app.command("demo")
 def demo(
-    data: Annotated[Path | None, typer.Option("--data", help="Real log (default: ../shared/datasets/smartthings-fr).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", callback=data_source, help="Real log (default: ../shared/datasets/smartthings-fr).")] = None,
     out: Annotated[Path, typer.Option("--out", callback=output_folder, help="Demo folder: the generation run, evaluation and report.")] = Path("runs/demo"),
     n_users: Annotated[int, typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = 24,
     model: Annotated[str, typer.Option(help="Embedded model name or .gguf path.")] = "qwen2.5-coder-1.5b",

@@ -10,11 +10,19 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import EngineOption, FormatOption, output_file, output_folder, progress_bar, progress_bars
+from behaviorlab.cli.common import (
+    EngineOption,
+    FormatOption,
+    data_source,
+    output_file,
+    output_folder,
+    progress_bar,
+    progress_bars,
+)
 from behaviorlab.config import load_config
 from behaviorlab.errors import ConfigError
 
-RealOption = Annotated[Path, typer.Option("--real", help="The real dataset the synthetic data imitates (any loadable format).")]
+RealOption = Annotated[Path, typer.Option("--real", callback=data_source, help="The real dataset the synthetic data imitates (any loadable format).")]
 
 
 def _load_real(path: Path, format_name: str | None):
@@ -238,7 +246,7 @@ def print_summary(result, out: Path) -> None:
 @app.command("report")
 def report_command(
     run: Annotated[Path, typer.Argument(help="A generation run directory.")],
-    real: Annotated[Path | None, typer.Option(help="Real data for the distribution plots (default: the one evaluate-synthetic used).")] = None,
+    real: Annotated[Path | None, typer.Option(callback=data_source, help="Real data for the distribution plots (default: the one evaluate-synthetic used).")] = None,
     format_name: FormatOption = None,
     out: Annotated[Path | None, typer.Option(callback=output_file, help="HTML file to write (default: RUN/report.html).")] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,

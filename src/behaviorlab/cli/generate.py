@@ -11,7 +11,7 @@ import typer
 from pydantic import Field
 
 from behaviorlab.cli.app import app, console, err_console
-from behaviorlab.cli.common import EngineOption, output_file, output_folder, progress_bar
+from behaviorlab.cli.common import EngineOption, data_source, output_file, output_folder, progress_bar
 from behaviorlab.config import StrictConfig, parse_config, read_toml
 from behaviorlab.errors import DataError
 from behaviorlab.generate.config import GenerateConfig
@@ -61,7 +61,7 @@ def training_log(job: GenerateJob) -> EventLog:
 
 @app.command("generate")
 def generate(
-    data: Annotated[Path | None, typer.Option("--data", help="Real log (any format `behaviorlab data formats` lists).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", callback=data_source, help="Real log (any format `behaviorlab data formats` lists).")] = None,
     out: Annotated[Path | None, typer.Option("--out", callback=output_folder, help="Run directory; re-run the same command to resume.")] = None,
     n_users: Annotated[int | None, typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = None,
     per_profile: Annotated[int | None, typer.Option("--per-profile", min=1, max=16, help=(
@@ -157,7 +157,7 @@ app.add_typer(profiles_app, name="profiles")
 
 @profiles_app.command("sample")
 def sample(
-    data: Annotated[Path, typer.Option("--data", help="Real log the priors are estimated from.")],
+    data: Annotated[Path, typer.Option("--data", callback=data_source, help="Real log the priors are estimated from.")],
     out: Annotated[Path, typer.Option("--out", callback=output_file, help="Population JSON file to write.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Profiles to sample.")] = 100,
     diversity: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,

@@ -14,7 +14,15 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console, err_console
-from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, output_folder, progress_bar, write_json
+from behaviorlab.cli.common import (
+    FormatOption,
+    JsonOption,
+    data_source,
+    metrics_table,
+    output_folder,
+    progress_bar,
+    write_json,
+)
 from behaviorlab.cli.training import (
     CHECKPOINT_FILE,
     DeviceOption,
@@ -43,7 +51,7 @@ def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple
 @app.command("train")
 def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (popularity, markov, gru4rec, lstm, sasrec, ...).")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="The behavior log (any format `behaviorlab data` reads).")],
+    data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The behavior log (any format `behaviorlab data` reads).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the trained model in.")],
     split: Annotated[str | None, typer.Option(help="loo (leave-one-out), temporal, or published (the dataset's own; "
                                                    "the default when the data has one, else loo).")] = None,
@@ -119,7 +127,7 @@ def _load_predictor(model_dir: Path) -> Any:
 @app.command("evaluate")
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab train`.")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="The behavior log the model was trained on.")],
+    data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The behavior log the model was trained on.")],
     split: Annotated[str | None, typer.Option(help="Defaults to the split the model was trained with.")] = None,
     format_name: FormatOption = None,
     ks: Annotated[str, typer.Option(help="Cut-offs K for HR@K / NDCG@K / MRR@K, comma separated.")] = "1,5,10",

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from behaviorlab.cli.app import app, err_console
+from behaviorlab.cli.common import data_source
 
 
 @app.command("serve")
@@ -24,7 +25,7 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 64 * 1024,
     torch_threads: Annotated[int | None, typer.Option(help="Threads of each forward pass (default: torch's).")] = None,
     access_log: Annotated[Path | None, typer.Option(help="File for the JSON-lines access log (default: standard error).")] = None,
-    generate_data: Annotated[Path | None, typer.Option(help="Real log that grounds /generate (enables it).")] = None,
+    generate_data: Annotated[Path | None, typer.Option(callback=data_source, help="Real log that grounds /generate (enables it).")] = None,
     generate_config: Annotated[Path | None, typer.Option(help="TOML file whose [generate] table (with [generate.llm]) "
                                                                 "configures /generate, as for `behaviorlab generate`.")] = None,
     queue_size: Annotated[int, typer.Option(help="/generate requests that may wait; more get 429.")] = 8,

@@ -18,6 +18,7 @@ from behaviorlab.cli.common import (
     FormatOption,
     JsonOption,
     comparison_table,
+    data_source,
     metrics_table,
     output_folder,
     progress_bar,
@@ -81,7 +82,7 @@ def _ctr_split(data: Path, format_name: str | None, split: str, value_column: st
 
 @ctr_app.command("train")
 def ctr_train(
-    data: Annotated[Path, typer.Option("--data", "-d", help="The interaction log (items as actions).")],
+    data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The interaction log (items as actions).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the model in.")],
     split: Annotated[str, typer.Option(help="loo (leave-one-out), temporal, or published (the dataset's own).")] = "loo",
     head: Annotated[str | None, typer.Option(help="logistic or mlp (overrides the config).")] = None,
@@ -128,7 +129,7 @@ def ctr_train(
 @ctr_app.command("evaluate")
 def ctr_evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab ctr train`.")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="The interaction log the model was trained on.")],
+    data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The interaction log the model was trained on.")],
     negatives: Annotated[int, typer.Option(help="Sampled negatives per held-out positive for the AUC.")] = 100,
     json_out: JsonOption = None,
 ) -> None:
@@ -159,7 +160,7 @@ def _window_config(config: Path | None, seed: int | None, history: int | None, *
 
 @timing_app.command("gaps")
 def timing_gaps(
-    data: Annotated[Path, typer.Option("--data", "-d", help="A log with timestamps.")],
+    data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="A log with timestamps.")],
     valid_ratio: Annotated[float, typer.Option(help="Share of events (newest but the test ones) for validation.")] = 0.1,
     test_ratio: Annotated[float, typer.Option(help="Share of the newest events for the test.")] = 0.1,
     history: HistoryOption = None,
@@ -197,7 +198,7 @@ def _print_timing(result: Any, title: str, out: Path | None, json_out: Path | No
 
 @timing_app.command("hour-bin")
 def timing_hour_bin(
-    data: Annotated[Path, typer.Option("--data", "-d", help="A log with an hour_bin column (e.g. SmartThings).")],
+    data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="A log with an hour_bin column (e.g. SmartThings).")],
     history: HistoryOption = None,
     out: SaveOption = None,
     format_name: FormatOption = None,
@@ -226,7 +227,7 @@ def timing_hour_bin(
 
 @timing_app.command("daily")
 def timing_daily(
-    data: Annotated[Path, typer.Option("--data", "-d", help="A log with timestamps.")],
+    data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="A log with timestamps.")],
     horizon: Annotated[int | None, typer.Option(help="Days in the validation and in the test tail.")] = None,
     window: Annotated[int | None, typer.Option(help="Days of history the neural model reads.")] = None,
     min_events: Annotated[int | None, typer.Option(help="Leave out users with fewer events before the tails.")] = None,
@@ -284,7 +285,7 @@ def _anomaly_table(report: Any) -> Table:
 
 @anomaly_app.command("train")
 def anomaly_train(
-    data: Annotated[Path, typer.Option("--data", "-d", help="Smart-home sequences with a published split (SmartThings).")],
+    data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="Smart-home sequences with a published split (SmartThings).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the detector in.")],
     model: Annotated[str, typer.Option("--model", "-m", help="The sequence model whose likelihood scores events.")] = "markov",
     model_config: Annotated[Path | None, typer.Option(help="TOML file with the sequence model's config keys.")] = None,
@@ -314,7 +315,7 @@ def anomaly_train(
 @anomaly_app.command("evaluate")
 def anomaly_evaluate(
     detector_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab anomaly train`.")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="The same data, with its test split.")],
+    data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The same data, with its test split.")],
     format_name: FormatOption = None,
     json_out: JsonOption = None,
 ) -> None:

@@ -2,11 +2,14 @@
 
 Bytes arrive in `<target>.part`. A later call finds the part and asks the server for the rest with an
 HTTP Range request (a server that ignores Range answers 200 and the file starts over). When the part
-is complete it is checked against the expected size and SHA-256, whichever are known; a mismatch
-removes it (ChecksumError), a match renames it to `target` atomically. A target already present is
-checked the same way and used as is, so a file saved there by hand (no network) is accepted once it
-matches. Failures to reach the server, HTTP errors and dropped connections raise
-DatasetNotAvailableError naming the URL and the exact path the file belongs at.
+is complete it is checked against the expected size and SHA-256; a mismatch removes it
+(ChecksumError), a match renames it to `target` atomically. A file with no recorded SHA-256 cannot be
+checked: it is kept as `<target>.unverified` (UnverifiedFileError, with the digest it has) until the
+caller accepts it, and then renamed to `target` without a second download.
+
+A target already present is checked the same way and used as is, so a file saved there by hand (no
+network) is accepted once it matches. Failures to reach the server, HTTP errors and dropped
+connections raise DatasetNotAvailableError naming the URL and the exact path the file belongs at.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 from behaviorlab.datasets.files import file_sha256
-from behaviorlab.errors import ChecksumError, DatasetNotAvailableError, Problem
+from behaviorlab.errors import ChecksumError, DatasetNotAvailableError, Problem, UnverifiedFileError
 from behaviorlab.progress import ProgressReporter, no_progress
 
 PART_SUFFIX = ".part"
-_CHUNK = 1 << 16  # bytes per network read: progress updates often, memory stays flat
+UNVERIFIED_SUFFIX = ".unverified"
 Checked = Literal["sha256", "size", "nothing"]
 
 
@@ -54,15 +57,39 @@ def verify_file(path: Path, size: int | None, sha256: str | None) -> Verified:
 
 
 def download_file(url: str, target: Path, *, size: int | None = None, sha256: str | None = None,
-                  progress: ProgressReporter = no_progress, timeout: float = 30.0) -> Verified:
-    """`target`, checked; downloaded from `url` (resuming a `.part` left by an earlier try) unless present."""
+                  accept_unverified: bool = False, progress: ProgressReporter = no_progress,
+                  timeout: float = 30.0) -> Verified:
+    """`target`, checked; downloaded from `url` (resuming a `.part` left by an earlier try) unless present.
+
+    Without a recorded `sha256` the file is accepted only with `accept_unverified`; otherwise it waits
+    as `<target>.unverified` and UnverifiedFileError reports the digest it has.
+    """
     if target.is_file():
         return verify_file(target, size, sha256)
+    aside = target.with_name(target.name + UNVERIFIED_SUFFIX)
+    if sha256 is None and aside.is_file():  # received by an earlier run, waiting to be trusted
+        return _settle_unverified(aside, target, size, accept_unverified)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + PART_SUFFIX)
     _receive(url, part, target, size, progress, timeout)
+    if sha256 is None:
+        os.replace(part, aside)
+        return _settle_unverified(aside, target, size, accept_unverified)
     verified = verify_file(part, size, sha256)
     os.replace(part, target)  # same folder: atomic, so `target` only ever holds a checked file
+    return Verified(target, verified.size, verified.sha256, verified.checked)
+
+
+def _settle_unverified(aside: Path, target: Path, size: int | None, accept: bool) -> Verified:
+    """Rename a digest-less download to `target` when accepted; else refuse it, naming its digest."""
+    verified = verify_file(aside, size, None)
+    if not accept:
+        raise UnverifiedFileError(
+            f"No SHA-256 is recorded for {target.name}, so the download cannot be checked",
+            [Problem(f"{target.name} has {verified.size:,} bytes and SHA-256 {verified.sha256} (kept as {aside})")],
+            hint="Compare the digest with one its publisher gives; to use the file anyway, run the same command "
+                 "again with --trust-unverified (Python: trust_unverified=True).")
+    os.replace(aside, target)
     return Verified(target, verified.size, verified.sha256, verified.checked)
 
 
@@ -71,26 +98,26 @@ def _receive(url: str, part: Path, target: Path, size: int | None, progress: Pro
     import httpx  # imported here: `behaviorlab --help` and plain loading never pay for it
 
     offset = part.stat().st_size if part.is_file() else 0
-    if size is not None and offset == size:
-        return  # an earlier run received every byte and stopped before the check
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    received = offset
+    if size is not None and offset >= size:
+        return  # an earlier run received every byte (or more: the check refuses those) and stopped before the check
+    # identity: Range offsets count the bytes as stored, which a compressed transfer would not keep
+    headers = {"Accept-Encoding": "identity"} | ({"Range": f"bytes={offset}-"} if offset else {})
     try:
         with httpx.stream("GET", url, headers=headers, timeout=timeout, follow_redirects=True) as response:
             if response.status_code == 416 and offset:  # nothing after `offset`: the part is already whole
                 return
             if response.status_code not in (200, 206):
-                raise _unavailable(url, target, f"the server answered HTTP {response.status_code} {response.reason_phrase}")
+                raise _unavailable(url, target, part, f"the server answered HTTP {response.status_code} {response.reason_phrase}")
             resumed = response.status_code == 206
             if resumed and _range_start(response.headers.get("content-range")) != offset:
                 part.unlink(missing_ok=True)  # bytes from elsewhere in the file cannot be appended
-                raise _unavailable(url, target, f"asked for bytes {offset:,}- the server sent "
-                                                f"{response.headers.get('content-range')!r}; the partial file was dropped")
+                raise _unavailable(url, target, part, f"asked for bytes {offset:,}- the server sent "
+                                                      f"{response.headers.get('content-range')!r}; the partial file was dropped")
             received = offset if resumed else 0
             length = response.headers.get("content-length")
             total = received + int(length) if length and length.isdigit() else size or 0
             with open(part, "ab" if resumed else "wb") as out:
-                for chunk in response.iter_bytes(_CHUNK):
+                for chunk in response.iter_raw():  # unbuffered: the bytes before a dropped connection are all kept
                     out.write(chunk)
                     received += len(chunk)
                     progress(received, max(total, received), {"file": target.name})
@@ -99,12 +126,7 @@ def _receive(url: str, part: Path, target: Path, size: int | None, progress: Pro
             if length and length.isdigit() and received < total:  # httpx notices most, not all, short bodies
                 raise httpx.RemoteProtocolError(f"the body ended after {received:,} of {total:,} bytes")
     except httpx.HTTPError as exc:
-        if received > 0:
-            raise DatasetNotAvailableError(
-                f"The download of {url} stopped after {received:,} bytes ({type(exc).__name__}: {exc})",
-                hint=f"The bytes received are kept in {part}; run the same command again to resume from there.",
-            ) from exc
-        raise _unavailable(url, target, f"{type(exc).__name__}: {exc}") from exc
+        raise _unavailable(url, target, part, f"{type(exc).__name__}: {exc}") from exc
 
 
 def _range_start(content_range: str | None) -> int | None:
@@ -115,9 +137,13 @@ def _range_start(content_range: str | None) -> int | None:
     return int(start) if start.isdigit() else None
 
 
-def _unavailable(url: str, target: Path, reason: str) -> DatasetNotAvailableError:
+def _unavailable(url: str, target: Path, part: Path, reason: str) -> DatasetNotAvailableError:
+    """The error for a file that did not arrive: what happened, and exactly what to put where."""
+    kept = part.stat().st_size if part.is_file() else 0
+    resume = f" ({kept:,} bytes received so far are kept in {part}: running again resumes from there)" if kept else ""
     return DatasetNotAvailableError(
         f"Could not download {url}: {reason}",
-        hint=f"Download {url} another way (a browser, another machine) and save it as {target}; then run the same "
-             "command again: the file is checked and used from there.",
+        [Problem(f"{reason}: download {url} and save it as {target}{resume}")],
+        hint="Run the same command again when the server can be reached; or download the file another way (a browser, "
+             "another machine) and save it at that path: it is checked and used from there.",
     )
