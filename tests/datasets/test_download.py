@@ -3,7 +3,7 @@ import hashlib
 import pytest
 
 from behaviorlab.datasets.download import PART_SUFFIX, UNVERIFIED_SUFFIX, download_file
-from behaviorlab.errors import ChecksumError, DatasetNotAvailableError, UnverifiedFileError
+from behaviorlab.errors import ChecksumError, DatasetNotAvailableError, OutputError, UnverifiedFileError
 
 DATA = bytes(range(256)) * 1000  # 256,000 bytes: several network reads
 DIGEST = hashlib.sha256(DATA).hexdigest()
@@ -26,7 +26,7 @@ def test_a_checksum_mismatch_refuses_and_removes_the_file(file_server, tmp_path)
     with pytest.raises(ChecksumError) as error:
         download_file(f"{file_server.url}/f.bin", target, size=len(DATA), sha256=DIGEST)
     assert "has been removed" in str(error.value) and DIGEST in str(error.value)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [".f.bin.lock"]  # the emptied one-writer lock, nothing else
 
 
 def test_a_dropped_connection_keeps_the_bytes_and_the_next_call_resumes_with_range(file_server, tmp_path):
@@ -95,3 +95,12 @@ def test_a_file_without_a_digest_waits_aside_until_accepted_then_needs_no_second
     verified = download_file(f"{file_server.url}/f.bin", target, accept_unverified=True)
     assert verified.checked == "nothing" and verified.sha256 == DIGEST and target.read_bytes() == DATA
     assert not aside.exists() and len(file_server.requests) == 1
+
+
+def test_a_second_process_downloading_the_same_file_is_refused(file_server, tmp_path, lock_holder):
+    file_server.files["/f.bin"] = DATA
+    target = tmp_path / "f.bin"
+    pid = lock_holder(target)
+    with pytest.raises(OutputError, match=f"PID {pid}"):
+        download_file(f"{file_server.url}/f.bin", target, sha256=DIGEST)
+    assert file_server.requests == []

@@ -2,11 +2,12 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from behaviorlab.datasets import load
-from behaviorlab.datasets.catalog import CATALOG_ENV, DatasetEntry, RemoteFile
+from behaviorlab.datasets.catalog import CATALOG_ENV, DatasetEntry, RemoteFile, catalog, get_dataset
 from behaviorlab.datasets.fetch import DATA_ENV, MANIFEST, data_root, fetch, local_copy, resolve_data
 from behaviorlab.errors import DataError, DatasetNotAvailableError, UnverifiedFileError
 
@@ -104,3 +105,22 @@ def test_resolve_data_takes_a_path_as_is_and_a_name_from_the_catalog(file_server
     assert resolve_data("tiny-ml") == tmp_path / "data" / "tiny-ml" / "ml" and len(file_server.requests) == 1
     with pytest.raises(DataError, match="neither an existing path nor a dataset name"):
         resolve_data(tmp_path / "nope.csv")
+
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+
+
+@pytest.mark.parametrize(("name", "folder", "events"), [("amazon-beauty", "amazon-beauty", 198_502),
+                                                       ("smartthings-fr", "smartthings-fr/original", 44_230)])
+def test_builtin_entries_fetched_from_copies_of_their_files_load(file_server, tmp_path, name, folder, events):
+    """The real entries, their URLs pointed at 127.0.0.1 serving the shared copies: digests, layout and format hold."""
+    if not (SHARED / folder).is_dir():
+        pytest.skip(f"the shared copy {SHARED / folder} is absent")
+    entry = get_dataset(name, catalog())
+    files = []
+    for file in entry.files:
+        file_server.files[f"/{file.name}"] = (SHARED / folder / file.name).read_bytes()
+        files.append(file.model_copy(update={"url": f"{file_server.url}/{file.name}"}))
+    entry = entry.model_copy(update={"files": tuple(files)})
+    fetched = fetch(entry, root=tmp_path, trust_unverified=not entry.verified)
+    assert load(fetched.path).n_events == events

@@ -34,10 +34,10 @@ def output_folder(path: Path | None) -> Path | None:
     return None if path is None else check_output_path(path, directory=True)
 
 
-def data_source(path: Path | None) -> Path | None:
+def data_source(ctx: typer.Context, path: Path | None) -> Path | None:
     """`--data` callback: an existing path as given; a dataset name (`behaviorlab data list`) becomes its local
     copy, downloaded and checked first when absent (an unverified one needs `behaviorlab data fetch --trust-unverified`)."""
-    if path is None or path.exists():
+    if path is None or path.exists() or ctx.resilient_parsing:  # resilient: shell completion, never a download
         return path
     from behaviorlab.datasets.fetch import resolve_data
 

@@ -10,6 +10,7 @@ caller accepts it, and then renamed to `target` without a second download.
 A target already present is checked the same way and used as is, so a file saved there by hand (no
 network) is accepted once it matches. Failures to reach the server, HTTP errors and dropped
 connections raise DatasetNotAvailableError naming the URL and the exact path the file belongs at.
+One process at a time downloads a file (the `.<name>.lock` of atomic.exclusive_writer beside it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from behaviorlab.atomic import exclusive_writer
 from behaviorlab.datasets.files import file_sha256
 from behaviorlab.errors import ChecksumError, DatasetNotAvailableError, Problem, UnverifiedFileError
 from behaviorlab.progress import ProgressReporter, no_progress
@@ -69,14 +71,16 @@ def download_file(url: str, target: Path, *, size: int | None = None, sha256: st
     aside = target.with_name(target.name + UNVERIFIED_SUFFIX)
     if sha256 is None and aside.is_file():  # received by an earlier run, waiting to be trusted
         return _settle_unverified(aside, target, size, accept_unverified)
-    target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + PART_SUFFIX)
-    _receive(url, part, target, size, progress, timeout)
-    if sha256 is None:
-        os.replace(part, aside)
-        return _settle_unverified(aside, target, size, accept_unverified)
-    verified = verify_file(part, size, sha256)
-    os.replace(part, target)  # same folder: atomic, so `target` only ever holds a checked file
+    with exclusive_writer(target, "the download"):  # two processes appending to one part would corrupt it
+        if target.is_file():  # another process finished it between the check above and taking the lock
+            return verify_file(target, size, sha256)
+        _receive(url, part, target, size, progress, timeout)
+        if sha256 is None:
+            os.replace(part, aside)
+            return _settle_unverified(aside, target, size, accept_unverified)
+        verified = verify_file(part, size, sha256)
+        os.replace(part, target)  # same folder: atomic, so `target` only ever holds a checked file
     return Verified(target, verified.size, verified.sha256, verified.checked)
 
 
