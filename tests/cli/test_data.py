@@ -197,3 +197,18 @@ def test_a_command_given_a_dataset_name_for_data_fetches_and_reads_it(named_log,
     assert "HR@10" in capsys.readouterr().out
     assert main(["train", "--model", "markov", "--data", "no-such-set", "--out", str(tmp_path / "m2")]) == 3
     assert "neither an existing path nor a dataset name" in capsys.readouterr().err
+
+
+def test_a_dataset_without_digest_is_refused_by_name_until_fetched_with_trust(named_log, tmp_path, capsys):
+    import os
+
+    catalog = tmp_path / "datasets.toml"
+    catalog.write_text("\n".join(line for line in catalog.read_text().splitlines() if not line.startswith("sha256")))
+    assert os.environ["BEHAVIORLAB_CATALOG"] == str(catalog)
+    assert main(["train", "--model", "markov", "--data", "lab-ring", "--out", str(tmp_path / "m")]) == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no recorded SHA-256" in err and "behaviorlab data fetch lab-ring --trust-unverified" in err
+    assert main(["data", "fetch", "lab-ring", "--trust-unverified"]) == 0
+    assert "size matches, no SHA-256 recorded" in capsys.readouterr().out
+    assert main(["train", "--model", "markov", "--data", "lab-ring", "--out", str(tmp_path / "m")]) == 0
+    assert len(named_log.requests) == 1

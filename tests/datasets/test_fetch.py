@@ -76,6 +76,7 @@ def test_files_without_digests_are_refused_together_until_trusted(file_server, t
         fetch(entry, root=tmp_path)
     for data in (b"a\n", b"b\n"):
         assert hashlib.sha256(data).hexdigest() in str(error.value)
+    assert "behaviorlab data fetch raw --trust-unverified" in str(error.value)
     assert local_copy(entry, tmp_path) is None
     fetched = fetch(entry, root=tmp_path, trust_unverified=True)
     assert [f.checked for f in fetched.files] == ["nothing", "nothing"] and len(file_server.requests) == 2

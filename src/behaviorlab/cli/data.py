@@ -125,13 +125,14 @@ def list_datasets() -> None:
     from behaviorlab.datasets.catalog import catalog
     from behaviorlab.datasets.fetch import data_root, local_copy
 
-    table = Table(title=f"Datasets by name (local copies in {data_root()}; BEHAVIORLAB_DATA moves them)")
+    table = Table(title=f"Datasets by name (local copies in {data_root()}; BEHAVIORLAB_DATA moves them)",
+                  caption="unverified: no published SHA-256; `data fetch NAME --trust-unverified` accepts the download")
     table.add_column("name", style="bold", no_wrap=True)
     for column in ("format", "download", "checked by", "here", "description"):
         table.add_column(column)
     for entry in catalog().values():
         size = f"{entry.size / 1e6:,.1f} MB" if entry.size is not None else "size unknown"
-        checked = "SHA-256" if entry.verified else "nothing (needs --trust-unverified)"
+        checked = "SHA-256" if entry.verified else "unverified"
         table.add_row(entry.name, entry.format, size, checked, "yes" if local_copy(entry) else "no", entry.description)
     console.print(table)
 

@@ -40,7 +40,7 @@ def data_root() -> Path:
 
 @dataclass(frozen=True)
 class FetchedDataset:
-    """A dataset in place: its folder, the path its loader reads, and each file as checked (None: used as present)."""
+    """A dataset in place: its folder, the path its loader reads, and each file as checked."""
 
     entry: DatasetEntry
     folder: Path
@@ -90,10 +90,13 @@ def fetch(entry: DatasetEntry, *, root: Path | None = None, trust_unverified: bo
             unverified.append(exc)
     if missing:
         raise _combined(DatasetNotAvailableError, f"{len(missing)} of {len(entry.files)} files of {entry.name} could not "
-                        "be downloaded", missing)
+                        "be downloaded", missing, missing[0].hint)
     if unverified:
         raise _combined(UnverifiedFileError, f"{entry.name}: {len(unverified)} downloaded files have no recorded SHA-256 "
-                        "to check them against", unverified)
+                        "to check them against", unverified,
+                        f"Compare each digest with one the publisher gives; to use the files anyway, run `behaviorlab data "
+                        f"fetch {entry.name} --trust-unverified` (Python: fetch(..., trust_unverified=True)); they are not "
+                        "downloaded again.")
     written: list[str] = []
     for remote, verified in checked:
         if remote.extract:
@@ -111,9 +114,10 @@ def fetch(entry: DatasetEntry, *, root: Path | None = None, trust_unverified: bo
     return FetchedDataset(entry, folder, path, tuple(v for _, v in checked))
 
 
-def _combined(kind: type[DataError], message: str, errors: list[DatasetNotAvailableError] | list[UnverifiedFileError]) -> DataError:
-    """One error of `kind` holding every file's problem (each names its file); the files share one hint."""
-    return kind(message, [problem for error in errors for problem in error.problems], hint=errors[0].hint)
+def _combined(kind: type[DataError], message: str, errors: list[DatasetNotAvailableError] | list[UnverifiedFileError],
+              hint: str | None) -> DataError:
+    """One error of `kind` holding every file's problem (each names its file and what to do with it)."""
+    return kind(message, [problem for error in errors for problem in error.problems], hint=hint)
 
 
 def resolve_data(source: str | os.PathLike[str], *, root: Path | None = None, trust_unverified: bool = False,
