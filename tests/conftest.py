@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import sqlite3
 import threading
@@ -507,7 +508,8 @@ class FileServer:
 
     `drop_after[path] = n` makes the next GET of `path` announce the whole length, send n bytes and close
     the connection (an interrupted download); `ignore_range` answers 200 with the whole file to every
-    Range request. `requests` records (path, Range header or None) for every GET.
+    Range request. Each file's ETag is a prefix of its SHA-256, and an If-Range naming another version
+    gets the whole file. `requests` records (path, Range header or None) for every GET.
     """
 
     def __init__(self) -> None:
@@ -528,7 +530,9 @@ class FileServer:
                 if data is None:
                     self.send_error(404, "Not Found")
                     return
-                start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted and not server.ignore_range else 0
+                etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+                current = self.headers.get("If-Range") in (None, etag)  # else the part is of another version: send all
+                start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted and current and not server.ignore_range else 0
                 if start >= len(data) and start:
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(data)}")
@@ -541,6 +545,7 @@ class FileServer:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Accept-Ranges", "bytes")
+                self.send_header("ETag", etag)
                 self.end_headers()
                 cut = server.drop_after.pop(self.path, None)
                 self.wfile.write(body if cut is None else body[:cut])

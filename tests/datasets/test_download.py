@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from behaviorlab.datasets.download import PART_SUFFIX, UNVERIFIED_SUFFIX, download_file
+from behaviorlab.datasets.download import PART_SUFFIX, UNVERIFIED_SUFFIX, VALIDATOR_SUFFIX, download_file
 from behaviorlab.errors import ChecksumError, DatasetNotAvailableError, OutputError, UnverifiedFileError
 
 DATA = bytes(range(256)) * 1000  # 256,000 bytes: several network reads
@@ -104,3 +104,25 @@ def test_a_second_process_downloading_the_same_file_is_refused(file_server, tmp_
     with pytest.raises(OutputError, match=f"PID {pid}"):
         download_file(f"{file_server.url}/f.bin", target, sha256=DIGEST)
     assert file_server.requests == []
+
+
+def test_a_file_changed_on_the_server_since_the_interruption_is_downloaded_whole(file_server, tmp_path):
+    file_server.files["/f.bin"] = DATA
+    file_server.drop_after["/f.bin"] = 100_000
+    target = tmp_path / "f.bin"
+    with pytest.raises(DatasetNotAvailableError):
+        download_file(f"{file_server.url}/f.bin", target)
+    assert (tmp_path / ("f.bin" + PART_SUFFIX + VALIDATOR_SUFFIX)).is_file()
+    changed = DATA[::-1]  # a new release under the same URL
+    file_server.files["/f.bin"] = changed
+    download_file(f"{file_server.url}/f.bin", target, accept_unverified=True)
+    assert target.read_bytes() == changed  # not 100,000 old bytes followed by the new file's tail
+    assert not tmp_path.joinpath("f.bin" + PART_SUFFIX + VALIDATOR_SUFFIX).exists()
+
+
+def test_a_part_longer_than_the_file_on_the_server_starts_over(file_server, tmp_path):
+    file_server.files["/f.bin"] = DATA[:1000]
+    (tmp_path / ("f.bin" + PART_SUFFIX)).write_bytes(DATA[:5000])
+    download_file(f"{file_server.url}/f.bin", tmp_path / "f.bin", accept_unverified=True)
+    assert (tmp_path / "f.bin").read_bytes() == DATA[:1000]
+    assert [r for _, r in file_server.requests] == ["bytes=5000-", None]

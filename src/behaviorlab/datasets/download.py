@@ -1,7 +1,8 @@
 """One file over HTTP(S): resumable, checked, and moved into place only when whole and correct.
 
 Bytes arrive in `<target>.part`. A later call finds the part and asks the server for the rest with an
-HTTP Range request (a server that ignores Range answers 200 and the file starts over). When the part
+HTTP Range request, If-Range the version the part came from (a server that ignores Range, or whose
+file changed since, answers 200 and the file starts over). When the part
 is complete it is checked against the expected size and SHA-256; a mismatch removes it
 (ChecksumError), a match renames it to `target` atomically. A file with no recorded SHA-256 cannot be
 checked: it is kept as `<target>.unverified` (UnverifiedFileError, with the digest it has) until the
@@ -16,17 +17,22 @@ One process at a time downloads a file (the `.<name>.lock` of atomic.exclusive_w
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from behaviorlab.atomic import exclusive_writer
 from behaviorlab.datasets.files import file_sha256
 from behaviorlab.errors import ChecksumError, DatasetNotAvailableError, Problem, UnverifiedFileError
 from behaviorlab.progress import ProgressReporter, no_progress
 
+if TYPE_CHECKING:
+    import httpx
+
 PART_SUFFIX = ".part"
 UNVERIFIED_SUFFIX = ".unverified"
+VALIDATOR_SUFFIX = ".validator"
 Checked = Literal["sha256", "size", "nothing"]
 
 
@@ -98,39 +104,84 @@ def _settle_unverified(aside: Path, target: Path, size: int | None, accept: bool
 
 
 def _receive(url: str, part: Path, target: Path, size: int | None, progress: ProgressReporter, timeout: float) -> None:
-    """Append the rest of `url` to `part`, or start it over when the server sends the whole file."""
+    """Append the rest of `url` to `part`, or start it over when the server sends the whole file.
+
+    The version a part came from (its ETag or Last-Modified) is kept in `<part>.validator` and sent as
+    If-Range, so a file changed on the server since is sent whole instead of appended to old bytes.
+    """
     import httpx  # imported here: `behaviorlab --help` and plain loading never pay for it
 
+    validator = part.with_name(part.name + VALIDATOR_SUFFIX)
     offset = part.stat().st_size if part.is_file() else 0
     if size is not None and offset >= size:
         return  # an earlier run received every byte (or more: the check refuses those) and stopped before the check
     # identity: Range offsets count the bytes as stored, which a compressed transfer would not keep
-    headers = {"Accept-Encoding": "identity"} | ({"Range": f"bytes={offset}-"} if offset else {})
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        if validator.is_file():
+            headers["If-Range"] = validator.read_text(encoding="utf-8")
     try:
         with httpx.stream("GET", url, headers=headers, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code == 416 and offset:  # nothing after `offset`: the part is already whole
-                return
-            if response.status_code not in (200, 206):
-                raise _unavailable(url, target, part, f"the server answered HTTP {response.status_code} {response.reason_phrase}")
-            resumed = response.status_code == 206
-            if resumed and _range_start(response.headers.get("content-range")) != offset:
-                part.unlink(missing_ok=True)  # bytes from elsewhere in the file cannot be appended
-                raise _unavailable(url, target, part, f"asked for bytes {offset:,}- the server sent "
-                                                      f"{response.headers.get('content-range')!r}; the partial file was dropped")
-            received = offset if resumed else 0
-            length = response.headers.get("content-length")
-            total = received + int(length) if length and length.isdigit() else size or 0
-            with open(part, "ab" if resumed else "wb") as out:
-                for chunk in response.iter_raw():  # unbuffered: the bytes before a dropped connection are all kept
-                    out.write(chunk)
-                    received += len(chunk)
-                    progress(received, max(total, received), {"file": target.name})
-                out.flush()
-                os.fsync(out.fileno())
-            if length and length.isdigit() and received < total:  # httpx notices most, not all, short bodies
-                raise httpx.RemoteProtocolError(f"the body ended after {received:,} of {total:,} bytes")
+            if response.status_code == 416 and offset:  # nothing after `offset`: whole, unless the file shrank
+                stale = _range_total(response.headers.get("content-range")) not in (offset, None)
+            else:
+                stale = False
+                _append(response, url, part, target, offset, size, progress)
     except httpx.HTTPError as exc:
         raise _unavailable(url, target, part, f"{type(exc).__name__}: {exc}") from exc
+    if stale:  # longer than the file on the server, so not a prefix of it: start over
+        part.unlink()
+        _receive(url, part, target, size, progress, timeout)
+        return
+    validator.unlink(missing_ok=True)  # the body is whole: nothing left to resume
+
+
+def _append(response: httpx.Response, url: str, part: Path, target: Path, offset: int, size: int | None,
+            progress: ProgressReporter) -> None:
+    """Write a 200 (from the start) or 206 (from `offset`) body into `part`; a short body raises."""
+    import httpx
+
+    if response.status_code not in (200, 206):
+        raise _unavailable(url, target, part, f"the server answered HTTP {response.status_code} {response.reason_phrase}")
+    resumed = response.status_code == 206
+    if resumed and _range_start(response.headers.get("content-range")) != offset:
+        part.unlink(missing_ok=True)  # bytes from elsewhere in the file cannot be appended
+        raise _unavailable(url, target, part, f"asked for bytes {offset:,}- the server sent "
+                                              f"{response.headers.get('content-range')!r}; the partial file was dropped")
+    validator = part.with_name(part.name + VALIDATOR_SUFFIX)
+    if not resumed:  # a new start: remember which version of the file these bytes belong to
+        version = _version(response.headers)
+        if version:
+            validator.write_text(version, encoding="utf-8")
+        else:
+            validator.unlink(missing_ok=True)
+    received = offset if resumed else 0
+    length = response.headers.get("content-length")
+    total = received + int(length) if length and length.isdigit() else size or 0
+    with open(part, "ab" if resumed else "wb") as out:
+        for chunk in response.iter_raw():  # unbuffered: the bytes before a dropped connection are all kept
+            out.write(chunk)
+            received += len(chunk)
+            progress(received, max(total, received), {"file": target.name})
+        out.flush()
+        os.fsync(out.fileno())
+    if length and length.isdigit() and received < total:  # httpx notices most, not all, short bodies
+        raise httpx.RemoteProtocolError(f"the body ended after {received:,} of {total:,} bytes")
+
+
+def _version(headers: Mapping[str, str]) -> str | None:
+    """A validator If-Range accepts: a strong ETag, else Last-Modified (weak ETags are not allowed there)."""
+    etag = headers.get("etag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("last-modified")
+
+
+def _range_total(content_range: str | None) -> int | None:
+    """TOTAL of a `Content-Range: bytes */TOTAL` (or START-END/TOTAL) header, or None when unknown."""
+    total = (content_range or "").rpartition("/")[2]
+    return int(total) if total.isdigit() else None
 
 
 def _range_start(content_range: str | None) -> int | None:
