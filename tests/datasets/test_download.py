@@ -126,3 +126,35 @@ def test_a_part_longer_than_the_file_on_the_server_starts_over(file_server, tmp_
     download_file(f"{file_server.url}/f.bin", tmp_path / "f.bin", accept_unverified=True)
     assert (tmp_path / "f.bin").read_bytes() == DATA[:1000]
     assert [r for _, r in file_server.requests] == ["bytes=5000-", None]
+
+
+def test_a_full_disk_is_an_output_error_that_keeps_what_arrived(file_server, tmp_path, monkeypatch):
+    import builtins
+
+    file_server.files["/f.bin"] = DATA
+    real_open = builtins.open
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle, self.written = handle, 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, chunk):
+            if self.written + len(chunk) > 50_000:
+                raise OSError(28, "No space left on device")
+            self.written += len(chunk)
+            return self.handle.write(chunk)
+
+    def opener(path, mode="r", *args, **kwargs):
+        handle = real_open(path, mode, *args, **kwargs)
+        return FullDisk(handle) if str(path).endswith(PART_SUFFIX) else handle
+
+    monkeypatch.setattr(builtins, "open", opener)
+    with pytest.raises(OutputError, match="No space left on device") as error:
+        download_file(f"{file_server.url}/f.bin", tmp_path / "f.bin", sha256=DIGEST)
+    assert "BEHAVIORLAB_DATA" in str(error.value) and not (tmp_path / "f.bin").exists()

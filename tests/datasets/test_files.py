@@ -91,3 +91,14 @@ def test_repeated_names_are_listed_once_each(tmp_path):
     with pytest.raises(DataError) as info:
         refuse_repeated_names(tmp_path / "t.csv", ["a", "b", "a", "c", "b", "a"])
     assert info.value.message.endswith("the header repeats the columns 'a', 'b'")
+
+
+def test_file_sha256_reads_in_chunks_and_matches_hashlib(tmp_path):
+    import hashlib
+
+    from behaviorlab.datasets.files import file_sha256
+
+    data = bytes(range(256)) * 40_000  # 10 MB: more than one read
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    assert file_sha256(path) == hashlib.sha256(data).hexdigest()

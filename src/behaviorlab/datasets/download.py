@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from behaviorlab.atomic import exclusive_writer
 from behaviorlab.datasets.files import file_sha256
-from behaviorlab.errors import ChecksumError, DatasetNotAvailableError, Problem, UnverifiedFileError
+from behaviorlab.errors import ChecksumError, DatasetNotAvailableError, OutputError, Problem, UnverifiedFileError
 from behaviorlab.progress import ProgressReporter, no_progress
 
 if TYPE_CHECKING:
@@ -130,6 +130,10 @@ def _receive(url: str, part: Path, target: Path, size: int | None, progress: Pro
                 _append(response, url, part, target, offset, size, progress)
     except httpx.HTTPError as exc:
         raise _unavailable(url, target, part, f"{type(exc).__name__}: {exc}") from exc
+    except OSError as exc:  # the disk, not the network: a full or read-only data folder
+        raise OutputError(f"Cannot write {part}: {exc.strerror or exc}",
+                          hint="Free some space or point BEHAVIORLAB_DATA at another folder; the bytes already "
+                               "received are kept and the next run resumes from them.") from exc
     if stale:  # longer than the file on the server, so not a prefix of it: start over
         part.unlink()
         _receive(url, part, target, size, progress, timeout)
