@@ -142,7 +142,9 @@ READERS = {
     "data inspect": ["data", "inspect", "LOG"],
     "data convert": ["data", "convert", "LOG", "OUT/log.parquet"],
     "train": ["train", "--model", "markov", "--data", "LOG", "--out", "OUT/m"],
+    "evaluate": ["evaluate", "MODEL:popularity", "--data", "LOG"],
     "ctr train": ["ctr", "train", "--data", "LOG", "--out", "OUT/m"],
+    "ctr evaluate": ["ctr", "evaluate", "MODEL:ctr", "--data", "LOG"],
     "timing gaps": ["timing", "gaps", "--data", "LOG"],
     "timing hour-bin": ["timing", "hour-bin", "--data", "LOG"],
     "timing daily": ["timing", "daily", "--data", "LOG"],
@@ -157,8 +159,17 @@ READERS = {
 }
 
 
+def _model(kind: str, plain: Path, out: Path) -> str:
+    """A model trained on the plain CSV, for the commands that score one."""
+    train = ["ctr", "train", "--epochs", "1", "--threads", "1"] if kind == "ctr" else ["train", "--model", kind]
+    assert main([*train, "--data", str(plain), "--out", str(out / kind)]) == 0
+    return str(out / kind)
+
+
 def _arguments(command: str, log: Path, out: Path, run: Path) -> list[str]:
-    return [{"LOG": str(log), "RUN": str(run)}.get(a, a.replace("OUT", str(out))) for a in READERS[command]]
+    plain = log.parent.parent / "plain" / "events.csv"
+    return [_model(a.removeprefix("MODEL:"), plain, out) if a.startswith("MODEL:") else
+            {"LOG": str(log), "RUN": str(run)}.get(a, a.replace("OUT", str(out))) for a in READERS[command]]
 
 
 @pytest.mark.parametrize("command", READERS)
