@@ -25,25 +25,6 @@ console = Console(width=200)  # wide tables stay readable in logs
 MODELS = ("gru4rec", "lstm", "sasrec")
 
 
-def sequence_lines(path: Path):
-    """A `user item item ...` file (one user per line, in time order) as an EventLog with positions as times.
-
-    Kept here only until the sequence-lines loader lands in behaviorlab.datasets."""
-    import polars as pl
-
-    from behaviorlab.schema import EventLog, Schema
-
-    users, positions, actions = [], [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        user, *items = line.split()
-        users += [user] * len(items)
-        positions += range(len(items))
-        actions += items
-    frame = pl.DataFrame({"user_id": users, "timestamp": positions, "action": actions},
-                         schema={"user_id": pl.String, "timestamp": pl.Int64, "action": pl.String})
-    return EventLog(frame, Schema(name=path.stem))
-
-
 def datasets(root: Path) -> dict[str, Callable[[], object]]:
     from behaviorlab.datasets import load
 
@@ -52,7 +33,7 @@ def datasets(root: Path) -> dict[str, Callable[[], object]]:
         "movielens-100k": lambda: load(root / "movielens-100k"),
         "kasteren": lambda: load(root / "kasteren"),
         "foursquare-nyc": lambda: load(root / "foursquare-nyc"),
-        "amazon-beauty": lambda: sequence_lines(root / "amazon-beauty" / "Beauty.txt"),
+        "amazon-beauty": lambda: load(root / "amazon-beauty" / "Beauty.txt", format="sequence-lines"),
     }
 
 

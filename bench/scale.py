@@ -14,8 +14,7 @@ and a finished stage is not run again (delete its file to rerun), so an interrup
     flock /tmp/behaviorlab-heavy.lock .venv/bin/python bench/scale.py [--datasets ../shared/datasets] \
         [--stages beauty,recbole,markov_memory] [--out /tmp/behaviorlab-scale]
 
-The Beauty file is read by a small local parse (`read_sequence_lines`) into an EventLog with integer
-position timestamps; once the `sequence-lines` loader is in behaviorlab.datasets, this can use it.
+The Beauty file is read by the library's `sequence-lines` loader (positions as times), for both sides.
 """
 
 from __future__ import annotations
@@ -52,26 +51,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def read_sequence_lines(path: Path) -> list[tuple[str, list[str]]]:
-    """`user item item ...` lines (oldest item first) -> (user, items) pairs."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if parts:
-            rows.append((parts[0], parts[1:]))
-    return rows
-
-
 def beauty_log(datasets: Path):  # -> EventLog
-    import polars as pl
+    """Amazon Beauty (S3-Rec layout) through the library's sequence-lines loader: positions as times."""
+    from behaviorlab.datasets import load
 
-    from behaviorlab.schema import EventLog, Schema
-
-    sequences = read_sequence_lines(datasets / "amazon-beauty" / "Beauty.txt")
-    frame = pl.DataFrame({"user_id": [u for u, items in sequences for _ in items],
-                          "position": [t for _, items in sequences for t in range(len(items))],
-                          "action": [a for _, items in sequences for a in items]})
-    return EventLog(frame, Schema(time="position"))
+    return load(datasets / "amazon-beauty" / "Beauty.txt", format="sequence-lines")
 
 
 # ---------------------------------------------------------------- stages (run in child processes)
@@ -156,10 +140,12 @@ print("BENCH_RESULT " + json.dumps({"test": {k: float(v) for k, v in test.items(
 def write_atomic_files(datasets: Path, folder: Path) -> None:
     """Beauty as RecBole atomic files: folder/beauty/beauty.inter with user_id, item_id, timestamp (= position)."""
     (folder / "beauty").mkdir(parents=True, exist_ok=True)
-    lines = ["user_id:token\titem_id:token\ttimestamp:float"]
-    lines += [f"{user}\t{item}\t{t}" for user, items in read_sequence_lines(datasets / "amazon-beauty" / "Beauty.txt")
-              for t, item in enumerate(items)]
-    (folder / "beauty" / "beauty.inter").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from behaviorlab.schema import ACTION, USER
+
+    log = beauty_log(datasets)
+    inter = log.frame.select(USER, ACTION, log.schema.time).sort(USER, log.schema.time)
+    inter.columns = ["user_id:token", "item_id:token", "timestamp:float"]
+    inter.write_csv(folder / "beauty" / "beauty.inter", separator="\t")
 
 
 def stage_recbole(args: argparse.Namespace) -> dict:

@@ -1,6 +1,7 @@
 import json
 
 from behaviorlab.cli import main
+from behaviorlab.cli.common import read_options
 from behaviorlab.cli.generate import load_job
 from behaviorlab.datasets import read_event_log, write_event_log
 from behaviorlab.generate.run import request_seed
@@ -18,6 +19,18 @@ def test_toml_and_flags_give_the_same_job(tmp_path):
     overridden = load_job(config, {"generate": {"n_users": 9, "seed": None, "llm": {"parallel": 2}}})
     assert overridden.generate.n_users == 9 and overridden.generate.llm.parallel == 2
     assert overridden.generate.llm.model == "smollm2-135m" and overridden.generate.scenario == ["night"]
+
+
+def test_a_read_table_in_toml_and_read_flags_give_the_same_job(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('data = "d.txt"\nout = "run"\n[read]\nseparator = ";"\nheader = false\n'
+                      '[read.mapping]\nuser = "0"\ntime = "1"\naction = "2"\n')
+    from_file = load_job(config, {})
+    assert from_file.read.separator == ";" and not from_file.read.header and from_file.read.mapping.action == "2"
+    flags = read_options(None, "user=0,time=1,action=2", None, "semicolon", True).model_dump(exclude_defaults=True)
+    assert load_job(None, {"data": "d.txt", "out": "run", "read": flags}) == from_file
+    # A flag overrides its key of the file, and the file's other keys stay.
+    assert load_job(config, {"read": {"separator": "|"}}).read == from_file.read.model_copy(update={"separator": "|"})
 
 
 def test_unknown_keys_and_scenarios_are_config_errors(tmp_path, tiny_log):

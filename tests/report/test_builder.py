@@ -8,12 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from behaviorlab.datasets import load
+from behaviorlab.datasets import ColumnMapping, ReadOptions, load
 from behaviorlab.errors import DataError
 from behaviorlab.evaluate.baselines import markov_synthetic
 from behaviorlab.evaluate.synthetic import SyntheticEvaluationConfig, evaluate_synthetic, train_and_holdout
 from behaviorlab.report.builder import Experiment, ReportData, build_report, render_report, write_report
-from behaviorlab.report.run_files import read_run
+from behaviorlab.report.run_files import EVALUATION_FILE, read_run
+from behaviorlab.schema import ACTION, USER
 
 
 def _row(source: str, scenario: str, mean: float, gain: float, spread: float, ci: list[float] | None,
@@ -109,3 +110,22 @@ def test_build_report_reads_what_the_run_has(tiny_run, tmp_path) -> None:
     assert [e.title for e in experiments] == ["Named"] and experiments[0].summary == SUMMARY
     with pytest.raises(DataError, match="not a run directory"):
         build_report(tmp_path / "missing")
+
+
+def test_the_real_data_is_read_as_evaluate_synthetic_read_it(tiny_run, tmp_path) -> None:
+    real = load(tiny_run.real)
+    path = tmp_path / "real.csv"  # the same events, `;`-separated without a header
+    real.frame.select(USER, real.schema.time, ACTION).write_csv(path, separator=";", include_header=False)
+    read = ReadOptions(mapping=ColumnMapping(user="0", time="1", action="2"), separator=";", header=False)
+    run = read_run(tiny_run.run)
+    train, holdout, _ = train_and_holdout(real, SyntheticEvaluationConfig())
+    evaluation = evaluate_synthetic(train, holdout, run.synthetic, run.profiles)
+    evaluation.inputs = {"real": str(path), "real_read": read.model_dump_json(), "synthetic": str(tiny_run.run)}
+    evaluation.save(tiny_run.run / EVALUATION_FILE)
+    assert build_report(tiny_run.run).real.n_events == real.n_events  # no published split in this file: all of it
+    with pytest.raises(DataError, match="seems to be separated by ';'"):  # given options replace the recorded ones
+        build_report(tiny_run.run, real_read=read.model_copy(update={"separator": ","}))
+    # An evaluation written before the record kept only the format.
+    evaluation.inputs = {"real": str(tiny_run.real), "real_format": "smartthings-csv"}
+    evaluation.save(tiny_run.run / EVALUATION_FILE)
+    assert set(build_report(tiny_run.run).real.frame.get_column("split").unique()) == {"test"}

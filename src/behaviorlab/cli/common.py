@@ -1,4 +1,4 @@
-"""What several command groups share: option types, a progress bar, a metrics table, JSON output."""
+"""What several command groups share: option types, how a log is read, a progress bar, a metrics table, JSON output."""
 
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ from rich.table import Table
 
 from behaviorlab.atomic import check_output_path, write_text_atomic
 from behaviorlab.cli.app import console
+from behaviorlab.config import load_config
+from behaviorlab.datasets import ColumnMapping, ReadOptions, load, parse_mapping_flag
+from behaviorlab.errors import ConfigError
 from behaviorlab.progress import ProgressReporter
+from behaviorlab.schema import EventLog
 
 
 # Option callbacks: an unwritable output fails while the command line is read, before any data is loaded
@@ -45,10 +49,61 @@ def data_source(ctx: typer.Context, path: Path | None) -> Path | None:
         return resolve_data(path, progress=report)
 
 
+# How a log is read: every command that reads one takes these six options and builds its ReadOptions with
+# read_options(...) in one line (Typer has no option groups, so each command lists them).
 FormatOption = Annotated[str | None, typer.Option("--format", "-f", help="Force the data format (see `behaviorlab data formats`).")]
+MapOption = Annotated[str | None, typer.Option("--map", help="Column mapping for generic tables: user=COL,time=COL,action=COL "
+                                               "(COL a name, or an index with --no-header), optionally with time_format "
+                                               "(auto, iso, epoch, position, row_order or a %-pattern), time_unit=s|ms|us|ns "
+                                               "(default: from the magnitude), min_year=1970, max_year=2100.")]
+ExtraOption = Annotated[list[str] | None, typer.Option("--extra", help="Keep a column as an extra: NAME:TYPE (str,int,float,bool,datetime). Repeatable.")]
+SepOption = Annotated[str | None, typer.Option("--sep", help="Separator of delimited text: a character, or tab, space, comma, "
+                                               "semicolon, pipe (default: told from the first lines).")]
+NoHeaderOption = Annotated[bool, typer.Option("--no-header", help="Delimited text without a header row: columns are named 0, 1, ... "
+                                              "and --map names them by index (user=0,time=2,action=1).")]
+ItemAttributesOption = Annotated[Path | None, typer.Option("--item-attributes", help=(
+    "Item-attribute JSON of a sequence file (item -> attributes; default: the *_item2attributes.json beside it)."))]
 JsonOption = Annotated[Path | None, typer.Option("--json-out", callback=output_file,
                                                  help="Also write the results as JSON to this file.")]
 
+
+READ_KEY = "read"  # where a saved model's metadata keeps the ReadOptions of its training data
+
+
+def read_options(format_name: str | None, map_flag: str | None = None, extra: list[str] | None = None, sep: str | None = None,
+                 no_header: bool = False, item_attributes: Path | None = None, mapping_file: Path | None = None) -> ReadOptions:
+    """The ReadOptions the read flags of a command stand for (`mapping_file`: a TOML file of ColumnMapping keys,
+    which --map and --extra override)."""
+    return ReadOptions(format=format_name, mapping=_mapping(map_flag, extra, mapping_file), separator=sep,
+                       header=not no_header, item_attributes=item_attributes)
+
+
+def _mapping(map_flag: str | None, extras: list[str] | None, mapping_file: Path | None) -> ColumnMapping | None:
+    """None when no mapping was given, so formats that know their columns can be recognised."""
+    if map_flag is None and not extras and mapping_file is None:
+        return None
+    overrides: dict[str, object] = dict(parse_mapping_flag(map_flag or ""))
+    if extras:
+        pairs = [e.partition(":") for e in extras]
+        bad = [e for e, (name, sep, kind) in zip(extras, pairs, strict=True) if not sep or not name or not kind]
+        if bad:
+            raise ConfigError(f"Invalid --extra {bad}", hint="Write --extra NAME:TYPE, e.g. --extra rating:float.")
+        overrides["extras"] = {name: kind for name, _, kind in pairs}
+    return load_config(ColumnMapping, mapping_file, overrides)
+
+
+def load_log(data: Path, read: ReadOptions) -> EventLog:
+    """The log at `data` read with `read`: what every command that reads a log calls (typed errors as raised)."""
+    return load(data, **read.arguments())
+
+
+def trained_read(read: ReadOptions, metadata: Mapping[str, Any]) -> ReadOptions:
+    """The read options given to a command that scores a saved model, else those its training data was read
+    with (models saved before the record existed kept only the format)."""
+    if read.given():
+        return read
+    stored = metadata.get(READ_KEY)
+    return ReadOptions.model_validate(stored) if stored else ReadOptions(format=metadata.get("format"))
 
 
 def engine_name(name: str) -> str:

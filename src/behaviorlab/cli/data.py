@@ -10,10 +10,19 @@ import typer
 from rich.table import Table
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import FormatOption, output_file, progress_bar
-from behaviorlab.config import load_config
-from behaviorlab.datasets import FORMATS, ColumnMapping, detect_format, load, parse_mapping_flag, write_event_log
-from behaviorlab.datasets.delimited import parse_separator
+from behaviorlab.cli.common import (
+    ExtraOption,
+    FormatOption,
+    ItemAttributesOption,
+    MapOption,
+    NoHeaderOption,
+    SepOption,
+    load_log,
+    output_file,
+    progress_bar,
+    read_options,
+)
+from behaviorlab.datasets import FORMATS, detect_format, write_event_log
 from behaviorlab.errors import ConfigError
 from behaviorlab.schema import ACTION, SPLIT, USER, EventLog
 from behaviorlab.sequences import drop_exact_duplicates
@@ -21,41 +30,15 @@ from behaviorlab.sequences import drop_exact_duplicates
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-MapOption = Annotated[str | None, typer.Option("--map", help="Column mapping for generic tables: user=COL,time=COL,action=COL, "
-                                               "optionally with time_format (auto, iso, epoch, position, row_order or a %-pattern), "
-                                               "time_unit=s|ms|us|ns (default: from the magnitude), min_year=1970, max_year=2100.")]
-ExtraOption = Annotated[list[str] | None, typer.Option("--extra", help="Keep a column as an extra: NAME:TYPE (str,int,float,bool,datetime). Repeatable.")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the column mapping (keys of ColumnMapping).")]
-SepOption = Annotated[str | None, typer.Option("--sep", help="Separator of delimited text: a character, or tab, space, comma, "
-                                               "semicolon, pipe (default: told from the first lines).")]
-NoHeaderOption = Annotated[bool, typer.Option("--no-header", help="Delimited text without a header row: columns are named 0, 1, ... "
-                                              "and --map names them by index (user=0,time=2,action=1).")]
-
-
-def _read(path: Path, format_name: str | None, mapping: ColumnMapping | None, sep: str | None, no_header: bool) -> EventLog:
-    return load(path, format=format_name, mapping=mapping, separator=None if sep is None else parse_separator(sep),
-                header=not no_header)
-
-
-def _mapping(map_flag: str | None, extras: list[str] | None, config: Path | None) -> ColumnMapping | None:
-    """None when no mapping was given, so formats that know their columns can be auto-detected."""
-    if map_flag is None and not extras and config is None:
-        return None
-    overrides: dict[str, object] = dict(parse_mapping_flag(map_flag or ""))
-    if extras:
-        pairs = [e.partition(":") for e in extras]
-        bad = [e for e, (name, sep, kind) in zip(extras, pairs, strict=True) if not sep or not name or not kind]
-        if bad:
-            raise ConfigError(f"Invalid --extra {bad}", hint="Write --extra NAME:TYPE, e.g. --extra rating:float.")
-        overrides["extras"] = {name: kind for name, _, kind in pairs}
-    return load_config(ColumnMapping, config, overrides)
 
 
 @data_app.command("inspect")
 def inspect(path: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
-            config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False) -> None:
+            config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False,
+            item_attributes: ItemAttributesOption = None) -> None:
     """Users, events, actions, time span, events per user and the top actions of a log."""
-    log = _read(path, format_name, _mapping(map_flag, extra, config), sep, no_header)
+    log = load_log(path, read_options(format_name, map_flag, extra, sep, no_header, item_attributes, config))
     print_inspection(log, f"{path} ({format_name or detect_format(path).name})")
 
 
@@ -92,12 +75,13 @@ def print_inspection(log: EventLog, title: str) -> None:
 @data_app.command("convert")
 def convert(path: Path, out: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
             config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False,
+            item_attributes: ItemAttributesOption = None,
             drop_duplicates: Annotated[bool, typer.Option("--drop-duplicates", help="Remove exact duplicate events first.")] = False) -> None:
     """Write a log as Parquet with its schema and vocabulary (reads back losslessly)."""
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
     output_file(out)
-    log = _read(path, format_name, _mapping(map_flag, extra, config), sep, no_header)
+    log = load_log(path, read_options(format_name, map_flag, extra, sep, no_header, item_attributes, config))
     if drop_duplicates:
         log, report = drop_exact_duplicates(log)
         console.print(str(report))

@@ -7,13 +7,26 @@ Each step is the same command a user would run by hand; the demo prints those co
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from behaviorlab.cli.app import app, console
-from behaviorlab.cli.common import data_source, output_folder
+from behaviorlab.cli.common import (
+    ExtraOption,
+    FormatOption,
+    ItemAttributesOption,
+    MapOption,
+    NoHeaderOption,
+    SepOption,
+    data_source,
+    load_log,
+    output_folder,
+    read_options,
+)
+from behaviorlab.datasets import ReadOptions
 from behaviorlab.errors import DataError
 
 DEFAULT_DATASET = Path("shared") / "datasets" / "smartthings-fr"
@@ -39,26 +52,36 @@ def demo(
     n_users: Annotated[int, typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = 24,
     model: Annotated[str, typer.Option(help="Embedded model name or .gguf path.")] = "qwen2.5-coder-1.5b",
     seed: Annotated[int, typer.Option(help="Seed of the whole demo.")] = 0,
+    format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
 ) -> None:
-    """Run the main job: generate synthetic behavior from real logs, evaluate it, train with it, report."""
+    """Run the main job: generate synthetic behavior from real logs, evaluate it, train with it, report.
+
+    The read options (--format, --map, --sep, ...) say how --data is read; every step reads it so."""
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
     dataset = data or find_default_dataset([Path.cwd(), Path(__file__).resolve()])
+    flags = _read_flags(format_name, map_flag, extra, sep, no_header, item_attributes)
     run_dir = out / "generation"
     # Three seeds: the least that gives each gain an interval (the Markov source and the model fits vary with
     # the seed; the LLM run is one run, so its own sampling variation is not in the interval).
     seeds = ",".join(str(seed + i) for i in range(3))
     scenarios = "real_only,real_continued,finetune_augment"  # with the control, so a win can be decided
     steps = [
-        (f"behaviorlab data inspect {dataset}", lambda: _inspect(dataset)),
-        (f"behaviorlab generate --data {dataset} --out {run_dir} --n-users {n_users} --model {model} --seed {seed}",
-         lambda: _generate(dataset, run_dir, n_users, model, seed)),
-        (f"behaviorlab evaluate-synthetic {run_dir} --real {dataset} --seed {seed}",
-         lambda: _evaluate(run_dir, dataset, seed)),
+        (f"behaviorlab data inspect {dataset}{flags}", lambda: _inspect(dataset, read)),
+        (f"behaviorlab generate --data {dataset}{flags} --out {run_dir} --n-users {n_users} --model {model} --seed {seed}",
+         lambda: _generate(dataset, read, run_dir, n_users, model, seed)),
+        (f"behaviorlab evaluate-synthetic {run_dir} --real {dataset}{flags} --seed {seed}",
+         lambda: _evaluate(run_dir, dataset, read, seed)),
         # Fraction 1 only: the run is grounded on the whole training split, and an LLM run may only be paired
         # with the cells whose real data it was grounded on (smaller fractions need runs of their own subsets).
-        ((f"behaviorlab experiment --real {dataset} --synthetic {run_dir} --out {run_dir / 'experiment.json'} "
+        ((f"behaviorlab experiment --real {dataset}{flags} --synthetic {run_dir} --out {run_dir / 'experiment.json'} "
          f"--model markov --fractions 1 --seeds {seeds} --scenarios {scenarios}"),
-         lambda: _experiment(dataset, run_dir, seeds, scenarios)),
-        (f"behaviorlab report {run_dir} --real {dataset}", lambda: _report(run_dir, dataset)),
+         lambda: _experiment(dataset, read, run_dir, seeds, scenarios)),
+        (f"behaviorlab report {run_dir} --real {dataset}{flags}", lambda: _report(run_dir, dataset, read)),
     ]
     for number, (command, step) in enumerate(steps, start=1):
         console.rule(f"[bold]step {number} of {len(steps)}[/]: {command}", align="left")
@@ -68,37 +91,44 @@ def demo(
                   highlight=False)
 
 
+def _read_flags(format_name: str | None, map_flag: str | None, extra: list[str] | None, sep: str | None,
+                no_header: bool, item_attributes: Path | None) -> str:
+    """The read options as the flags the printed commands repeat ('' when none was given)."""
+    flags = [("--format", format_name), ("--map", map_flag), *(("--extra", e) for e in extra or ()), ("--sep", sep),
+             ("--item-attributes", item_attributes)]
+    text = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in flags if value is not None)
+    return text + (" --no-header" if no_header else "")
+
+
 # Each step: the library call its command makes, printed by that command's own printer.
-def _inspect(dataset: Path) -> None:
+def _inspect(dataset: Path, read: ReadOptions) -> None:
     from behaviorlab.cli.data import print_inspection
-    from behaviorlab.datasets import detect_format, load
+    from behaviorlab.datasets import detect_format
 
-    print_inspection(load(dataset), f"{dataset} ({detect_format(dataset).name})")
+    print_inspection(load_log(dataset, read), f"{dataset} ({read.format or detect_format(dataset).name})")
 
 
-def _generate(dataset: Path, run_dir: Path, n_users: int, model: str, seed: int) -> None:
+def _generate(dataset: Path, read: ReadOptions, run_dir: Path, n_users: int, model: str, seed: int) -> None:
     from behaviorlab.cli.generate import generate_job, load_job
 
-    generate_job(load_job(None, {"data": dataset, "out": run_dir,
+    generate_job(load_job(None, {"data": dataset, "out": run_dir, "read": read,
                                  "generate": {"n_users": n_users, "seed": seed, "llm": {"model": model}}}))
 
 
-def _evaluate(run_dir: Path, dataset: Path, seed: int) -> None:
+def _evaluate(run_dir: Path, dataset: Path, read: ReadOptions, seed: int) -> None:
     from behaviorlab.cli.evaluation import print_evaluation
-    from behaviorlab.datasets import load
     from behaviorlab.evaluate.synthetic import evaluate_against_real
     from behaviorlab.report.run_files import EVALUATION_FILE, read_run
 
     run = read_run(run_dir)
-    result = evaluate_against_real(load(dataset), run.synthetic, run.profiles, seed=seed)
-    result.inputs = {"real": str(dataset.resolve()), "real_format": "", "synthetic": str(run_dir.resolve())}
+    result = evaluate_against_real(load_log(dataset, read), run.synthetic, run.profiles, seed=seed)
+    result.inputs = {"real": str(dataset.resolve()), "real_read": read.model_dump_json(), "synthetic": str(run_dir.resolve())}
     result.save(run_dir / EVALUATION_FILE)
     print_evaluation(result, run_dir / EVALUATION_FILE)
 
 
-def _experiment(dataset: Path, run_dir: Path, seeds: str, scenarios: str) -> None:
+def _experiment(dataset: Path, read: ReadOptions, run_dir: Path, seeds: str, scenarios: str) -> None:
     from behaviorlab.cli.evaluation import print_summary, scenario_progress
-    from behaviorlab.datasets import load
     from behaviorlab.evaluate.experiment import experiment, experiment_setting
     from behaviorlab.evaluate.scenarios import ExperimentConfig
     from behaviorlab.report.run_files import experiment_runs
@@ -107,14 +137,14 @@ def _experiment(dataset: Path, run_dir: Path, seeds: str, scenarios: str) -> Non
                               scenarios=tuple(scenarios.split(",")))
     out = run_dir / "experiment.json"
     with scenario_progress() as report:
-        result = experiment(experiment_setting(load(dataset)), config, experiment_runs([run_dir]), results_path=out,
+        result = experiment(experiment_setting(load_log(dataset, read)), config, experiment_runs([run_dir]), results_path=out,
                             progress=report)
     print_summary(result, out)
 
 
-def _report(run_dir: Path, dataset: Path) -> None:
+def _report(run_dir: Path, dataset: Path, read: ReadOptions) -> None:
     from behaviorlab.cli.evaluation import print_report
     from behaviorlab.report.builder import build_report, write_report
 
-    data = build_report(run_dir, dataset)
+    data = build_report(run_dir, dataset, real_read=read)
     print_report(data, write_report(run_dir / "report.html", data))

@@ -12,23 +12,24 @@ from rich.table import Table
 from behaviorlab.cli.app import app, console
 from behaviorlab.cli.common import (
     EngineOption,
+    ExtraOption,
     FormatOption,
+    ItemAttributesOption,
+    MapOption,
+    NoHeaderOption,
+    SepOption,
     data_source,
+    load_log,
     output_file,
     output_folder,
     progress_bar,
     progress_bars,
+    read_options,
 )
 from behaviorlab.config import load_config
 from behaviorlab.errors import ConfigError
 
 RealOption = Annotated[Path, typer.Option("--real", callback=data_source, help="The real dataset the synthetic data imitates (any loadable format).")]
-
-
-def _load_real(path: Path, format_name: str | None):
-    from behaviorlab.datasets import load
-
-    return load(path, format=format_name)
 
 
 def _metric_table(title: str, rows: list) -> Table:
@@ -48,6 +49,11 @@ def evaluate_synthetic_command(
     synthetic: Annotated[Path, typer.Argument(help="A generation run directory, or a synthetic .parquet file.")],
     real: RealOption,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     out: Annotated[Path | None, typer.Option("--out", "--json-out", callback=output_file, help="Where to write the JSON (default: RUN/evaluation.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the real-vs-real halves, the classifier folds and samples.")] = 0,
     baseline: Annotated[bool, typer.Option(help=(
@@ -57,11 +63,12 @@ def evaluate_synthetic_command(
     from behaviorlab.evaluate.synthetic import evaluate_against_real
     from behaviorlab.report.run_files import EVALUATION_FILE, read_run
 
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
     run = read_run(synthetic)
-    real_log = _load_real(real, format_name)
+    real_log = load_log(real, read)
     with console.status("Evaluating the synthetic data..."):
         result = evaluate_against_real(real_log, run.synthetic, run.profiles, seed=seed, baseline=baseline)
-    result.inputs = {"real": str(real.resolve()), "real_format": format_name or "", "synthetic": str(synthetic.resolve())}
+    result.inputs = {"real": str(real.resolve()), "real_read": read.model_dump_json(), "synthetic": str(synthetic.resolve())}
     target = out or (run.directory / EVALUATION_FILE)
     result.save(target)
     print_evaluation(result, target)
@@ -96,6 +103,11 @@ def experiment_command(
         "LLM generation run directory (the 'llm' source), repeatable: each cell takes the run grounded on exactly "
         "its real subset, which --write-subsets writes; one run from the full training data serves fraction 1."))] = None,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     model: Annotated[str | None, typer.Option(help="Prediction model (see `behaviorlab train --help`).")] = None,
     fractions: Annotated[str | None, typer.Option(help="Shares of the real training users, e.g. 0.1,0.25,1.")] = None,
     seeds: Annotated[str | None, typer.Option(help="Seeds, e.g. 0,1,2,3,4 (intervals need two, five are better).")] = None,
@@ -138,6 +150,7 @@ def experiment_command(
     from behaviorlab.evaluate.scenarios import ExperimentConfig
     from behaviorlab.report.run_files import experiment_runs
 
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
     overrides: dict[str, Any] = {
         "predictor": model,
         "fractions": _numbers(fractions, float, "fractions") if fractions else None,
@@ -148,7 +161,7 @@ def experiment_command(
     settings = load_config(ExperimentConfig, config, overrides, section="experiment")
     loop = {k: v for k, v in (("threads", threads), ("epochs", epochs)) if v is not None}
     settings = settings.model_copy(update={"predictor_settings": settings.predictor_settings | loop})
-    setting = experiment_setting(_load_real(real, format_name), shift)
+    setting = experiment_setting(load_log(real, read), shift)
     if setting.counts is not None:
         _print_scene(setting)
     if write_subsets is not None:
@@ -248,13 +261,19 @@ def report_command(
     run: Annotated[Path, typer.Argument(help="A generation run directory.")],
     real: Annotated[Path | None, typer.Option(callback=data_source, help="Real data for the distribution plots (default: the one evaluate-synthetic used).")] = None,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     out: Annotated[Path | None, typer.Option(callback=output_file, help="HTML file to write (default: RUN/report.html).")] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
 ) -> None:
     """One self-contained HTML report: manifest, evaluation tables, plots, profiles, scenario results."""
     from behaviorlab.report.builder import build_report, write_report
 
-    data = build_report(run, real, real_format=format_name, title=title)
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    data = build_report(run, real, real_read=read, title=title)
     print_report(data, write_report(out or run / "report.html", data))
 
 

@@ -11,19 +11,35 @@ import typer
 from pydantic import Field
 
 from behaviorlab.cli.app import app, console, err_console
-from behaviorlab.cli.common import EngineOption, data_source, output_file, output_folder, progress_bar
+from behaviorlab.cli.common import (
+    EngineOption,
+    ExtraOption,
+    FormatOption,
+    ItemAttributesOption,
+    MapOption,
+    NoHeaderOption,
+    SepOption,
+    data_source,
+    load_log,
+    output_file,
+    output_folder,
+    progress_bar,
+    read_options,
+)
 from behaviorlab.config import StrictConfig, parse_config, read_toml
+from behaviorlab.datasets import ReadOptions
 from behaviorlab.errors import DataError
 from behaviorlab.generate.config import GenerateConfig
 from behaviorlab.schema import SPLIT, EventLog
 
 
 class GenerateJob(StrictConfig):
-    """The whole `generate` command as a TOML file: top-level data/out/format/split, then [generate] and [generate.llm]."""
+    """The whole `generate` command as a TOML file: top-level data/out/split, then [read] (how the data is read:
+    ReadOptions keys), [generate] and [generate.llm]."""
 
     data: Path
     out: Path
-    format: str | None = None
+    read: ReadOptions = Field(default_factory=ReadOptions)
     split: str | None = Field("train", description="keep only this published split (real training data) when the log has one")
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
 
@@ -47,9 +63,7 @@ def load_job(config_file: Path | None, overrides: Mapping[str, Any]) -> Generate
 
 def training_log(job: GenerateJob) -> EventLog:
     """The real log that grounds generation: only its training split when the log carries one."""
-    from behaviorlab.datasets import load
-
-    log = load(job.data, format=job.format)
+    log = load_log(job.data, job.read)
     if job.split and SPLIT in log.frame.columns:
         kept = log.filter(pl.col(SPLIT) == job.split)
         if kept.n_events == 0:
@@ -81,7 +95,12 @@ def generate(
     parallel: Annotated[int | None, typer.Option(min=1, help="Requests decoded at once (embedded: default 1, the only setting whose "
                                                            "output the seed fixes; http: default 4).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads of the embedded model.")] = None,
-    format_name: Annotated[str | None, typer.Option("--format", help="Force the data format.")] = None,
+    format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     split: Annotated[str | None, typer.Option(help="Published split to learn from (default: train).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file (see GenerateJob); flags override it.")] = None,
     partial: Annotated[bool, typer.Option("--partial", help="Generate nothing more: write the log and manifest of the "
@@ -90,7 +109,8 @@ def generate(
 ) -> None:
     """Generate synthetic behavior sequences grounded on a real log, resumably."""
     job = load_job(config, {
-        "data": data, "out": out, "format": format_name, "split": split,
+        "data": data, "out": out, "split": split,
+        "read": read_options(format_name, map_flag, extra, sep, no_header, item_attributes).model_dump(exclude_defaults=True),
         "generate": {"n_users": n_users, "sequences_per_profile": per_profile, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
                      "dp_epsilon": dp_epsilon, "grounding": grounding,
                      "llm": {"backend": backend, "model": model, "parallel": parallel, "threads": threads}},
@@ -164,6 +184,12 @@ def sample(
     seed: Annotated[int, typer.Option()] = 0,
     length: Annotated[int, typer.Option(min=2, help="Episode length for the per-user statistics.")] = 10,
     split: Annotated[str | None, typer.Option(help="Published split to learn from.")] = "train",
+    format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
 ) -> None:
     """Sample a population from ATUS routine priors and the real log; print its diversity measures."""
     from behaviorlab.atomic import write_text_atomic
@@ -172,7 +198,8 @@ def sample(
     from behaviorlab.profiles.realstats import estimate_real_priors
     from behaviorlab.profiles.sampling import PopulationConfig, sample_population
 
-    log = training_log(GenerateJob(data=data, out=out, split=split))
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    log = training_log(GenerateJob(data=data, out=out, split=split, read=read))
     priors = estimate_real_priors(log, length, seed=seed)
     population = sample_population(priors, load_atus_priors(), PopulationConfig(n_profiles=n, seed=seed, diversity=diversity))
     write_text_atomic(out, population.to_json())

@@ -15,12 +15,21 @@ from rich.table import Table
 
 from behaviorlab.cli.app import app, console, err_console
 from behaviorlab.cli.common import (
+    READ_KEY,
+    ExtraOption,
     FormatOption,
+    ItemAttributesOption,
     JsonOption,
+    MapOption,
+    NoHeaderOption,
+    SepOption,
     data_source,
+    load_log,
     metrics_table,
     output_folder,
     progress_bar,
+    read_options,
+    trained_read,
     write_json,
 )
 from behaviorlab.cli.training import (
@@ -35,15 +44,15 @@ from behaviorlab.cli.training import (
     training_overrides,
     training_run,
 )
+from behaviorlab.datasets import ReadOptions
 from behaviorlab.errors import ConfigError, ModelError
 
 
-def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple[str, Any]:
+def _load_split(data: Path, read: ReadOptions, split: str | None) -> tuple[str, Any]:
     """(split name, SequenceSplit); with no split named, a dataset's published split wins, else leave-one-out."""
-    from behaviorlab.datasets import load
     from behaviorlab.sequences import make_split, split_rule
 
-    log = load(data, format=format_name)
+    log = load_log(data, read)
     name = split_rule(log, split)
     return name, make_split(log, name)
 
@@ -56,6 +65,11 @@ def train(
     split: Annotated[str | None, typer.Option(help="loo (leave-one-out), temporal, or published (the dataset's own; "
                                                    "the default when the data has one, else loo).")] = None,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
     epochs: EpochsOption = None,
@@ -80,13 +94,14 @@ def train(
     from behaviorlab.models.registry import model_class
     from behaviorlab.models.settings import TrainSettings
 
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
     cls = model_class(model)
     overrides = {"seed": seed} | training_overrides(cls.config_class, model, epochs=epochs, threads=threads,
                                                     patience=patience, time_budget=time_budget, device=device)
     instance = cls(load_config(cls.config_class, config, overrides))
     learned = isinstance(instance.config, TrainSettings)  # trains in epochs, through the shared loop
     with training_run(out, model, resumable=learned, resume=resume) as checkpoint:
-        split_name, parts = _load_split(data, format_name, split)
+        split_name, parts = _load_split(data, read, split)
         console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
         if not len(parts.valid):
             # Said up front: without validation a torch model runs every epoch and keeps the last one.
@@ -102,7 +117,7 @@ def train(
             else:
                 instance.fit(parts.train, parts.valid, progress=report)
         valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
-        instance.metadata_ = {"data": str(data), "format": format_name, "split": split_name, "valid": valid_metrics,
+        instance.metadata_ = {"data": str(data), READ_KEY: read.model_dump(mode="json"), "split": split_name, "valid": valid_metrics,
                               TRAIN_DIGEST: parts.train.digest()}
         kept = save_trained(instance, out, checkpoint)  # the model takes the folder's place in one rename
         if valid_metrics:
@@ -130,11 +145,18 @@ def evaluate(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The behavior log the model was trained on.")],
     split: Annotated[str | None, typer.Option(help="Defaults to the split the model was trained with.")] = None,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     ks: Annotated[str, typer.Option(help="Cut-offs K for HR@K / NDCG@K / MRR@K, comma separated.")] = "1,5,10",
     negatives: Annotated[int | None, typer.Option(help="Rank among this many sampled negatives instead of all actions (labelled).")] = None,
     json_out: JsonOption = None,
 ) -> None:
-    """Score a trained model on the test part of the split (full ranking over all actions by default)."""
+    """Score a trained model on the test part of the split (full ranking over all actions by default).
+
+    The data is read as training read it, unless read options (--format, --map, --sep, ...) are given."""
     from behaviorlab.metrics import ranking_report
     from behaviorlab.models.base import CountsFailures
 
@@ -150,7 +172,8 @@ def evaluate(
         # Another split's test part holds events this model trained on: its scores would be inflated.
         raise ConfigError(f"{model_dir} was trained on the {trained_on} split; the test part of the {split} split "
                           "overlaps its training data", hint=f"Drop --split to use {trained_on}, or train a model with --split {split}.")
-    split_name, parts = _load_split(data, format_name or model.metadata_.get("format"), split or trained_on)
+    read = trained_read(read_options(format_name, map_flag, extra, sep, no_header, item_attributes), model.metadata_)
+    split_name, parts = _load_split(data, read, split or trained_on)
     metrics = ranking_report(model, parts.test, ks=cutoffs, negatives=negatives)
     ranking = "full ranking" if negatives is None else f"{negatives} sampled negatives"
     console.print(metrics_table(f"{model.name}: test, {split_name} split ({ranking})", metrics))

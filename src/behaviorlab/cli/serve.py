@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from behaviorlab.cli.app import app, err_console
-from behaviorlab.cli.common import data_source
+from behaviorlab.cli.common import (
+    ExtraOption,
+    FormatOption,
+    ItemAttributesOption,
+    MapOption,
+    NoHeaderOption,
+    SepOption,
+    data_source,
+    read_options,
+)
+from behaviorlab.errors import ConfigError
 
 
 @app.command("serve")
@@ -29,21 +39,32 @@ def serve(
     generate_config: Annotated[Path | None, typer.Option(help="TOML file whose [generate] table (with [generate.llm]) "
                                                                 "configures /generate, as for `behaviorlab generate`.")] = None,
     queue_size: Annotated[int, typer.Option(help="/generate requests that may wait; more get 429.")] = 8,
+    format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
 ) -> None:
     """Serve predictions, anomaly scores and generation over HTTP (OpenAPI at /docs); SIGHUP reloads the models.
 
     Set BEHAVIORLAB_SERVE_TOKEN to require 'Authorization: Bearer <token>' on every route but /healthz and /docs.
+    The read options (--format, --map, --sep, ...) say how --generate-data is read.
     """
     from behaviorlab.config import parse_config, read_toml
     from behaviorlab.serve.config import parse_model_spec
     from behaviorlab.serve.server import serve as run_server
 
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    if read.given() and generate_data is None:
+        raise ConfigError("The read options (--format, --map, --sep, ...) say how --generate-data is read, and it is not given",
+                          hint="Add --generate-data LOG, or drop them.")
     grounding, generation = None, None
     if generate_data is not None:
         from behaviorlab.cli.generate import GenerateJob, training_log
 
         values = read_toml(generate_config).get("generate", {}) if generate_config is not None else {}
-        job = parse_config(GenerateJob, {"data": generate_data, "out": ".", "generate": values},
+        job = parse_config(GenerateJob, {"data": generate_data, "out": ".", "read": read, "generate": values},
                            where=f"generate configuration{f' from {generate_config}' if generate_config else ''}")
         grounding = training_log(job)
         generation = {"generate": job.generate, "queue_size": queue_size}

@@ -15,13 +15,22 @@ from rich.table import Table
 
 from behaviorlab.cli.app import app, console
 from behaviorlab.cli.common import (
+    READ_KEY,
+    ExtraOption,
     FormatOption,
+    ItemAttributesOption,
     JsonOption,
+    MapOption,
+    NoHeaderOption,
+    SepOption,
     comparison_table,
     data_source,
+    load_log,
     metrics_table,
     output_folder,
     progress_bar,
+    read_options,
+    trained_read,
     write_json,
 )
 from behaviorlab.cli.training import (
@@ -35,6 +44,7 @@ from behaviorlab.cli.training import (
     training_overrides,
     training_run,
 )
+from behaviorlab.datasets import ReadOptions
 from behaviorlab.errors import ConfigError
 
 ctr_app = typer.Typer(help="User-representation CTR model: p(click | user history text, item features).", no_args_is_help=True)
@@ -50,12 +60,6 @@ HistoryOption = Annotated[int | None, typer.Option(help="Past events the feature
 SaveOption = Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the trained model here.")]
 
 
-def _load(data: Path, format_name: str | None) -> Any:
-    from behaviorlab.datasets import load
-
-    return load(data, format=format_name)
-
-
 def _optional_run(out: Path | None, what: str, resume: bool) -> Any:
     """training_run for a command whose --out is optional: without one there is no checkpoint to resume."""
     if out is None:
@@ -68,10 +72,10 @@ def _optional_run(out: Path | None, what: str, resume: bool) -> Any:
 # ---------------------------------------------------------------- ctr
 
 
-def _ctr_split(data: Path, format_name: str | None, split: str, value_column: str | None, min_value: float | None) -> Any:
+def _ctr_split(data: Path, read: ReadOptions, split: str, value_column: str | None, min_value: float | None) -> Any:
     from behaviorlab.sequences import make_split, value_threshold
 
-    log = _load(data, format_name)
+    log = load_log(data, read)
     if (value_column is None) != (min_value is None):
         raise ConfigError("--value-column and --min-value go together", hint="e.g. --value-column rating --min-value 4")
     if value_column is not None:
@@ -91,6 +95,11 @@ def ctr_train(
     min_value: Annotated[float | None, typer.Option(help="e.g. 4 with --value-column rating: ratings >= 4.")] = None,
     max_examples: Annotated[int | None, typer.Option(help="Train on a seeded sample of this many positives.")] = None,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
@@ -108,17 +117,18 @@ def ctr_train(
     from behaviorlab.evaluate.ctr import ctr_report
     from behaviorlab.models.ctr import CTRConfig, CTRModel
 
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
     flags = training_overrides(CTRConfig, "ctr", epochs=epochs, threads=threads, patience=patience,
                                time_budget=time_budget, device=device)
     settings = load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
                                                "max_examples": max_examples} | flags)
     model = CTRModel(settings)
     with training_run(out, "ctr", resumable=True, resume=resume) as checkpoint:
-        parts = _ctr_split(data, format_name, split, value_column, min_value)
+        parts = _ctr_split(data, read, split, value_column, min_value)
         with progress_bar("training ctr") as report:
             model.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
         metrics = ctr_report(model, parts.valid, seed=settings.seed)
-        model.metadata_ = {"data": str(data), "format": format_name, "split": split, "value_column": value_column,
+        model.metadata_ = {"data": str(data), READ_KEY: read.model_dump(mode="json"), "split": split, "value_column": value_column,
                            "min_value": min_value, "valid": metrics}
         save_trained(model, out, checkpoint)
     console.print(metrics_table("ctr: validation", metrics))
@@ -131,16 +141,25 @@ def ctr_evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab ctr train`.")],
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The interaction log the model was trained on.")],
     negatives: Annotated[int, typer.Option(help="Sampled negatives per held-out positive for the AUC.")] = 100,
+    format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     json_out: JsonOption = None,
 ) -> None:
-    """AUC of held-out pairs and full-ranking HR/NDCG of each user's held-out next item (test, once)."""
+    """AUC of held-out pairs and full-ranking HR/NDCG of each user's held-out next item (test, once).
+
+    The data is read as training read it, unless read options (--format, --map, --sep, ...) are given."""
     from behaviorlab.evaluate.ctr import ctr_report
     from behaviorlab.models.ctr import CTRModel
 
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
     model = CTRModel.load(model_dir)
     stored = model.metadata_
-    parts = _ctr_split(data, stored.get("format"), stored.get("split", "loo"),
-                       stored.get("value_column"), stored.get("min_value"))
+    parts = _ctr_split(data, trained_read(read, stored), stored.get("split", "loo"), stored.get("value_column"),
+                       stored.get("min_value"))
     metrics = ctr_report(model, parts.test, negatives=negatives, seed=model.config.seed)
     console.print(metrics_table("ctr: test", metrics))
     write_json(json_out, {"model": "ctr", "model_dir": str(model_dir), "test": metrics})
@@ -166,6 +185,11 @@ def timing_gaps(
     history: HistoryOption = None,
     out: SaveOption = None,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
@@ -179,7 +203,7 @@ def timing_gaps(
     """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
     from behaviorlab.evaluate.timing import timing_gaps as run
 
-    log = _load(data, format_name)
+    log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
     settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
                               time_budget=time_budget, device=device)
     with _optional_run(out, "time-to-next", resume) as checkpoint, progress_bar("training time-to-next") as report:
@@ -202,6 +226,11 @@ def timing_hour_bin(
     history: HistoryOption = None,
     out: SaveOption = None,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
@@ -215,7 +244,7 @@ def timing_hour_bin(
     """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
     from behaviorlab.evaluate.timing import timing_hour_bin as run
 
-    log = _load(data, format_name)
+    log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
     settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
                               time_budget=time_budget, device=device)
     with _optional_run(out, "next-hour-bin", resume) as checkpoint, progress_bar("training next-hour-bin") as report:
@@ -234,6 +263,11 @@ def timing_daily(
     max_users: Annotated[int | None, typer.Option(help="A seeded sample of this many users.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the neural model here.")] = None,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
     epochs: EpochsOption = None,
@@ -255,7 +289,7 @@ def timing_daily(
                                time_budget=time_budget, device=device)
     settings = load_config(DailyCountsConfig, config, {
         "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users} | flags)
-    log = _load(data, format_name)
+    log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
     neural = DailyCountsModel(settings)
     with _optional_run(out, "daily-counts", resume) as checkpoint, progress_bar("fitting ARIMA per user") as report:
         result = compare_forecasters(log, settings, progress=report, neural=neural, checkpoint=checkpoint)
@@ -290,6 +324,11 @@ def anomaly_train(
     model: Annotated[str, typer.Option("--model", "-m", help="The sequence model whose likelihood scores events.")] = "markov",
     model_config: Annotated[Path | None, typer.Option(help="TOML file with the sequence model's config keys.")] = None,
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     json_out: JsonOption = None,
 ) -> None:
@@ -303,7 +342,7 @@ def anomaly_train(
     settings = load_config(AnomalyConfig, config)
     cls = model_class(model)
     sequence_model = cls(load_config(cls.config_class, model_config))
-    train, valid, _ = split_logs(_load(data, format_name))
+    train, valid, _ = split_logs(load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes)))
     with progress_bar(f"training {model}") as report:
         detector = fit_detector(sequence_model, train, valid, settings, progress=report)
     detector.model.metadata_ |= {"data": str(data), TRAIN_DIGEST: train.digest()}  # what `serve` shows as trained-on
@@ -317,6 +356,11 @@ def anomaly_evaluate(
     detector_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab anomaly train`.")],
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The same data, with its test split.")],
     format_name: FormatOption = None,
+    map_flag: MapOption = None,
+    extra: ExtraOption = None,
+    sep: SepOption = None,
+    no_header: NoHeaderOption = False,
+    item_attributes: ItemAttributesOption = None,
     json_out: JsonOption = None,
 ) -> None:
     """Precision, recall and F1 per anomaly kind on the test split with injected anomalies (once)."""
@@ -324,7 +368,7 @@ def anomaly_evaluate(
     from behaviorlab.models.anomaly import SequenceAnomalyDetector
 
     detector = SequenceAnomalyDetector.load(detector_dir)
-    _, _, test = split_logs(_load(data, format_name))
+    _, _, test = split_logs(load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes)))
     report = evaluate_detector(detector, test)
     console.print(_anomaly_table(report))
     write_json(json_out, {"detector": str(detector_dir), "model": detector.model.name, "test": report.to_dict()})

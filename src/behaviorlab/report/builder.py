@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from behaviorlab.atomic import write_text_atomic
+from behaviorlab.datasets import ReadOptions, load
 from behaviorlab.errors import DataError
 from behaviorlab.evaluate.scenarios import WIN_RULE, plain_summary, read_results, row_texts
 from behaviorlab.evaluate.synthetic import SyntheticEvaluation
@@ -202,13 +203,12 @@ def write_report(path: str | Path, data: ReportData) -> Path:
     return path
 
 
-def build_report(run: str | Path, real: str | Path | None = None, *, real_format: str | None = None,
+def build_report(run: str | Path, real: str | Path | None = None, *, real_read: ReadOptions | None = None,
                  title: str | None = None) -> ReportData:
     """What the report of a generation run shows: its manifest, sequences and profiles, the evaluation and the
     experiments written beside it, and real data for the plots (`real`, default: the data evaluate-synthetic
-    used; only its held-out test rows when it has a published split, as the tables compare with those)."""
-    from behaviorlab.datasets import load
-
+    used; only its held-out test rows when it has a published split, as the tables compare with those).
+    `real_read` says how to read it (default: as evaluate-synthetic read it)."""
     run = Path(run)
     if not run.is_dir():
         raise DataError(f"{run} is not a run directory", hint="Pass the --out directory of `behaviorlab generate`.")
@@ -219,13 +219,23 @@ def build_report(run: str | Path, real: str | Path | None = None, *, real_format
     real_path = real or inputs.get("real") or None
     real_log = None
     if real_path is not None:
-        real_log = load(real_path, format=real_format or inputs.get("real_format") or None)
+        real_log = load(real_path, **_real_read(real_read, inputs).arguments())
         if SPLIT in real_log.frame.columns:
             real_log = published_parts(real_log)[2]
     experiments = [_experiment(path) for path in sorted(run.glob(EXPERIMENT_PATTERN), key=lambda p: (len(p.name), p.name))]
     return ReportData(title=title or f"behaviorlab report: {run.name}", manifest=generation.manifest, real=real_log,
                       synthetic=generation.synthetic, evaluation=evaluation, profiles=generation.profile_examples(),
                       experiments=experiments)  # experiment.json first: sorted by name length, then name
+
+
+def _real_read(given: ReadOptions | None, inputs: dict[str, str]) -> ReadOptions:
+    """The given read options, else those evaluate-synthetic recorded (runs evaluated before the record kept
+    only the format)."""
+    if given is not None and given.given():
+        return given
+    if inputs.get("real_read"):
+        return ReadOptions.model_validate_json(inputs["real_read"])
+    return ReadOptions(format=inputs.get("real_format") or None)
 
 
 def _experiment(path: Path) -> Experiment:
