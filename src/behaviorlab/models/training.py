@@ -262,10 +262,12 @@ def _warnings(record: TrainingRecord, settings: TrainSettings, validation: Valid
     if run.position is not None and record.epoch == 0:
         warnings.append(f"the time budget ran out inside epoch 1 (batch {run.position.batches:,} of "
                         f"{run.steps_per_epoch:,}): the weights were never validated; resume with a larger budget")
-    elif validation is not None and record.epoch and record.best_epoch == record.epoch and (
-            record.stopped_by_time or record.epoch == settings.epochs):
-        warnings.append(f"the best validation score came in the last epoch run ({record.epoch}): the model may be "
-                        "undertrained; more epochs or a larger time budget may still help")
+    elif validation is not None and record.epoch and record.epochs_without_gain < settings.patience and (
+            record.stopped_by_time or record.epoch == settings.epochs):  # stopped before patience could judge it
+        ended = "time budget" if record.stopped_by_time else "epoch cap"
+        warnings.append(f"training ended by its {ended} at epoch {record.epoch}, {record.epochs_without_gain} after "
+                        f"the best one ({record.best_epoch}) and before patience ({settings.patience}) judged it done: "
+                        "the model may be undertrained; more epochs or a larger time budget may still help")
     few = validation is not None and validation.examples is not None and validation.examples < FEW_VALIDATION_EXAMPLES
     if few and record.epoch:
         warnings.append(f"only {validation.examples} validation examples chose epoch {record.best_epoch}: one example "
