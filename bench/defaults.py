@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -25,9 +26,16 @@ console = Console(width=200)  # wide tables stay readable in logs
 MODELS = ("gru4rec", "lstm", "sasrec")
 
 
-def datasets(root: Path) -> dict[str, Path]:
-    return {name: root / name for name in ("kasteren", "smartthings-fr", "foursquare-nyc", "movielens-100k",
-                                            "amazon-beauty")}
+def datasets(root: Path) -> dict[str, Callable[[], object]]:
+    from behaviorlab.datasets import load
+
+    return {
+        "smartthings-fr": lambda: load(root / "smartthings-fr"),
+        "movielens-100k": lambda: load(root / "movielens-100k"),
+        "kasteren": lambda: load(root / "kasteren"),
+        "foursquare-nyc": lambda: load(root / "foursquare-nyc"),
+        "amazon-beauty": lambda: load(root / "amazon-beauty" / "Beauty.txt", format="sequence-lines"),
+    }
 
 
 def run_cell(parts, model: str, budget: float, threads: int) -> dict:
@@ -60,18 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-defaults"))
     args = parser.parse_args(argv)
 
-    from behaviorlab.datasets import load
     from behaviorlab.sequences import make_split, split_rule
 
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    folders = datasets(args.datasets)
+    loaders = datasets(args.datasets)
     started = time.perf_counter()
     for name in args.only.split(","):
         if all(f"{name}/{model}" in results for model in ["markov", *args.models.split(",")]):
             continue
-        log = load(folders[name])
+        log = loaders[name]()
         split = split_rule(log, None)
         parts = make_split(log, split)
         console.print(f"{name}: {log!r}, {split} split, {len(parts.valid):,} validation examples", highlight=False)
