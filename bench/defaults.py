@@ -4,8 +4,9 @@ For each dataset of ../shared/datasets and each neural model (GRU4Rec, LSTM, SAS
 config's defaults and only a time budget added, it prints the validation NDCG@10 and HR@10 against the
 Markov model's on the same split, the best and the last epoch, and the training seconds.
 Each dataset uses the split `behaviorlab train` picks for it (published where it has one, else
-leave-one-out). Results go to OUT/results.json after every cell; re-running the same command skips the
-finished cells, so an interrupted run resumes.
+leave-one-out), with all its users. The training log's warnings (the best epoch was the last one, few
+validation examples) are kept with each result. Results go to OUT/results.json after every cell;
+re-running the same command skips the finished cells, so an interrupted run resumes.
 
     .venv/bin/python bench/defaults.py [--datasets ../shared/datasets] [--budget 90] [--out /tmp/defaults]
 """
@@ -51,14 +52,16 @@ def run_cell(parts, model: str, budget: float, threads: int) -> dict:
     result = {"NDCG@10": metrics["NDCG@10"], "HR@10": metrics["HR@10"], "HR@1": metrics["HR@1"], "seconds": seconds}
     record = getattr(instance, "training_record_", None)
     if record is not None:
-        result |= {"best epoch": record.best_epoch, "epochs": record.epoch, "stopped by time": record.stopped_by_time}
+        result |= {"best epoch": record.best_epoch, "epochs": record.epoch, "stopped by time": record.stopped_by_time,
+                   "warnings": record.warnings}
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
-    parser.add_argument("--only", default="smartthings-fr,movielens-100k,kasteren,foursquare-nyc,amazon-beauty", help="Datasets, comma separated.")
+    parser.add_argument("--only", default="kasteren,smartthings-fr,foursquare-nyc,movielens-100k,amazon-beauty",
+                        help="Datasets, comma separated (smallest first).")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--budget", type=float, default=90.0, help="Training seconds per neural model and dataset.")
     parser.add_argument("--threads", type=int, default=2)
@@ -71,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     loaders = datasets(args.datasets)
+    started = time.perf_counter()
     for name in args.only.split(","):
+        if all(f"{name}/{model}" in results for model in ["markov", *args.models.split(",")]):
+            continue
         log = loaders[name]()
         split = split_rule(log, None)
         parts = make_split(log, split)
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"  {model}: {results[key]}", highlight=False)
             results_path.write_text(json.dumps(results, indent=1))
     print_table(results)
+    console.print(f"{time.perf_counter() - started:.0f} s in this call", highlight=False)
     return 0
 
 
@@ -101,6 +108,9 @@ def print_table(results: dict[str, dict]) -> None:
                       f"{result['best epoch']}/{result['epochs']}" + (" (budget)" if result["stopped by time"] else ""),
                       f"{result['seconds']:.0f}")
     console.print(table)
+    for key, result in results.items():
+        for warning in result.get("warnings", []):
+            console.print(f"{key}: {warning}", highlight=False)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def _peak_rss_mb() -> float:
 
 
 def _print_epoch(done: int, total: int, info: dict | None = None) -> None:
-    if info:
+    if info and "batch" not in info:  # the finished epochs only, not the reports from inside one
         console.print(f"  epoch {done}: " + "  ".join(f"{k} {v:.4f}" for k, v in info.items() if k != "epoch"), highlight=False)
 
 

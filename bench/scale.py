@@ -78,6 +78,8 @@ def stage_beauty(args: argparse.Namespace) -> dict:
     reached: list[float] = []  # wall seconds from the start of fit to the end of each epoch (with its validation)
 
     def progress(done: int, total: int, info: dict | None = None) -> None:
+        if info is not None and "batch" in info:  # a report from inside an epoch
+            return
         reached.append(time.perf_counter() - started)
         console.print(f"  {label} epoch {done}: " + "  ".join(f"{k} {v:.4f}" for k, v in (info or {}).items()
                                                                if k != "epoch"), highlight=False)

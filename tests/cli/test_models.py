@@ -201,23 +201,23 @@ def test_interrupted_train_resumes_with_the_metrics_of_an_uninterrupted_run(log_
 
     model_dir, resumed = tmp_path / "model", tmp_path / "resumed.json"
     run = [*base, "--out", str(model_dir), "--json-out", str(resumed)]
-    real_bar = models_cli.progress_bar
+    real_bar = models_cli.training_progress
 
     @contextmanager
     def ctrl_c_after_epoch_2(title):
         def report(done, total, info=None):
-            if done == 2:
+            if done == 2 and "batch" not in (info or {}):  # the report of epoch 2, not one from inside epoch 3
                 raise KeyboardInterrupt
 
         yield report
 
-    monkeypatch.setattr(models_cli, "progress_bar", ctrl_c_after_epoch_2)
+    monkeypatch.setattr(models_cli, "training_progress", ctrl_c_after_epoch_2)
     capsys.readouterr()
     assert main(run) == 130
     err = capsys.readouterr().err  # the path stays whole: messages are not hard-wrapped
     assert "--resume" in err and str(model_dir / "checkpoint.pt") in err
     assert (model_dir / "checkpoint.pt").is_file() and not (model_dir / "model.json").exists()
-    monkeypatch.setattr(models_cli, "progress_bar", real_bar)
+    monkeypatch.setattr(models_cli, "training_progress", real_bar)
 
     assert main(run) == 2  # an existing checkpoint is never silently overwritten or resumed
     err = " ".join(capsys.readouterr().err.split())
@@ -246,7 +246,8 @@ def test_patience_and_time_budget_flags(log_csv, tmp_path, capsys):
     config = json.loads((model_dir / "model.json").read_text())["config"]
     assert config["patience"] == 2 and config["max_train_seconds"] == 0.001
     training = json.loads((model_dir / "state.json").read_text())["training"]
-    assert training["stopped_by_time"] and len(training["epochs"]) == 1  # the first epoch crosses the budget
+    assert training["stopped_by_time"] and len(training["epochs"]) == 0  # the first batch crosses the budget
+    assert "the time budget ran out inside epoch 1 (batch 1 of" in " ".join(capsys.readouterr().err.split())
     capsys.readouterr()
     for flags in (["--patience", "2"], ["--time-budget", "60"], ["--patience", "2", "--epochs", "3"]):
         assert main(["train", "--model", "markov", "--data", str(log_csv), "--out", str(tmp_path / "m"), *flags]) == 2

@@ -1,5 +1,6 @@
-"""Every torch model's training resumes after kill -9, and a budget-stopped run extends, to the weights of an
-uninterrupted run; the training flags are the same for every command that trains one."""
+"""Every torch model's training resumes after kill -9 (between epochs or inside one), and a budget-stopped run
+extends, to the weights of an uninterrupted run; the training flags are the same for every command that trains
+one, and a long epoch reports its progress."""
 
 from __future__ import annotations
 
@@ -99,17 +100,77 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(kind, data,
     assert not (killed / "checkpoint.pt").exists()
 
 
+@pytest.fixture
+def long_epochs(tmp_path):
+    """A ring log of 150 users x 30 events and a config of one window per batch: ~1,300 batches an epoch (seconds
+    on the test machine), saved every 0.2 s, so a kill after the first checkpoint lands inside epoch 1."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [(f"u{u}", start + timedelta(hours=t), f"a{(u + t) % 6}") for u in range(150) for t in range(30)]
+    frame = pl.DataFrame(rows, schema={"user_id": pl.String, "timestamp": pl.Datetime("us", "UTC"), "action": pl.String},
+                         orient="row")
+    log = write_event_log(EventLog(frame, Schema(name="ring")), tmp_path / "long.parquet")
+    config = tmp_path / "long.toml"
+    config.write_text("embedding_dim = 8\nmax_len = 6\nbatch_size = 1\ndropout = 0.3\ncheckpoint_seconds = 0.2\n")
+    return lambda out: ["train", "--model", "gru4rec", "--data", str(log), "--config", str(config), "--out", str(out),
+                        "--epochs", "2", "--patience", "1000", "--threads", "1", "--device", "cpu"]
+
+
+def checkpoint_state(out: Path) -> dict:
+    return torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)["state"]
+
+
+@pytest.mark.slow
+def test_a_run_killed_inside_an_epoch_resumes_at_its_next_batch(long_epochs, tmp_path, capsys):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert main(long_epochs(straight)) == 0
+    assert "epoch 1: batch 1/" in capsys.readouterr().out  # the first batch is reported, not only the epochs
+    kill_after_first_checkpoint(long_epochs(killed), killed)
+    state = checkpoint_state(killed)
+    assert state["record"]["epochs"] == [] and state["position"]["batches"] > 0  # killed inside epoch 1
+    assert main([*long_epochs(killed), "--resume"]) == 0
+    for key, value in saved_weights("gru4rec", straight).items():
+        np.testing.assert_array_equal(saved_weights("gru4rec", killed)[key], value, err_msg=key)
+
+
 @pytest.mark.parametrize("kind", ["gru4rec", "time-to-next"])
 def test_a_run_stopped_by_its_time_budget_extends_with_resume(kind, data, tmp_path):
     loop = ["--epochs", "4", "--patience", "1000", "--threads", "1", "--device", "cpu"]
     straight, budget = tmp_path / "straight", tmp_path / "budget"
     assert main([*command(kind, data, straight), *loop]) == 0
-    assert main([*command(kind, data, budget), *loop, "--time-budget", "0.0001"]) == 0  # stops after its first epoch
+    assert main([*command(kind, data, budget), *loop, "--time-budget", "0.0001"]) == 0  # stops after its first batch
     assert (budget / "checkpoint.pt").is_file()  # kept beside the saved model, to be extended
+    assert checkpoint_state(budget)["position"]["batches"] == 1  # inside epoch 1
     assert main([*command(kind, data, budget), *loop, "--time-budget", "3600", "--resume"]) == 0
     for key, value in saved_weights(kind, straight).items():
         np.testing.assert_array_equal(saved_weights(kind, budget)[key], value, err_msg=key)
     assert not (budget / "checkpoint.pt").exists()
+
+
+def test_training_progress_prints_the_epochs_and_a_long_epoch_every_so_often(capsys, monkeypatch):
+    from behaviorlab.cli import training as training_cli
+
+    def inside(batch: int) -> dict:
+        return {"epoch": 1, "batch": batch, "batches": 400, "examples_per_s": 1234.4, "eta_seconds": 245.0}
+
+    with training_cli.training_progress("training x") as report:
+        report(0, 2, inside(1))
+        report(0, 2, inside(2))  # within IN_EPOCH_LINE_SECONDS of the first: no line
+        report(1, 2, {"epoch": 1, "loss": 0.5})
+    monkeypatch.setattr(training_cli, "IN_EPOCH_LINE_SECONDS", 0.0)
+    with training_cli.training_progress("training x") as report:
+        report(1, 2, inside(3) | {"epoch": 2, "eta_seconds": 7600.0})
+        report(1, 2, inside(4) | {"epoch": 2, "eta_seconds": 12.4})
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "epoch 1: batch 1/400  1,234 examples/s  ETA 4m05s" in lines and not any("batch 2/" in x for x in lines)
+    assert "epoch 1  loss 0.5000" in lines
+    assert "epoch 2: batch 3/400  1,234 examples/s  ETA 2h06m" in lines
+    assert "epoch 2: batch 4/400  1,234 examples/s  ETA 12s" in lines
+
+
+def test_train_says_when_few_validation_examples_chose_the_epoch(data, tmp_path, capsys):
+    args = [*command("gru4rec", data, tmp_path / "model"), "--epochs", "2", "--threads", "1", "--device", "cpu"]
+    assert main(args) == 0
+    assert "warning: only 30 validation examples chose epoch" in " ".join(capsys.readouterr().err.split())
 
 
 def test_training_flags_apply_to_every_torch_model_and_to_no_other(data, tmp_path, capsys):

@@ -1,5 +1,5 @@
-"""Resumable training: an interrupted fit resumed from its checkpoint ends exactly where an
-uninterrupted one does; a checkpoint of another run is refused."""
+"""Resumable training: an interrupted fit, between epochs or inside one, resumed from its checkpoint ends
+exactly where an uninterrupted one does; a checkpoint of another run or of another format is refused."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ class Interrupt:
         self.epochs: list[int] = []
 
     def __call__(self, done, total, info=None):
+        if info is not None and "batch" in info:  # a report from inside an epoch
+            return
         self.epochs.append(done)
         if done == self.after:
             raise KeyboardInterrupt
@@ -59,6 +61,51 @@ def test_interrupted_fit_resumes_to_the_weights_of_an_uninterrupted_one(name, sp
     for key, value in weights(straight).items():
         np.testing.assert_array_equal(weights(resumed)[key], value, err_msg=key)
     np.testing.assert_array_equal(resumed.predict_scores(split.test), straight.predict_scores(split.test))
+
+
+class InterruptInside:
+    """A progress reporter that presses Ctrl-C inside epoch `epoch` after batch `batch` (every batch is heard)."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.at = (epoch, batch)
+
+    def __call__(self, done, total, info=None):
+        if info is not None and (info.get("epoch"), info.get("batch")) == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("name", ["sasrec", "lstm"])
+def test_a_fit_interrupted_inside_an_epoch_resumes_at_its_next_batch(name, split, tmp_path, monkeypatch):
+    """Saved after every batch (checkpoint_seconds below a batch's time), interrupted after batch 1 of epoch 2:
+    the resumed fit trains the rest of epoch 2 and ends with the uninterrupted weights and record."""
+    import torch
+
+    from behaviorlab.models import training
+
+    monkeypatch.setattr(training, "REPORT_SECONDS", 0.0)
+    config = TINY | {"checkpoint_seconds": 1e-9}
+    straight = create_model(name, **config).fit(split.train, split.valid)
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        create_model(name, **config).fit(split.train, split.valid, progress=InterruptInside(2, 1), checkpoint=checkpoint)
+    state = torch.load(checkpoint, weights_only=True)["state"]
+    assert state["position"]["batches"] == 1 and len(state["record"]["epochs"]) == 1  # inside epoch 2
+    heard = Interrupt()
+    resumed = create_model(name, **config).fit(split.train, split.valid, progress=heard, checkpoint=checkpoint)
+    assert heard.epochs == [2, 3, 4]
+    assert without_times(resumed.training_record_) == without_times(straight.training_record_)
+    for key, value in straight.network_.state_dict().items():
+        assert torch.equal(resumed.network_.state_dict()[key], value), key
+
+
+def test_a_checkpoint_of_an_older_format_is_an_error_that_says_so(split, tmp_path):
+    import torch
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save({"format": 2, "identity": {}, "state": {}}, checkpoint)
+    with pytest.raises(ModelError, match="format 2, written by an older behaviorlab") as error:
+        create_model("sasrec", **TINY).fit(split.train, split.valid, checkpoint=checkpoint)
+    assert "Delete it" in error.value.hint
 
 
 def test_a_finished_checkpoint_gives_back_the_same_model_without_training(split, tmp_path):

@@ -27,7 +27,6 @@ from behaviorlab.cli.common import (
     load_log,
     metrics_table,
     output_folder,
-    progress_bar,
     read_options,
     trained_read,
     write_json,
@@ -40,8 +39,10 @@ from behaviorlab.cli.training import (
     ResumeOption,
     ThreadsOption,
     TimeBudgetOption,
+    print_training_warnings,
     save_trained,
     training_overrides,
+    training_progress,
     training_run,
 )
 from behaviorlab.datasets import ReadOptions
@@ -82,7 +83,8 @@ def train(
 ) -> None:
     """Train a next-behavior model on the train part of a split; early stopping on its validation part.
 
-    Torch models save a checkpoint (OUT/checkpoint.pt) after every epoch; an interrupted run, or one
+    Torch models save a checkpoint (OUT/checkpoint.pt) after every epoch and every minute inside one (the
+    config's checkpoint_seconds); an interrupted run, even one killed with kill -9, or one
     stopped by its --time-budget, continues with the same command and --resume. The saved model
     replaces the checkpoint (a budget-stopped run keeps it beside the model).
     """
@@ -111,11 +113,12 @@ def train(
                               "Users need at least 3 events for leave-one-out validation.", highlight=False)
         if isinstance(instance.config, LossSettings):  # a sequence model: say which objective it trains on
             console.print(describe_loss(instance.config, len(parts.train.vocabulary)), highlight=False)
-        with progress_bar(f"training {model}") as report:
+        with training_progress(f"training {model}") as report:
             if learned:
                 instance.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
             else:
                 instance.fit(parts.train, parts.valid, progress=report)
+        print_training_warnings(instance)
         valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
         instance.metadata_ = {"data": str(data), READ_KEY: read.model_dump(mode="json"), "split": split_name, "valid": valid_metrics,
                               TRAIN_DIGEST: parts.train.digest()}

@@ -28,7 +28,6 @@ from behaviorlab.cli.common import (
     load_log,
     metrics_table,
     output_folder,
-    progress_bar,
     read_options,
     trained_read,
     write_json,
@@ -40,8 +39,10 @@ from behaviorlab.cli.training import (
     ResumeOption,
     ThreadsOption,
     TimeBudgetOption,
+    print_training_warnings,
     save_trained,
     training_overrides,
+    training_progress,
     training_run,
 )
 from behaviorlab.datasets import ReadOptions
@@ -112,7 +113,8 @@ def ctr_train(
 ) -> None:
     """Train the CTR model on the train part; early stopping on the validation pairs.
 
-    A checkpoint (OUT/checkpoint.pt) is saved after every epoch; --resume continues an interrupted run."""
+    A checkpoint (OUT/checkpoint.pt) is saved after every epoch and every minute inside one; --resume continues
+    an interrupted run."""
     from behaviorlab.config import load_config
     from behaviorlab.evaluate.ctr import ctr_report
     from behaviorlab.models.ctr import CTRConfig, CTRModel
@@ -125,8 +127,9 @@ def ctr_train(
     model = CTRModel(settings)
     with training_run(out, "ctr", resumable=True, resume=resume) as checkpoint:
         parts = _ctr_split(data, read, split, value_column, min_value)
-        with progress_bar("training ctr") as report:
+        with training_progress("training ctr") as report:
             model.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
+        print_training_warnings(model)
         metrics = ctr_report(model, parts.valid, seed=settings.seed)
         model.metadata_ = {"data": str(data), READ_KEY: read.model_dump(mode="json"), "split": split, "value_column": value_column,
                            "min_value": min_value, "valid": metrics}
@@ -206,7 +209,7 @@ def timing_gaps(
     log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
     settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
                               time_budget=time_budget, device=device)
-    with _optional_run(out, "time-to-next", resume) as checkpoint, progress_bar("training time-to-next") as report:
+    with _optional_run(out, "time-to-next", resume) as checkpoint, training_progress("training time-to-next") as report:
         result = run(log, settings, valid_ratio, test_ratio, report, checkpoint=checkpoint)
         if out is not None:
             save_trained(result.model, out, checkpoint)
@@ -247,7 +250,7 @@ def timing_hour_bin(
     log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
     settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
                               time_budget=time_budget, device=device)
-    with _optional_run(out, "next-hour-bin", resume) as checkpoint, progress_bar("training next-hour-bin") as report:
+    with _optional_run(out, "next-hour-bin", resume) as checkpoint, training_progress("training next-hour-bin") as report:
         result = run(log, settings, report, checkpoint=checkpoint)
         if out is not None:
             save_trained(result.model, out, checkpoint)
@@ -291,7 +294,7 @@ def timing_daily(
         "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users} | flags)
     log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
     neural = DailyCountsModel(settings)
-    with _optional_run(out, "daily-counts", resume) as checkpoint, progress_bar("fitting ARIMA per user") as report:
+    with _optional_run(out, "daily-counts", resume) as checkpoint, training_progress("fitting ARIMA per user") as report:
         result = compare_forecasters(log, settings, progress=report, neural=neural, checkpoint=checkpoint)
         if out is not None:
             save_trained(neural, out, checkpoint)
@@ -343,7 +346,7 @@ def anomaly_train(
     cls = model_class(model)
     sequence_model = cls(load_config(cls.config_class, model_config))
     train, valid, _ = split_logs(load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes)))
-    with progress_bar(f"training {model}") as report:
+    with training_progress(f"training {model}") as report:
         detector = fit_detector(sequence_model, train, valid, settings, progress=report)
     detector.model.metadata_ |= {"data": str(data), TRAIN_DIGEST: train.digest()}  # what `serve` shows as trained-on
     detector.save(out)

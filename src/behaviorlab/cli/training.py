@@ -1,13 +1,15 @@
-"""What the training commands share: the training-loop flags, and one resumable run per output folder.
+"""What the training commands share: the training-loop flags, one resumable run per output folder, and
+the progress of a run.
 
 Every torch model's config is a TrainSettings, so the same flags (--epochs, --patience, --time-budget,
---device, --threads) override it in every command that trains one, and the same --resume continues
-its checkpoint (OUT/checkpoint.pt).
+--device, --threads) override it in every command that trains one, the same --resume continues
+its checkpoint (OUT/checkpoint.pt), and the same `training_progress` shows it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,19 +17,24 @@ from typing import Annotated, Any
 import typer
 
 from behaviorlab.atomic import atomic_path, exclusive_writer
+from behaviorlab.cli.app import console, err_console
+from behaviorlab.cli.common import progress_bar
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import ConfigError, Interrupted
 from behaviorlab.models.settings import TrainSettings
+from behaviorlab.progress import ProgressReporter
 
 CHECKPOINT_FILE = "checkpoint.pt"  # inside --out while a torch model trains
 
 EpochsOption = Annotated[int | None, typer.Option(help="Maximum training epochs (overrides the config).")]
 ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads for torch (overrides the config).")]
 PatienceOption = Annotated[int | None, typer.Option(help="Stop after this many epochs without a better validation "
-                                                         "score (overrides the config).")]
+                                                         "score, once min_epochs and min_steps are done (overrides "
+                                                         "the config).")]
 TimeBudgetOption = Annotated[float | None, typer.Option("--time-budget", metavar="<seconds>",
-                                                        help="Stop after the epoch that crosses this much training "
-                                                             "time (overrides max_train_seconds).")]
+                                                        help="Stop at the first batch past this much training time, "
+                                                             "saving where it is (overrides max_train_seconds); "
+                                                             "--resume with a larger one continues.")]
 DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu or cuda (overrides the config).")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the interrupted (or budget-stopped) training "
                                                              "run saved in --out (same data and settings).")]
@@ -66,9 +73,9 @@ def training_run(out: Path, model: str, *, resumable: bool, resume: bool) -> Ite
         try:
             yield checkpoint if resumable else None
         except KeyboardInterrupt:
-            saved = checkpoint.exists()  # no checkpoint before the first epoch ends, nor for one-pass models
-            raise Interrupted(f"Interrupted. The finished epochs are saved in {checkpoint}: run the same command with "
-                              "--resume to continue." if saved else "Interrupted before anything was saved.") from None
+            saved = checkpoint.exists()  # none before the first save (an epoch or checkpoint_seconds), nor for one-pass models
+            raise Interrupted(f"Interrupted. The training up to its last save is in {checkpoint}: run the same command "
+                              "with --resume to continue." if saved else "Interrupted before anything was saved.") from None
 
 
 def save_trained(model: Any, out: Path, checkpoint: Path | None) -> bool:
@@ -83,3 +90,46 @@ def save_trained(model: Any, out: Path, checkpoint: Path | None) -> bool:
         with atomic_path(checkpoint) as tmp:
             tmp.write_bytes(kept)
     return kept is not None
+
+
+def print_training_warnings(model: Any) -> None:
+    """Say what the training loop found short in a run (TrainingRecord.warnings: e.g. few validation examples)."""
+    record = getattr(model, "training_record_", None)
+    for warning in record.warnings if record is not None else []:
+        err_console.print(f"warning: {warning}", highlight=False)
+
+
+IN_EPOCH_LINE_SECONDS = 30.0  # a line per finished epoch, and inside a long one the first batch, then this often
+
+
+@contextmanager
+def training_progress(title: str) -> Iterator[ProgressReporter]:
+    """A bar of epochs for a torch model's training: a line of figures per finished epoch and, from inside the
+    epochs, a line after the first batch and then one every IN_EPOCH_LINE_SECONDS (batch, examples/s, the
+    epoch's ETA), so a long epoch is seen moving in a terminal and in a log file alike. Other reports (ARIMA's,
+    say) pass through to the bar unchanged."""
+    printed_at: float | None = None
+    with progress_bar(title) as report:
+        def training_report(done: int, total: int, info: Mapping[str, float | str] | None = None) -> None:
+            nonlocal printed_at
+            if info is None or "batch" not in info:  # a finished epoch: the bar prints its figures
+                report(done, total, info)
+                return
+            report(done, total)
+            if printed_at is None or time.monotonic() - printed_at >= IN_EPOCH_LINE_SECONDS:
+                printed_at = time.monotonic()
+                console.print(f"epoch {info['epoch']}: batch {info['batch']:,}/{info['batches']:,}  "
+                              f"{float(info['examples_per_s']):,.0f} examples/s  "
+                              f"ETA {_duration(float(info['eta_seconds']))}", highlight=False)
+
+        yield training_report
+
+
+def _duration(seconds: float) -> str:
+    """12s, 4m05s, 2h03m."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -1,7 +1,7 @@
-"""Training checkpoints: an interrupted torch training run resumes at its next epoch, exactly.
+"""Training checkpoints: an interrupted torch training run resumes at its next batch, exactly.
 
-A checkpoint is one file, rewritten atomically after every epoch, holding everything the next epoch
-depends on (the training loop in training.py decides what that is) together with the identity of the
+A checkpoint is one file, rewritten atomically after every epoch and every so often inside one, holding
+everything the next batch depends on (the training loop in training.py decides what that is) together with the identity of the
 run it belongs to: the model name, its whole config, and fingerprints of the data. It resumes that
 run only; a checkpoint of any other run is refused, naming what differs.
 
@@ -25,7 +25,7 @@ from behaviorlab.atomic import atomic_path
 from behaviorlab.errors import ModelError
 from behaviorlab.models.settings import RESUMABLE_WITH_CHANGES, TrainSettings
 
-CHECKPOINT_FORMAT = 2  # 2: the loop's counters live in its TrainingRecord
+CHECKPOINT_FORMAT = 3  # 2: the loop's counters live in its TrainingRecord; 3: and its position inside an epoch
 
 
 def fingerprint(*parts: np.ndarray | bytes) -> str:
@@ -74,7 +74,7 @@ def _differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[s
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Where one training run keeps its state between epochs, and which run that is.
+    """Where one training run keeps its state between batches, and which run that is.
 
     `identity` is JSON-like (strings, numbers, lists, dicts): e.g. {"model": "sasrec", "config": {...},
     "training data": fingerprint(...)}. Two runs with equal identities compute the same epochs.
@@ -92,9 +92,14 @@ class Checkpoint:
         except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
             raise ModelError(f"{self.path} is not a readable training checkpoint: {exc}",
                              hint="Delete it to start the training afresh.") from exc
-        if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
-            raise ModelError(f"{self.path} is not a training checkpoint of this version of behaviorlab",
-                             hint="Delete it to start the training afresh.")
+        if not isinstance(saved, dict) or not isinstance(saved.get("format"), int):
+            raise ModelError(f"{self.path} is not a training checkpoint", hint="Delete it to start the training afresh.")
+        if saved["format"] != CHECKPOINT_FORMAT:
+            raise ModelError(f"{self.path} is a training checkpoint of format {saved['format']}, written by "
+                             f"{'an older' if saved['format'] < CHECKPOINT_FORMAT else 'a newer'} behaviorlab; this one "
+                             f"continues format {CHECKPOINT_FORMAT} only",
+                             hint="Delete it to start the training afresh, or continue it with the behaviorlab "
+                                  "version that wrote it.")
         differences = _differences(saved["identity"], self.identity)
         if differences:
             raise ModelError(f"{self.path} belongs to another training run: its {'; '.join(differences)} differ",
@@ -103,6 +108,6 @@ class Checkpoint:
         return saved["state"]
 
     def save(self, state: Mapping[str, Any]) -> None:
-        """Replace the file with `state` in one rename: an interruption leaves the previous epoch's."""
+        """Replace the file with `state` in one rename: an interruption leaves the previous save's."""
         with atomic_path(self.path) as tmp:
             torch.save({"format": CHECKPOINT_FORMAT, "identity": dict(self.identity), "state": dict(state)}, tmp)

@@ -212,7 +212,7 @@ class NeuralModel(SequenceModel):
             target_columns(self, valid)  # unknown targets or history actions fail now, not after the first epoch
             self.check_known([a for history in valid.histories for a in history])
             validation = Validation(lambda: metrics_of_ranks(example_ranks(self, valid), (10,))["NDCG@10"],  # in blocks
-                                    metric="valid_ndcg10", higher_is_better=True)
+                                    metric="valid_ndcg10", higher_is_better=True, examples=len(valid))
 
         run = None
         if checkpoint is not None:

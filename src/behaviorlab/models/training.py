@@ -2,15 +2,17 @@
 
 `train_network` is mini-batch Adam over tensors with aligned rows and a model's own `loss_fn(batch)`. After
 each epoch `validation.score()` judges the weights on validation data only (NDCG@10 for the sequence
-models, the validation loss for the feature-table models) and the best epoch's weights are kept.
-Training stops after `patience` epochs without improvement, but not before `min_steps` optimiser
-steps: with little data an epoch is one or two steps, and five noisy validation scores in a row then
-stopped a model that had barely started (SmartThings FR at 5% of its users: NDCG@10 0.73 +/- 0.06 over
-seeds, while training the same model a second time gave 0.85 +/- 0.01); or after the epoch that
-crosses the time budget. Seeds fix the initialisation and the batch order. The loop's state between
-epochs is a `TrainingRecord` plus the weights, the optimiser and the generators; with a checkpoint it
-is saved after every epoch, and a run of the same identity continues from the epoch after it, ending
-with the weights an uninterrupted run computes.
+models, the validation loss for the feature-table models) and the best epoch's weights are kept (on a tie,
+the later epoch's). Training stops after `patience` epochs without improvement, but not before
+`min_epochs` epochs and `min_steps` optimiser steps: with little data an epoch is one or two steps, and
+five noisy validation scores in a row then stopped a model that had barely started (SmartThings FR at 5%
+of its users: NDCG@10 0.73 +/- 0.06 over seeds, while training the same model a second time gave
+0.85 +/- 0.01); or at the first batch past the time budget. Seeds fix the initialisation and the batch
+order. The loop's state is a `TrainingRecord` and, inside an epoch, an `EpochPosition`, plus the weights,
+the optimiser and the generators; with a checkpoint it is saved after every epoch, every
+`checkpoint_seconds` inside one and when the budget runs out, and a run of the same identity continues
+at the batch after it, ending with the weights an uninterrupted run computes. The record's `warnings`
+say when the kept weights may fall short (best epoch last, few validation examples).
 
 The sequence models train on windows of each user's sequence: inputs are the actions, targets the
 action that follows each input (0 where no loss is taken). Every position of a window is a next-action
@@ -27,7 +29,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -130,8 +132,8 @@ def resolve_device(choice: str) -> torch.device:
 class TrainingRecord:
     """Where a training run is: what the epochs gave, the best one, and what decides the next stop.
 
-    With the weights, the optimiser and the generators it is everything the next epoch depends on, so it
-    is the loop's checkpointed state; once training ends it is the run's report."""
+    With the weights, the optimiser, the generators and the position inside an epoch it is everything the
+    next batch depends on, so it is the loop's checkpointed state; once training ends it is the run's report."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)  # per epoch: loss, validation score, seconds
     best_epoch: int = 0  # 1-based; without validation, the last epoch
@@ -139,6 +141,7 @@ class TrainingRecord:
     epochs_without_gain: int = 0
     train_seconds: float = 0.0  # the training time of every call of the run, not the time between them
     stopped_by_time: bool = False
+    warnings: list[str] = field(default_factory=list)  # why the kept weights may not be what the data allows
 
     @property
     def epoch(self) -> int:
@@ -148,23 +151,46 @@ class TrainingRecord:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def add(self, entry: dict[str, float], validation: Validation | None, train_seconds: float) -> bool:
-        """Record a finished epoch; whether it is the best so far (without validation, every epoch is)."""
+    def add(self, entry: dict[str, float], validation: Validation | None) -> bool:
+        """Record a finished epoch; whether its weights are now the ones kept (without validation, every epoch's).
+
+        Only a better score resets patience, but a tie keeps the later weights: on a small validation set
+        scores tie for epochs on end (Kasteren, 3 validation examples: GRU4Rec's NDCG@10 stayed at 0.544 from
+        epoch 1 to 7, then rose to 0.877 at epoch 9), and the later weights have trained longer for the same score."""
         self.epochs.append(entry)
-        self.train_seconds = train_seconds
-        gain = validation is None or validation.improves(entry[validation.metric], self.best_valid)
+        value = None if validation is None else entry[validation.metric]
+        gain = validation is None or validation.improves(value, self.best_valid)
         self.epochs_without_gain = 0 if gain else self.epochs_without_gain + 1
-        if gain:
-            self.best_epoch = self.epoch
-            self.best_valid = None if validation is None else entry[validation.metric]
-        return gain
+        kept = gain or value == self.best_valid
+        if kept:
+            self.best_epoch, self.best_valid = self.epoch, value
+        return kept
 
     def judge(self, settings: TrainSettings, steps_per_epoch: int) -> bool:
-        """Whether the run stops now, by patience (after min_steps) or by its time budget."""
-        patient = self.epochs_without_gain >= settings.patience and self.epoch * steps_per_epoch >= settings.min_steps
-        out_of_time = settings.max_train_seconds is not None and self.train_seconds > settings.max_train_seconds
-        self.stopped_by_time = out_of_time and not patient
-        return patient or out_of_time
+        """Whether the run stops now, by patience (after min_epochs and min_steps) or by its time budget."""
+        patient = (self.epochs_without_gain >= settings.patience and self.epoch >= settings.min_epochs
+                   and self.epoch * steps_per_epoch >= settings.min_steps)
+        self.stopped_by_time = self.out_of_time(settings) and not patient
+        return patient or self.stopped_by_time
+
+    def out_of_time(self, settings: TrainSettings) -> bool:
+        return settings.max_train_seconds is not None and self.train_seconds > settings.max_train_seconds
+
+
+@dataclass
+class EpochPosition:
+    """Where the loop is inside an epoch; saved with the record by a mid-epoch checkpoint.
+
+    The batch order is drawn from `order_rng`, the batch-order generator's state before this epoch's
+    randperm, so a resumed epoch draws the same order again and goes on after the `batches` done."""
+
+    order_rng: torch.Tensor  # uint8 [generator state size]
+    batches: int = 0  # optimiser steps done in this epoch
+    loss_sum: float = 0.0  # the sum of their batch losses
+    seconds: float = 0.0  # their training time
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -175,12 +201,15 @@ class Validation:
     score: Callable[[], float]
     metric: str
     higher_is_better: bool
+    examples: int | None = None  # how many validation examples the score averages, when it is an average
 
     def improves(self, value: float, best: float | None) -> bool:
         return best is None or (value > best if self.higher_is_better else value < best)
 
 
 LossFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # a batch (name -> rows of each tensor) -> scalar loss
+REPORT_SECONDS = 5.0  # inside an epoch, progress hears of the first batch of a call, then at most this often
+FEW_VALIDATION_EXAMPLES = 100  # below this, one example moves a mean ranking score by over 0.01: a noisy choice
 
 
 def train_network(network: nn.Module, loss_fn: LossFn, data: Mapping[str, torch.Tensor], settings: TrainSettings,
@@ -190,58 +219,181 @@ def train_network(network: nn.Module, loss_fn: LossFn, data: Mapping[str, torch.
 
     `loss_fn(batch)` returns the mean loss of a batch: `data`'s tensors at the same rows, on the device.
     `seed` orders the batches (the caller seeds the initial weights). Without validation every epoch runs
-    and the last weights are kept. With `checkpoint` the loop's state is saved after every epoch, before
-    `progress` hears of it, and a state found there is resumed from the epoch after it; stopping is judged
-    again with this call's settings, so a larger budget continues a stopped run, and a run that had already
-    stopped returns its best weights without training.
+    and the last weights are kept. The time budget is checked after every batch. `progress(epochs done,
+    epochs, info)` hears of each finished epoch (info: its record entry) and, inside an epoch, of the first
+    batch and then one batch every REPORT_SECONDS (info with "batch", "batches", "examples_per_s" and
+    "eta_seconds", the epoch's remaining time). With `checkpoint` the loop's state is saved after every
+    epoch (before `progress` hears of it), inside an epoch every `checkpoint_seconds`, and when the budget
+    runs out; a state found there is resumed at the batch after it. Stopping is judged again with this
+    call's settings, so a larger budget continues a stopped run, and a run that had already stopped returns
+    its best weights without training. A resumed run ends with the weights an uninterrupted run computes.
     """
-    device = resolve_device(settings.device)
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
-    network.to(device)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=settings.learning_rate,
-                                 weight_decay=settings.weight_decay)
-    rows = len(next(iter(data.values())))
-    steps_per_epoch = math.ceil(rows / settings.batch_size)
-    saved = checkpoint.load() if checkpoint is not None else None
-    record, best_state = _restore(saved, network, optimizer, generator, device) if saved else (TrainingRecord(), None)
-    stopped, clock = record.judge(settings, steps_per_epoch), time.perf_counter() - record.train_seconds
+    run = _Run.start(network, data, settings, seed, checkpoint)
+    record, report = run.record, progress or no_progress
+    stopped = record.judge(settings, run.steps_per_epoch)
     while not stopped and record.epoch < settings.epochs:
-        started = time.perf_counter()
-        loss = _epoch(network, loss_fn, data, optimizer, generator, settings.batch_size, device)
-        entry = {"epoch": record.epoch + 1, "loss": loss, "train_seconds": time.perf_counter() - started}
-        if validation is not None:
-            network.eval()
-            with torch.no_grad():
-                entry[validation.metric] = validation.score()
-        if record.add(entry, validation, time.perf_counter() - clock) and validation is not None:
-            best_state = copy.deepcopy(network.state_dict())
-        stopped = record.judge(settings, steps_per_epoch)
-        if checkpoint is not None:
-            checkpoint.save(_loop_state(network, optimizer, generator, device, record, best_state))
-        (progress or no_progress)(record.epoch, settings.epochs, entry)
-    if best_state is not None:
-        network.load_state_dict(best_state)
+        position = run.position = run.position or EpochPosition(run.generator.get_state())
+        for _ in _batches(network, loss_fn, data, run, position):  # steps `position` batch by batch
+            record.train_seconds = run.clock()
+            stopped = record.stopped_by_time = record.out_of_time(settings)
+            if stopped or run.checkpoint_due():
+                run.save()
+            run.report_batch(report, position)
+            if stopped:
+                break
+        else:  # the epoch ran to its end
+            entry = {"epoch": record.epoch + 1, "loss": position.loss_sum / position.batches,
+                     "train_seconds": position.seconds}
+            if validation is not None:
+                entry[validation.metric] = _validate(network, validation)
+            if record.add(entry, validation) and validation is not None:
+                run.best_state = copy.deepcopy(network.state_dict())
+            record.train_seconds, run.position = run.clock(), None
+            stopped = record.judge(settings, run.steps_per_epoch)
+            run.save()
+            report(record.epoch, settings.epochs, entry)
+    record.warnings = _warnings(record, settings, validation, run)
+    return run.finish()
+
+
+def _warnings(record: TrainingRecord, settings: TrainSettings, validation: Validation | None, run: _Run) -> list[str]:
+    """What the training log should say when the kept weights may be short of what the data allows."""
+    warnings = []
+    if run.position is not None and record.epoch == 0:
+        warnings.append(f"the time budget ran out inside epoch 1 (batch {run.position.batches:,} of "
+                        f"{run.steps_per_epoch:,}): the weights were never validated; resume with a larger budget")
+    elif validation is not None and record.epoch and record.epochs_without_gain < settings.patience and (
+            record.stopped_by_time or record.epoch == settings.epochs):  # stopped before patience could judge it
+        ended = "time budget" if record.stopped_by_time else "epoch cap"
+        warnings.append(f"training ended by its {ended} at epoch {record.epoch}, {record.epochs_without_gain} after "
+                        f"the best one ({record.best_epoch}) and before patience ({settings.patience}) judged it done: "
+                        "the model may be undertrained; more epochs or a larger time budget may still help")
+    few = validation is not None and validation.examples is not None and validation.examples < FEW_VALIDATION_EXAMPLES
+    if few and record.epoch:
+        warnings.append(f"only {validation.examples} validation examples chose epoch {record.best_epoch}: one example "
+                        f"moves {validation.metric} by up to {1 / max(validation.examples, 1):.2f}, so the choice is "
+                        "noisy; a split with more validation examples gives a firmer one")
+    return warnings
+
+
+def _validate(network: nn.Module, validation: Validation) -> float:
     network.eval()
-    return record
+    with torch.no_grad():
+        return validation.score()
 
 
-def _epoch(network: nn.Module, loss_fn: LossFn, data: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-           generator: torch.Generator, batch_size: int, device: torch.device) -> float:
-    """One pass over `data` in a random order of batches; the mean of the batches' losses."""
+def _batches(network: nn.Module, loss_fn: LossFn, data: Mapping[str, torch.Tensor], run: _Run,
+             position: EpochPosition) -> Iterator[EpochPosition]:
+    """The rest of the epoch at `position`, in a random order of batches: one optimiser step per batch,
+    yielding the updated position after each."""
     network.train()
     rows = len(next(iter(data.values())))
-    order = torch.randperm(rows, generator=generator)
-    losses = []
-    for start in range(0, rows, batch_size):
-        picked = order[start:start + batch_size]
-        loss = loss_fn({name: tensor[picked].to(device, non_blocking=True) for name, tensor in data.items()})
-        optimizer.zero_grad(set_to_none=True)
+    run.generator.set_state(position.order_rng)
+    order = torch.randperm(rows, generator=run.generator)  # drawn again when an epoch resumes
+    for start in range(position.batches * run.settings.batch_size, rows, run.settings.batch_size):
+        began = time.perf_counter()
+        picked = order[start:start + run.settings.batch_size]
+        loss = loss_fn({name: tensor[picked].to(run.device, non_blocking=True) for name, tensor in data.items()})
+        run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    return sum(losses) / len(losses)
+        run.optimizer.step()
+        position.batches += 1
+        position.loss_sum += float(loss.detach())
+        position.seconds += time.perf_counter() - began
+        yield position
+
+
+@dataclass
+class _Run:
+    """One call of `train_network`: what it steps (network, optimiser, batch-order generator) and the state a
+    checkpoint holds besides them (record, best weights, position inside an epoch)."""
+
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    device: torch.device
+    settings: TrainSettings
+    steps_per_epoch: int
+    checkpoint: Checkpoint | None
+    record: TrainingRecord
+    best_state: dict[str, torch.Tensor] | None = None
+    position: EpochPosition | None = None  # None between epochs
+    started: float = field(default_factory=time.perf_counter)  # this call's start, less the earlier calls' time
+    saved_at: float = field(default_factory=time.perf_counter)
+    reported_at: float | None = None  # the last in-epoch report of this call
+
+    @classmethod
+    def start(cls, network: nn.Module, data: Mapping[str, torch.Tensor], settings: TrainSettings, seed: int,
+              checkpoint: Checkpoint | None) -> _Run:
+        """A fresh run, or the one saved in `checkpoint`."""
+        device = resolve_device(settings.device)
+        if settings.threads is not None:
+            torch.set_num_threads(settings.threads)
+        network.to(device)
+        optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=settings.learning_rate,
+                                     weight_decay=settings.weight_decay)
+        steps = math.ceil(len(next(iter(data.values()))) / settings.batch_size)
+        run = cls(network, optimizer, torch.Generator().manual_seed(seed), device, settings, steps, checkpoint,
+                  TrainingRecord())
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is not None:
+            run._restore(saved)
+        run.started -= run.record.train_seconds
+        return run
+
+    def clock(self) -> float:
+        """The run's training time: this call's so far and every earlier call's."""
+        return time.perf_counter() - self.started
+
+    def checkpoint_due(self) -> bool:
+        return self.checkpoint is not None and time.perf_counter() - self.saved_at >= self.settings.checkpoint_seconds
+
+    def report_batch(self, progress: ProgressReporter, position: EpochPosition) -> None:
+        """Tell `progress` where the epoch is: after the first batch of this call, then every REPORT_SECONDS."""
+        now = time.perf_counter()
+        if self.reported_at is not None and now - self.reported_at < REPORT_SECONDS:
+            return
+        self.reported_at = now
+        per_batch = position.seconds / position.batches
+        progress(self.record.epoch, self.settings.epochs, {
+            "epoch": self.record.epoch + 1, "batch": position.batches, "batches": self.steps_per_epoch,
+            "examples_per_s": self.settings.batch_size / per_batch if per_batch else 0.0,  # the last batch may be smaller
+            "eta_seconds": per_batch * (self.steps_per_epoch - position.batches)})
+
+    def save(self) -> None:
+        """Save everything the batches after this point depend on, as tensors and plain values."""
+        if self.checkpoint is None:
+            return
+        self.checkpoint.save({
+            "network": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),  # Adam's moments and step counts
+            "batch_order_rng": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),  # dropout draws from torch's global generator
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "record": self.record.to_dict(),
+            "best_state": self.best_state,
+            "position": None if self.position is None else self.position.to_dict(),
+        })
+        self.saved_at = time.perf_counter()
+
+    def _restore(self, saved: Mapping[str, Any]) -> None:
+        """Put back what `save` saved."""
+        self.network.load_state_dict(saved["network"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.generator.set_state(saved["batch_order_rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
+        self.record = TrainingRecord(**saved["record"])
+        self.best_state = saved["best_state"]
+        self.position = None if saved["position"] is None else EpochPosition(**saved["position"])
+
+    def finish(self) -> TrainingRecord:
+        """Load the best epoch's weights (with validation) and leave the network in eval mode."""
+        if self.best_state is not None:
+            self.network.load_state_dict(self.best_state)
+        self.network.eval()
+        return self.record
 
 
 def mean_loss(loss_fn: LossFn, data: Mapping[str, torch.Tensor], batch_size: int, device: torch.device) -> float:
@@ -271,29 +423,3 @@ def predict_batched(network: nn.Module, inputs: Sequence[torch.Tensor], batch_si
         parts = [network(*(tensor[start:start + batch_size].to(device) for tensor in inputs)).cpu()
                  for start in range(0, n, batch_size)]
     return torch.cat(parts) if parts else network(*(tensor.to(device) for tensor in inputs)).cpu()
-
-
-def _loop_state(network: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, device: torch.device,
-                record: TrainingRecord, best_state: dict[str, torch.Tensor] | None) -> dict[str, Any]:
-    """Everything the epochs after `record.epoch` depend on, as tensors and plain values (a checkpoint's state)."""
-    return {
-        "network": network.state_dict(),
-        "optimizer": optimizer.state_dict(),  # Adam's moments and step counts
-        "batch_order_rng": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),  # dropout draws from torch's global generator
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        "record": record.to_dict(),
-        "best_state": best_state,
-    }
-
-
-def _restore(saved: Mapping[str, Any], network: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-             device: torch.device) -> tuple[TrainingRecord, dict[str, torch.Tensor] | None]:
-    """Put back what `_loop_state` saved; the record and the best weights so far."""
-    network.load_state_dict(saved["network"])
-    optimizer.load_state_dict(saved["optimizer"])
-    generator.set_state(saved["batch_order_rng"])
-    torch.set_rng_state(saved["torch_rng"])
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(saved["cuda_rng"], device)
-    return TrainingRecord(**saved["record"]), saved["best_state"]
