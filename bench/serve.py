@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,7 @@ PASS_SHARE = 0.95  # a step passes when at least this share of the offered reque
 HOLD_SHARE = 0.8  # the hold offers this share of the peak
 SASREC_CONFIG = 'context_columns = ["weekday", "hour_bin"]\n'
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+KEEP_ALIVE_S = 4.0  # idle connections older than this are not reused (uvicorn closes them after 5 s)
 
 
 # -- pure parts -----------------------------------------------------------------------------------
@@ -78,13 +79,26 @@ class Step:
         return self.n_errors == 0 and self.ok_in_window >= PASS_SHARE * self.offered
 
 
-def rate_ladder(start: float, factor: float, top: float) -> list[float]:
-    """start, start*factor, ... up to top (inclusive when it lands on it)."""
-    rates, rate = [], start
-    while rate <= top * (1 + 1e-9):
-        rates.append(round(rate, 1))
-        rate *= factor
-    return rates
+def find_peak(measure: Callable[[float], Step], start: float, factor: float, top: float, floor: float) -> list[Step]:
+    """The search's steps: rates start*factor^i upward while they pass (to `top`), or downward from a failing
+    start until one passes (to `floor`); then the geometric mean of the highest pass and the lowest fail above it."""
+    steps = [measure(start)]
+    if steps[0].passes():
+        while steps[-1].passes() and steps[-1].rate * factor <= top:
+            steps.append(measure(round(steps[-1].rate * factor, 1)))
+    else:
+        while not steps[-1].passes() and steps[-1].rate / factor >= floor:
+            steps.append(measure(round(steps[-1].rate / factor, 1)))
+    peak = peak_rate(steps)
+    above = [step.rate for step in steps if not step.passes() and step.rate > (peak or 0)]
+    if peak is not None and above:
+        steps.append(measure(round(math.sqrt(peak * min(above)), 1)))
+    return steps
+
+
+def peak_rate(steps: Sequence[Step]) -> float | None:
+    """The highest offered rate that passed; None when none did."""
+    return max((step.rate for step in steps if step.passes()), default=None)
 
 
 def histogram_quantile(buckets: Sequence[tuple[float, float]], q: float) -> float:
@@ -156,6 +170,17 @@ def http_get(port: int, path: str) -> str:
     return body.decode()
 
 
+def settle(port: int, quick: float = 0.05, within: float = 30.0) -> None:
+    """Wait until the server answers /healthz within `quick` seconds (the backlog of an overloaded step is done)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        http_get(port, "/healthz")
+        if time.monotonic() - started < quick:
+            return
+        time.sleep(0.2)
+
+
 class Server:
     """`behaviorlab serve` in its own process on a free 127.0.0.1 port."""
 
@@ -193,6 +218,7 @@ class Server:
 class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.last_used = time.monotonic()
 
     async def exchange(self, request: bytes) -> int:
         """Send one request, read its whole response; the status code."""
@@ -204,6 +230,7 @@ class Connection:
             if name.strip().lower() == b"content-length":
                 length = int(value)
         await self.reader.readexactly(length)
+        self.last_used = time.monotonic()
         return int(head[9:12])
 
     def close(self) -> None:
@@ -219,8 +246,11 @@ class Pool:
         self.waiting: deque[asyncio.Future] = deque()
 
     async def acquire(self) -> Connection:
-        if self.idle:
-            return self.idle.pop()
+        while self.idle:
+            connection = self.idle.pop()
+            if time.monotonic() - connection.last_used < KEEP_ALIVE_S:
+                return connection
+            self.discard(connection)  # the server may have closed it: a request on it would fail for no fault of its own
         if self.opened < self.size:
             self.opened += 1
             try:
@@ -314,24 +344,17 @@ def run_mode(name: str, model: Path, extra: list[str], requests: list[bytes], ar
         rss_idle = rss_mib(server.process.pid)
         print(f"\nmode {name}: serve {' '.join(extra) or '(defaults)'} (pid {server.process.pid}, port {server.port}, "
               f"RSS {rss_idle:.1f} MiB)", flush=True)
-        passed: list[Step] = []
-        failed: Step | None = None
-        for rate in rate_ladder(args.start_rate, args.rate_factor, args.max_rate):
+
+        def measure(rate: float) -> Step:
             step = asyncio.run(offer(server.port, requests, rate, args.step_seconds, args.connections, args.timeout))
             print_step("search", step)
-            if not step.passes():
-                failed = step
-                break
-            passed.append(step)
-        if failed is not None and passed:
-            rate = round(math.sqrt(passed[-1].rate * failed.rate), 1)
-            step = asyncio.run(offer(server.port, requests, rate, args.step_seconds, args.connections, args.timeout))
-            print_step("refine", step)
-            if step.passes():
-                passed.append(step)
-        if not passed:
-            raise RuntimeError(f"mode {name}: even {args.start_rate}/s failed; lower --start-rate")
-        peak = max(step.rate for step in passed)
+            settle(server.port)
+            return step
+
+        peak = peak_rate(find_peak(measure, args.start_rate, args.rate_factor, args.max_rate, args.min_rate))
+        if peak is None:
+            print(f"  no rate down to --min-rate {args.min_rate:g}/s passed: no hold", flush=True)
+            return {"mode": name, "rss_idle_mib": rss_idle}
         hold_rate = round(HOLD_SHARE * peak, 1)
         series = ("behaviorlab_request_duration_seconds", 'route="/predict"')
         batches = ("behaviorlab_predict_batch_size", 'model="sasrec"')
@@ -396,7 +419,7 @@ def print_table(rows: list[dict]) -> None:
                ("cpu ms/req", "cpu_ms_per_request", "{:.2f}"), ("RSS idle", "rss_idle_mib", "{:.1f}"),
                ("RSS start", "rss_start_mib", "{:.1f}"), ("RSS end", "rss_end_mib", "{:.1f}"),
                ("RSS growth", "rss_growth", "{:+.2%}")]
-    cells = [[fmt.format(row[key]) for _, key, fmt in columns] for row in rows]
+    cells = [[fmt.format(row[key]) if key in row else "-" for _, key, fmt in columns] for row in rows]
     widths = [max(len(title), *(len(c[i]) for c in cells)) for i, (title, _, _) in enumerate(columns)]
     print(" | ".join(title.rjust(w) for (title, _, _), w in zip(columns, widths, strict=True)))
     for c in cells:
@@ -413,6 +436,7 @@ def main() -> int:
     parser.add_argument("--start-rate", type=float, default=50.0)
     parser.add_argument("--rate-factor", type=float, default=1.5)
     parser.add_argument("--max-rate", type=float, default=4000.0)
+    parser.add_argument("--min-rate", type=float, default=5.0, help="the search goes no lower when --start-rate fails")
     parser.add_argument("--connections", type=int, default=64, help="most keep-alive connections of the load generator")
     parser.add_argument("--timeout", type=float, default=5.0, help="a request unanswered this long after its due time fails")
     parser.add_argument("--torch-threads", type=int, default=None, help="serve --torch-threads (default: serve's)")
@@ -436,13 +460,13 @@ def main() -> int:
     print(f"\nSASRec on {args.data.name}, {os.cpu_count()} cores, load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after; {time.monotonic() - began:.0f} s in all")
     print_table(rows)
-    by_mode = {row["mode"]: row for row in rows}
+    by_mode = {row["mode"]: row for row in rows if "peak" in row}
     if {"on", "off"} <= set(by_mode):
         on, off = by_mode["on"], by_mode["off"]
         print(f"batching on / off: peak x{on['peak'] / off['peak']:.2f}, p99 at 80% x{on['p99_ms'] / off['p99_ms']:.2f}, "
               f"CPU per request x{on['cpu_ms_per_request'] / off['cpu_ms_per_request']:.2f}")
     for row in rows:
-        verdict = row["p99_ms"] <= 20 and row["errors"] == 0 and row["rss_growth"] < 0.05
+        verdict = "peak" in row and row["p99_ms"] <= 20 and row["errors"] == 0 and row["rss_growth"] < 0.05
         print(f"target (p99 <= 20 ms, 0 errors, RSS growth < 5%) with batching {row['mode']}: {'met' if verdict else 'MISSED'}")
     (args.out / "results.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     return 0

@@ -16,7 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from behaviorlab.errors import LLMError, ModelError
@@ -66,9 +67,8 @@ class State:
         self.access = AccessLog(config.access_log)
         self.token = token_from_environment()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="behaviorlab-forward")
-        if config.torch_threads is not None:
-            self.executor.submit(_set_torch_threads, config.torch_threads).result()
         self.live = self._live(load_model_set(config.models))
+        self.executor.submit(_set_torch_threads, config.torch_threads).result()  # after: loading sets the saved threads
         self.generation = (GenerationService(grounding, config.generation)
                            if grounding is not None and config.generation is not None else None)
         self.metrics.gauge("behaviorlab_predict_queue_depth", "Requests waiting for a forward pass, by model.",
@@ -98,6 +98,7 @@ class State:
             self.metrics.count("reload_failed")
             self.access.write(event="reload_failed", error=str(exc))
             return
+        self.executor.submit(_set_torch_threads, self.config.torch_threads)  # runs before the new set's first pass
         new = self._live(models)
         for batcher in new.batchers.values():
             batcher.start()
@@ -201,6 +202,12 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
+def _json(answer: BaseModel) -> Response:
+    """A validated answer as JSON, serialized by pydantic's core: returning the model would make FastAPI
+    validate it again against response_model and encode it in Python (half the CPU of a /predict)."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
 def _validation_problem(exc: RequestValidationError) -> Problem:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -274,7 +281,7 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None) -> Gate:
     errors = {code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 413, 422)}
 
     @app.post("/predict", response_model=schemas.PredictResponse, responses=errors)
-    async def predict(body: schemas.PredictRequest) -> schemas.PredictResponse:
+    async def predict(body: schemas.PredictRequest) -> Response:
         """The k most likely next actions after a history, with their probabilities."""
         model = _pick(state, body.model, "predict", "/predict")
         _check_sequence(state, model, body.history, "history")
@@ -288,8 +295,8 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None) -> Gate:
                           details=[{"reads": dict(model.context or {})}] if model.context is not None else []) from None
         ranked = await state.live.batchers[model.name].predict(body.history, body.k, body.context)
         vocabulary = model.vocabulary
-        return schemas.PredictResponse(model=model.name, predictions=[
-            schemas.Prediction(action=a, probability=p, description=vocabulary.describe(a)) for a, p in ranked])
+        return _json(schemas.PredictResponse.model_validate({"model": model.name, "predictions": [
+            {"action": a, "probability": p, "description": vocabulary.describe(a)} for a, p in ranked]}))
 
     @app.post("/score", response_model=schemas.ScoreResponse, responses=errors)
     async def score(body: schemas.ScoreRequest) -> schemas.ScoreResponse:

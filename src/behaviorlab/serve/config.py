@@ -68,7 +68,9 @@ class ServeConfig(StrictConfig):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     generation: GenerationServiceConfig | None = None
     access_log: Path | None = None  # JSON lines; None: standard error
-    torch_threads: int | None = Field(None, ge=1)  # intra-op threads of the forward passes (None: torch's default)
+    # Intra-op threads of the forward passes. 1: the event loop keeps a core, and micro-batching, not threads,
+    # makes the work per request small (2 threads cost 15x the CPU per pass on 2 busy cores: bench/serve.py).
+    torch_threads: int = Field(1, ge=1)
 
     @field_validator("models")
     @classmethod
