@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +62,7 @@ class LiveSet:
 class State:
     """What the routes share: the live set (replaced atomically), the generation service, the metrics."""
 
-    def __init__(self, config: ServeConfig, grounding: EventLog | None) -> None:
+    def __init__(self, config: ServeConfig, grounding: EventLog | None, backend_factory: Callable[[], Any] | None = None) -> None:
         self.config = config
         self.metrics = Metrics()
         self.access = AccessLog(config.access_log)
@@ -69,7 +70,7 @@ class State:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="behaviorlab-forward")
         self.live = self._live(load_model_set(config.models))
         self.executor.submit(_set_torch_threads, config.torch_threads).result()  # after: loading sets the saved threads
-        self.generation = (GenerationService(grounding, config.generation)
+        self.generation = (GenerationService(grounding, config.generation, backend_factory)
                            if grounding is not None and config.generation is not None else None)
         self.metrics.gauge("behaviorlab_predict_queue_depth", "Requests waiting for a forward pass, by model.",
                            lambda: {(("model", n),): b.depth() for n, b in self.live.batchers.items()})
@@ -253,9 +254,11 @@ def _check_sequence(state: State, model: ServedModel, actions: list[str], what: 
                            "vocabulary.json lists them).", details=unknown)
 
 
-def create_app(config: ServeConfig, grounding: EventLog | None = None) -> Gate:
-    """The service for `config`; `grounding` (the real log) enables /generate with `config.generation`."""
-    state = State(config, grounding)
+def create_app(config: ServeConfig, grounding: EventLog | None = None,
+               backend_factory: Callable[[], Any] | None = None) -> Gate:
+    """The service for `config`; `grounding` (the real log) enables /generate with `config.generation`, through
+    the backend `config.generation.generate.llm` names (or `backend_factory()`'s, e.g. a scripted one in tests)."""
+    state = State(config, grounding, backend_factory)
 
     async def lifespan(app: FastAPI):  # starlette lifespan protocol
         state.start()
