@@ -3,7 +3,7 @@
     flock /tmp/behaviorlab-heavy.lock nice -n 0 .venv/bin/python bench/serve.py
         [--data ../shared/datasets/smartthings-fr] [--out /tmp/behaviorlab-bench-serve] [--modes on,off]
         [--step-seconds 10] [--hold-seconds 60] [--start-rate 50] [--rate-factor 1.5] [--max-rate 4000]
-        [--torch-threads 1] [--batch-wait-ms 2]
+        [--torch-threads N] [--batch-wait-ms MS] [--connections 64] [--timeout 5]
 
 A SASRec is trained on the FR train split (weekday and hour-bin context, `--train-budget` seconds), or
 reused from `--out`. For each mode the server is started as its own process on a free 127.0.0.1 port,
@@ -15,8 +15,10 @@ The bodies are the FR test split's first 9 events with the 10th event's weekday 
 The peak search offers rates start, start*factor, ... for `--step-seconds` each. A step passes when no
 request failed (status other than 200, connection error, or no answer within `--timeout` of its due
 time) and the responses completed inside the step's window are at least 95% of those offered. The search
-stops at the first failing step, then tries the geometric mean of the last passing and the failing rate
-once; the peak is the highest passing rate. Then 80% of the peak is held for `--hold-seconds`: latency
+stops at the first failing step (when the start rate fails it goes down by the factor instead, to
+`--min-rate`), then tries the geometric mean of the highest passing and the lowest failing rate above it
+once; the peak is the highest passing rate. Between steps the server's backlog drains (/healthz answers
+within 50 ms). Then 80% of the peak is held for `--hold-seconds`: latency
 p50/p99 on the client and from the server's /metrics histogram, mean batch size, server CPU per
 request, errors, and the server's resident memory (VmRSS) at the start and end of the hold.
 """
