@@ -205,7 +205,7 @@ def _replay(body: bytes) -> Receive:
 
 def _json(answer: BaseModel) -> Response:
     """A validated answer as JSON, serialized by pydantic's core: returning the model would make FastAPI
-    validate it again against response_model and encode it in Python (half the CPU of a /predict)."""
+    validate it again against response_model and encode it in Python (a fifth of a /predict's event-loop CPU)."""
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
