@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from behaviorlab.models.sasrec import Encoder
@@ -22,3 +23,21 @@ def test_a_position_never_sees_the_positions_after_it():
             after = encoder(changed, real)
             torch.testing.assert_close(after[:, :t + 1], before[:, :t + 1], rtol=0, atol=1e-6)
             assert not torch.allclose(after[:, t + 1:], before[:, t + 1:])  # the change did reach the later ones
+
+
+def test_a_prediction_does_not_depend_on_the_other_histories_of_its_batch(chain_log, monkeypatch):
+    """SASRec drops a batch's all-padding columns (reads_padding False): a short history scores the same alone,
+    beside a long one, and with every column of max_len kept."""
+    from behaviorlab.models.registry import create_model
+
+    model = create_model("sasrec", epochs=1, embedding_dim=16, inner_size=16, max_len=12, threads=1)
+    model.fit(chain_log(n_users=20, length=14))
+    short, long = ["a00", "a01"], [f"a{i % 12:02d}" for i in range(15)]  # the long one is cut to max_len
+    alone = model._log_probs([short], {})[0]                  # [V], from 2 columns
+    beside = model._log_probs([short, long], {})[0]           # [V], from 12 columns
+    np.testing.assert_allclose(alone, beside, rtol=0, atol=1e-5)
+    monkeypatch.setattr(type(model), "reads_padding", True)  # every column of max_len kept
+    untrimmed = model._log_probs([short], {})[0]
+    monkeypatch.undo()
+    np.testing.assert_allclose(alone, untrimmed, rtol=0, atol=1e-5)
+    assert model.predict_next_batch([short, long], [3, 3])[0] == model.predict_next(short, 3)

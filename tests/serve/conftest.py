@@ -36,17 +36,17 @@ class Running:
 
 @pytest.fixture
 def start_server() -> Iterator[Callable[..., Running]]:
-    """start_server(config, grounding=None) -> Running; stopped at the end of the test."""
+    """start_server(config, grounding=None, backend_factory=None) -> Running; stopped at the end of the test."""
     import uvicorn
 
     from behaviorlab.serve.app import create_app
 
     running: list[Running] = []
 
-    def start(config, grounding=None) -> Running:
+    def start(config, grounding=None, backend_factory=None) -> Running:
         port = free_port()
         config = config.model_copy(update={"port": port})
-        gate = create_app(config, grounding)
+        gate = create_app(config, grounding, backend_factory)
         server = uvicorn.Server(uvicorn.Config(gate, host="127.0.0.1", port=port, access_log=False, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -147,3 +147,25 @@ def test_with_batching_off_each_request_is_its_own_forward_pass(start_server, sa
     assert all(a.status_code == 200 for a in answers)
     sizes = running.state.metrics.batches[(("model", "sasrec"),)]
     assert sizes.n == 16 and sizes.total == 16
+
+
+def test_a_lone_request_waits_batch_wait_ms_for_company(start_server, saved_models):
+    import time
+
+    from behaviorlab.serve.config import BatchingConfig
+
+    running = start_server(config(saved_models, batching=BatchingConfig(max_wait_ms=100)))
+    with running.client() as client:
+        started = time.perf_counter()
+        assert client.post("/predict", json={"model": "sasrec", "history": ["a01"]}).status_code == 200
+        assert time.perf_counter() - started >= 0.1  # nobody came, so the batch of one left at the deadline
+
+
+def test_forward_passes_use_torch_threads_whatever_the_model_was_trained_with(start_server, ring_log, tmp_path):
+    import torch
+
+    from behaviorlab.models.registry import create_model
+
+    create_model("sasrec", epochs=1, embedding_dim=8, inner_size=8, max_len=4, threads=2).fit(ring_log(10, 6)).save(tmp_path / "m")
+    running = start_server(ServeConfig(models=[ModelSpec(name="m", path=tmp_path / "m")]))  # loading sets 2 threads
+    assert running.state.executor.submit(torch.get_num_threads).result() == 1  # the serving default

@@ -33,7 +33,7 @@ def serve(
     max_history: Annotated[int, typer.Option(help="Most events in a history or scored sequence.")] = 512,
     max_k: Annotated[int, typer.Option(help="Largest k of /predict.")] = 100,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 64 * 1024,
-    torch_threads: Annotated[int | None, typer.Option(help="Threads of each forward pass (default: torch's).")] = None,
+    torch_threads: Annotated[int, typer.Option(help="Threads of each forward pass (more helps only large batches on idle cores).")] = 1,
     access_log: Annotated[Path | None, typer.Option(help="File for the JSON-lines access log (default: standard error).")] = None,
     generate_data: Annotated[Path | None, typer.Option(callback=data_source, help="Real log that grounds /generate (enables it).")] = None,
     generate_config: Annotated[Path | None, typer.Option(help="TOML file whose [generate] table (with [generate.llm]) "

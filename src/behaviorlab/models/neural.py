@@ -108,6 +108,9 @@ class NeuralModel(SequenceModel):
     config: NeuralConfig
     tied_output: ClassVar[bool] = True
     explanation_method: ClassVar[str] = "gradient x input"
+    # Whether the last state depends on how much left padding a history has (a recurrent state runs through
+    # it); an encoder that masks padding sets False, and prediction then drops a batch's all-padding columns.
+    reads_padding: ClassVar[bool] = True
 
     def __init__(self, config: NeuralConfig | None = None) -> None:
         super().__init__(config)
@@ -261,16 +264,21 @@ class NeuralModel(SequenceModel):
         network = self._network()
         device = next(network.parameters()).device
         was_training = network.training
-        network.eval()
+        if was_training:  # eval() walks every submodule: skipped for a loaded (eval) network, a serving hot path
+            network.eval()
         ids, ctx = self._encode(histories, context)
         out = []
-        with torch.no_grad():
+        with torch.inference_mode():  # no autograd records at all (the scores leave as numpy)
             for start in range(0, len(ids), self.config.eval_batch_size):
-                batch_ids = torch.from_numpy(ids[start:start + self.config.eval_batch_size]).to(device)
+                chunk = ids[start:start + self.config.eval_batch_size]  # [B, L]
+                if not self.reads_padding:
+                    chunk = chunk[:, _first_real_column(chunk):]  # [B, L'] (short histories: far less attention work)
+                batch_ids = torch.from_numpy(chunk).to(device)
                 batch_ctx = torch.from_numpy(ctx[start:start + self.config.eval_batch_size]).to(device)
                 hidden = network.add_context(network.hidden(batch_ids)[:, -1], batch_ctx)  # [B, D]: after the last event
                 out.append(torch.log_softmax(network.logits(hidden).float(), dim=-1).cpu().numpy())  # [B, V]
-        network.train(was_training)
+        if was_training:
+            network.train()
         return np.concatenate(out, axis=0)
 
     # -- explanation --------------------------------------------------------------------------
@@ -326,3 +334,9 @@ class NeuralModel(SequenceModel):
         if self.config.text_init == "frozen":
             network.action_embedding.weight.requires_grad_(False)
         self.network_ = network.to(resolve_device(self.config.device)).eval()
+
+
+def _first_real_column(ids: np.ndarray) -> int:
+    """The first column of left-padded ids [B, L] that holds a real id in some row (L - 1 when none does)."""
+    real = (ids != 0).any(axis=0)  # [L]
+    return int(real.argmax()) if real.any() else ids.shape[1] - 1

@@ -113,6 +113,7 @@ class SASRecModel(NeuralModel):
     config_class: ClassVar[type[StrictConfig]] = SASRecConfig
     config: SASRecConfig
     explanation_method: ClassVar[str] = "attention"
+    reads_padding: ClassVar[bool] = False  # real queries never attend to padding keys; positions count from the end
 
     def build_encoder(self) -> nn.Module:
         c = self.config

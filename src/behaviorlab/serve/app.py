@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from behaviorlab.errors import LLMError, ModelError
@@ -60,16 +62,15 @@ class LiveSet:
 class State:
     """What the routes share: the live set (replaced atomically), the generation service, the metrics."""
 
-    def __init__(self, config: ServeConfig, grounding: EventLog | None) -> None:
+    def __init__(self, config: ServeConfig, grounding: EventLog | None, backend_factory: Callable[[], Any] | None = None) -> None:
         self.config = config
         self.metrics = Metrics()
         self.access = AccessLog(config.access_log)
         self.token = token_from_environment()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="behaviorlab-forward")
-        if config.torch_threads is not None:
-            self.executor.submit(_set_torch_threads, config.torch_threads).result()
         self.live = self._live(load_model_set(config.models))
-        self.generation = (GenerationService(grounding, config.generation)
+        self.executor.submit(_set_torch_threads, config.torch_threads).result()  # after: loading sets the saved threads
+        self.generation = (GenerationService(grounding, config.generation, backend_factory)
                            if grounding is not None and config.generation is not None else None)
         self.metrics.gauge("behaviorlab_predict_queue_depth", "Requests waiting for a forward pass, by model.",
                            lambda: {(("model", n),): b.depth() for n, b in self.live.batchers.items()})
@@ -98,6 +99,7 @@ class State:
             self.metrics.count("reload_failed")
             self.access.write(event="reload_failed", error=str(exc))
             return
+        self.executor.submit(_set_torch_threads, self.config.torch_threads)  # runs before the new set's first pass
         new = self._live(models)
         for batcher in new.batchers.values():
             batcher.start()
@@ -201,6 +203,12 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
+def _json(answer: BaseModel) -> Response:
+    """A validated answer as JSON, serialized by pydantic's core: returning the model would make FastAPI
+    validate it again against response_model and encode it in Python (a fifth of a /predict's event-loop CPU)."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
 def _validation_problem(exc: RequestValidationError) -> Problem:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -246,9 +254,11 @@ def _check_sequence(state: State, model: ServedModel, actions: list[str], what: 
                            "vocabulary.json lists them).", details=unknown)
 
 
-def create_app(config: ServeConfig, grounding: EventLog | None = None) -> Gate:
-    """The service for `config`; `grounding` (the real log) enables /generate with `config.generation`."""
-    state = State(config, grounding)
+def create_app(config: ServeConfig, grounding: EventLog | None = None,
+               backend_factory: Callable[[], Any] | None = None) -> Gate:
+    """The service for `config`; `grounding` (the real log) enables /generate with `config.generation`, through
+    the backend `config.generation.generate.llm` names (or `backend_factory()`'s, e.g. a scripted one in tests)."""
+    state = State(config, grounding, backend_factory)
 
     async def lifespan(app: FastAPI):  # starlette lifespan protocol
         state.start()
@@ -274,7 +284,7 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None) -> Gate:
     errors = {code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 413, 422)}
 
     @app.post("/predict", response_model=schemas.PredictResponse, responses=errors)
-    async def predict(body: schemas.PredictRequest) -> schemas.PredictResponse:
+    async def predict(body: schemas.PredictRequest) -> Response:
         """The k most likely next actions after a history, with their probabilities."""
         model = _pick(state, body.model, "predict", "/predict")
         _check_sequence(state, model, body.history, "history")
@@ -288,8 +298,8 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None) -> Gate:
                           details=[{"reads": dict(model.context or {})}] if model.context is not None else []) from None
         ranked = await state.live.batchers[model.name].predict(body.history, body.k, body.context)
         vocabulary = model.vocabulary
-        return schemas.PredictResponse(model=model.name, predictions=[
-            schemas.Prediction(action=a, probability=p, description=vocabulary.describe(a)) for a, p in ranked])
+        return _json(schemas.PredictResponse.model_validate({"model": model.name, "predictions": [
+            {"action": a, "probability": p, "description": vocabulary.describe(a)} for a, p in ranked]}))
 
     @app.post("/score", response_model=schemas.ScoreResponse, responses=errors)
     async def score(body: schemas.ScoreRequest) -> schemas.ScoreResponse:

@@ -68,7 +68,10 @@ class ServeConfig(StrictConfig):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     generation: GenerationServiceConfig | None = None
     access_log: Path | None = None  # JSON lines; None: standard error
-    torch_threads: int | None = Field(None, ge=1)  # intra-op threads of the forward passes (None: torch's default)
+    # Intra-op threads of the forward passes. 1: the event loop keeps a core, and micro-batching, not threads,
+    # makes the work per request small (on the shared 2-core machine a SASRec pass over one FR history took
+    # 67 ms of CPU with 2 threads, which spin-wait for each other, and 4 ms with 1).
+    torch_threads: int = Field(1, ge=1)
 
     @field_validator("models")
     @classmethod
