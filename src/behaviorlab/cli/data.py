@@ -12,11 +12,11 @@ from rich.table import Table
 from behaviorlab.cli.app import app, console
 from behaviorlab.cli.common import FormatOption, output_file
 from behaviorlab.config import load_config
-from behaviorlab.datasets import FORMATS, ColumnMapping, detect_format, load, parse_mapping_flag, write_event_log
+from behaviorlab.datasets import FORMATS, ColumnMapping, detect_format, load, parse_mapping_flag, scan, write_event_log
 from behaviorlab.datasets.delimited import parse_separator
 from behaviorlab.errors import ConfigError
-from behaviorlab.schema import ACTION, SPLIT, USER, EventLog
-from behaviorlab.sequences import drop_exact_duplicates
+from behaviorlab.schema import ACTION, SPLIT, USER, EventLog, LazyEventLog
+from behaviorlab.sequences import count_exact_duplicates, drop_exact_duplicates
 
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -32,8 +32,11 @@ NoHeaderOption = Annotated[bool, typer.Option("--no-header", help="Delimited tex
                                               "and --map names them by index (user=0,time=2,action=1).")]
 
 
-def _read(path: Path, format_name: str | None, mapping: ColumnMapping | None, sep: str | None, no_header: bool) -> EventLog:
-    return load(path, format=format_name, mapping=mapping, separator=None if sep is None else parse_separator(sep),
+def _read(path: Path, format_name: str | None, mapping: ColumnMapping | None, sep: str | None, no_header: bool, *,
+          lazy: bool = False) -> EventLog | LazyEventLog:
+    """The log in memory, or left lazy (streamed from the file by each use: bounded memory for any size)."""
+    read = scan if lazy else load
+    return read(path, format=format_name, mapping=mapping, separator=None if sep is None else parse_separator(sep),
                 header=not no_header)
 
 
@@ -54,15 +57,16 @@ def _mapping(map_flag: str | None, extras: list[str] | None, config: Path | None
 @data_app.command("inspect")
 def inspect(path: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
             config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False) -> None:
-    """Users, events, actions, time span, events per user and the top actions of a log."""
-    log = _read(path, format_name, _mapping(map_flag, extra, config), sep, no_header)
+    """Users, events, actions, time span, events per user and the top actions of a log (streamed: memory grows
+    with users and actions, not with events)."""
+    log = _read(path, format_name, _mapping(map_flag, extra, config), sep, no_header, lazy=True)
     print_inspection(log, f"{path} ({format_name or detect_format(path).name})")
 
 
-def print_inspection(log: EventLog, title: str) -> None:
+def print_inspection(log: EventLog | LazyEventLog, title: str) -> None:
     """The facts table and the top actions of `log`."""
     summary = log.summary(top=10)
-    _, duplicates = drop_exact_duplicates(log)
+    duplicates = count_exact_duplicates(log)
     facts = Table(title=title, show_header=False)
     facts.add_column("what", style="bold")
     facts.add_column("value")
@@ -73,9 +77,9 @@ def print_inspection(log: EventLog, title: str) -> None:
     facts.add_row(f"time span ({summary.time_kind})", f"{summary.first} .. {summary.last}")
     facts.add_row("events per user", "  ".join(f"{k} {v:,.0f}" for k, v in summary.events_per_user_quantiles.items()))
     facts.add_row("extra columns", ", ".join(f"{k}:{v}" for k, v in log.schema.extras.items()) or "-")
-    facts.add_row("exact duplicate events", f"{duplicates.events_removed:,}")
-    if SPLIT in log.frame.columns:  # a dataset's published split (SmartThings): sizes per part
-        parts = log.frame.group_by(SPLIT).agg(pl.col(USER).n_unique().alias("users"), pl.len().alias("events"))
+    facts.add_row("exact duplicate events", f"{duplicates:,}")
+    if SPLIT in log.frame.lazy().collect_schema():  # a dataset's published split (SmartThings): sizes per part
+        parts = log.frame.lazy().group_by(SPLIT).agg(pl.col(USER).n_unique().alias("users"), pl.len().alias("events")).collect()
         parts = parts.sort(pl.col(SPLIT).replace_strict({"train": 0, "valid": 1, "test": 2}, default=3, return_dtype=pl.Int64))
         facts.add_row("published split", "  ".join(f"{s}: {u:,} sequences / {e:,} events" for s, u, e in parts.iter_rows()))
     console.print(facts)
@@ -97,15 +101,18 @@ def convert(path: Path, out: Path, format_name: FormatOption = None, map_flag: M
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
     output_file(out)
-    log = _read(path, format_name, _mapping(map_flag, extra, config), sep, no_header)
-    if drop_duplicates:
+    # Streamed from the input into the Parquet file in bounded memory; dropping duplicates needs the log in memory.
+    log = _read(path, format_name, _mapping(map_flag, extra, config), sep, no_header, lazy=not drop_duplicates)
+    if isinstance(log, EventLog) and drop_duplicates:
         log, report = drop_exact_duplicates(log)
         console.print(str(report))
     write_event_log(log, out)
     # The same count as `data inspect`: actions that occur; a vocabulary may also name actions that do not.
-    n_actions, n_known = log.frame.get_column(ACTION).n_unique(), len(log.vocabulary)
+    n_users, n_actions = pl.scan_parquet(out).select(pl.col(USER).n_unique(), pl.col(ACTION).n_unique()).collect(
+        engine="streaming").row(0)
+    n_known = len(log.vocabulary)
     vocabulary = f" (vocabulary {n_known:,})" if n_known != n_actions else ""
-    console.print(f"Wrote {out}: {log.n_users:,} users, {log.n_events:,} events, {n_actions:,} actions{vocabulary}.")
+    console.print(f"Wrote {out}: {n_users:,} users, {log.n_events:,} events, {n_actions:,} actions{vocabulary}.")
 
 
 @data_app.command("formats")

@@ -14,6 +14,7 @@ from behaviorlab.datasets.registry import (
     format_names,
     get_format,
     load,
+    scan,
 )
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "load_user_table",
     "parse_mapping_flag",
     "read_event_log",
+    "scan",
     "write_event_log",
 ]
