@@ -164,13 +164,16 @@ def test_behaviorlab_parts_read_back_losslessly_and_bad_rows_are_counted_over_th
     write_event_log(log, folder / "p0.parquet")
     write_event_log(log, folder / "p1.parquet")
     assert load(folder).frame.equals(pl.concat([log.frame, log.frame]))
+    lazy = scan(folder)  # the same read from the footers, left lazy
+    assert lazy.frame.collect().equals(load(folder).frame) and (lazy.schema, lazy.vocabulary) == (load(folder).schema, load(folder).vocabulary)
     bad = tmp_path / "bad"
     bad.mkdir()
     _events(["u1"], [1_700_000_000], ["a"]).write_parquet(bad / "p0.parquet")
     _events(["u2", ""], [1_700_000_001, 1_700_000_002], ["b", "c"]).write_parquet(bad / "p1.parquet")
-    with pytest.raises(DataError) as info:
-        load(bad)
-    assert [(p.row, p.column) for p in info.value.problems] == [(3, "user_id")]
+    for read in (load, scan):
+        with pytest.raises(DataError) as info:
+            read(bad)
+        assert [(p.row, p.column) for p in info.value.problems] == [(3, "user_id")]
 
 
 def test_a_folder_without_parquet_parts_is_refused(tmp_path):
