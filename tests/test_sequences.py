@@ -257,9 +257,9 @@ def test_windows_and_examples_read_a_lazy_log_like_the_log_in_memory():
 
 @pytest.mark.parametrize("bucket_rows", [2, 1_000])  # many buckets (one streaming pass each) and one
 def test_count_exact_duplicates_matches_what_drop_removes(monkeypatch, bucket_rows):
-    from behaviorlab import sequences
+    from behaviorlab import schema
 
-    monkeypatch.setattr(sequences, "_DUPLICATE_BUCKET_ROWS", bucket_rows)
+    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", bucket_rows)
     duplicated = stamp_log(LOG_ROWS + [("a", 10, "x1"), ("a", 10, "x1"), ("b", 5, "y1")])
     assert count_exact_duplicates(duplicated) == drop_exact_duplicates(duplicated)[1].events_removed == 3
     assert count_exact_duplicates(duplicated.lazy()) == 3

@@ -320,13 +320,19 @@ class LazyEventLog:
         return self.schema.time
 
     def summary(self, top: int = 10) -> LogSummary:
-        """Sizes, span and top actions in one streaming pass: memory grows with users and actions, not events."""
-        # One grouping per column gives both the distinct count and the counts; lazy group_by measured
-        # 2-3x faster than eager on 10M strings (polars 2.1, 2 cores).
+        """Sizes, span and top actions in streaming passes: memory grows with users and actions, and with at
+        most USER_BUCKET_ROWS events.
+
+        Events per user are counted per bucket of users (by the hash of the id), one pass each: grouping by
+        user held memory in proportion to the events on the streaming engine (2.8 GB for 100M events of 1M
+        users, polars 2.1); each user falls in one bucket, so the counts are exact."""
         time = pl.col(self.time_column)
-        per_user, per_action, span = pl.collect_all(
-            [self.frame.group_by(USER).len(), self.frame.group_by(ACTION).len(),
-             self.frame.select(time.min().alias("first"), time.max().alias("last"))], engine="streaming")
+        buckets = user_buckets(self.n_events)
+        queries = [*(self.frame.filter(in_user_bucket(b, buckets)).group_by(USER).len() for b in range(buckets)),
+                   self.frame.group_by(ACTION).len(), self.frame.select(time.min().alias("first"), time.max().alias("last"))]
+        # One after the other, so that one grouping at a time is in memory.
+        *per_bucket, per_action, span = [query.collect(engine="streaming") for query in queries]
+        per_user = pl.concat(per_bucket)
         counts = per_user.get_column("len")
         quantiles = {
             name: float(counts.quantile(q, interpolation="nearest") or 0)
@@ -343,6 +349,20 @@ class LazyEventLog:
             events_per_user_quantiles=quantiles,
             top_actions=list(zip(top_counts.get_column(ACTION).to_list(), top_counts.get_column("len").to_list(), strict=True)),
         )
+
+
+# Events per streaming pass of the per-user operations over large logs (summary, duplicate count).
+USER_BUCKET_ROWS = 20_000_000
+
+
+def user_buckets(n_events: int) -> int:
+    """How many buckets of users keep each at about USER_BUCKET_ROWS events (at least one)."""
+    return max(1, -(-n_events // USER_BUCKET_ROWS))
+
+
+def in_user_bucket(bucket: int, buckets: int) -> pl.Expr:
+    """True on the events of the users in `bucket` of `buckets` (by the hash of the user id)."""
+    return pl.col(USER).hash(seed=0) % buckets == bucket
 
 
 def _validated(frame: pl.DataFrame, schema: Schema) -> tuple[pl.DataFrame, list[str]]:

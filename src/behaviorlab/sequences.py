@@ -16,7 +16,18 @@ import numpy as np
 import polars as pl
 
 from behaviorlab.errors import ConfigError, DataError, Problem
-from behaviorlab.schema import ACTION, SPLIT, TIMESTAMP, USER, EventLog, LazyEventLog, Schema, Vocabulary
+from behaviorlab.schema import (
+    ACTION,
+    SPLIT,
+    TIMESTAMP,
+    USER,
+    EventLog,
+    LazyEventLog,
+    Schema,
+    Vocabulary,
+    in_user_bucket,
+    user_buckets,
+)
 
 SESSION = "session_id"
 # The extras that describe *when* a target event happens; splits attach them as context by default,
@@ -403,22 +414,17 @@ def drop_exact_duplicates(log: EventLog) -> tuple[EventLog, FilterReport]:
     return kept, _report("drop_exact_duplicates", log, kept, f"{log.n_events - kept.n_events:,} duplicate events removed")
 
 
-# Rows hashed per pass when counting duplicates: the pass's hash set (~16 bytes a row) stays near 300 MB.
-_DUPLICATE_BUCKET_ROWS = 20_000_000
-
-
 def count_exact_duplicates(log: EventLog | LazyEventLog) -> int:
     """How many rows repeat an earlier row exactly (what drop_exact_duplicates removes), in bounded memory.
 
-    Rows are split by their hash into ceil(events / 20M) buckets, one streaming pass each: distinct row
-    hashes in every bucket prove that there are no duplicates; otherwise the bucket's rows are compared."""
-    n_events = log.n_events
-    buckets = max(1, -(-n_events // _DUPLICATE_BUCKET_ROWS))
-    frame = log.frame.lazy()
-    hashed = frame.with_columns(pl.struct(pl.all()).hash(seed=0).alias("_hash"))
+    Equal rows have the same user, so the users are split into the summary's buckets (about 20M events each),
+    one streaming pass per bucket: distinct row hashes in a bucket prove it has no duplicates; otherwise
+    its rows are compared."""
+    buckets = user_buckets(log.n_events)
+    hashed = log.frame.lazy().with_columns(pl.struct(pl.all()).hash(seed=0).alias("_hash"))
     duplicates = 0
     for bucket in range(buckets):
-        rows = hashed.filter(pl.col("_hash") % buckets == bucket)
+        rows = hashed.filter(in_user_bucket(bucket, buckets))
         sizes = rows.select(pl.len().alias("rows"), pl.col("_hash").n_unique().alias("hashes")).collect(engine="streaming")
         if sizes.item(0, "hashes") < sizes.item(0, "rows"):  # some hashes repeat: compare the rows themselves
             distinct = rows.drop("_hash").unique().select(pl.len()).collect(engine="streaming").item()

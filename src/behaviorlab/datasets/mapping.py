@@ -529,16 +529,18 @@ def lazy_event_log(frame: pl.LazyFrame, mapping: ColumnMapping, *, source: str) 
     actions, not of events), and left lazy: each use of the result reads the source again."""
     plan = _planned(frame, mapping, source)
     loaded = plan.loaded()
-    queries = [loaded.select(*plan.fact_exprs(), pl.col(ACTION).unique().implode().alias("actions"))]
+    # The distinct actions as a frame's unique rows: the streaming engine keeps only those (measured 150 MB on
+    # 100M events), where an expression's unique() inside the aggregate select held 1.7 GB.
+    queries = [loaded.select(*plan.fact_exprs()), loaded.select(ACTION).unique()]
     if mapping.descriptions:
         queries.append(loaded.group_by(ACTION).agg(pl.col(_DESCRIPTION).first()))
-    facts, *described = plan.collect(queries)
+    facts, actions, *described = plan.collect(queries)
     row = facts.row(0, named=True)
     plan.raise_problems(row)
     text = {a: d for a, d in described[0].iter_rows() if d} if described else {}
     kept = [c for c in plan.columns if c.meta.output_name() != _DESCRIPTION]
     return LazyEventLog(plan.lazy.select(kept).select(plan.schema.columns), plan.schema,
-                        Vocabulary.from_actions(row["actions"], text), row["rows"])
+                        Vocabulary.from_actions(actions.get_column(ACTION).to_list(), text), row["rows"])
 
 
 def concat_logs(logs: list[EventLog], *, source: str) -> EventLog:
