@@ -108,8 +108,9 @@ def convert(path: Path, out: Path, format_name: FormatOption = None, map_flag: M
         console.print(str(report))
     write_event_log(log, out)
     # The same count as `data inspect`: actions that occur; a vocabulary may also name actions that do not.
-    n_users, n_actions = pl.scan_parquet(out).select(pl.col(USER).n_unique(), pl.col(ACTION).n_unique()).collect(
-        engine="streaming").row(0)
+    # Counted as a frame's unique rows, which the streaming engine keeps alone (n_unique() held all the values).
+    written = pl.scan_parquet(out)
+    n_users, n_actions = (written.select(c).unique().select(pl.len()).collect(engine="streaming").item() for c in (USER, ACTION))
     n_known = len(log.vocabulary)
     vocabulary = f" (vocabulary {n_known:,})" if n_known != n_actions else ""
     console.print(f"Wrote {out}: {n_users:,} users, {log.n_events:,} events, {n_actions:,} actions{vocabulary}.")
