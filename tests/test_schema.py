@@ -87,7 +87,7 @@ def test_the_summary_counts_users_the_same_in_buckets(monkeypatch):
     log = make_log([f"u{i % 7}" for i in range(50)], [t(1 + i % 20) for i in range(50)], [f"a{i % 3}" for i in range(50)])
     whole = log.summary()
     monkeypatch.setattr(schema, "USER_BUCKET_ROWS", 4)  # 13 buckets
-    assert schema.user_buckets(log.n_events) == 13 and log.lazy().summary() == whole
+    assert schema.user_buckets(log.n_events) == 13 and log.lazy().summary() == whole and log.lazy().count_users() == 7
 
 
 def test_profile_population_round_trip_and_validation():

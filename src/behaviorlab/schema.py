@@ -319,6 +319,12 @@ class LazyEventLog:
     def time_column(self) -> str:
         return self.schema.time
 
+    def count_users(self) -> int:
+        """The distinct users, counted per bucket of users as the summary counts them (bounded memory)."""
+        buckets = user_buckets(self.n_events)
+        return sum(self.frame.filter(in_user_bucket(b, buckets)).select(USER).unique().select(pl.len()).collect(engine="streaming").item()
+                   for b in range(buckets))
+
     def summary(self, top: int = 10) -> LogSummary:
         """Sizes, span and top actions in streaming passes: memory grows with users and actions, and with at
         most USER_BUCKET_ROWS events.

@@ -108,9 +108,10 @@ def convert(path: Path, out: Path, format_name: FormatOption = None, map_flag: M
         console.print(str(report))
     write_event_log(log, out)
     # The same count as `data inspect`: actions that occur; a vocabulary may also name actions that do not.
-    # Counted as a frame's unique rows, which the streaming engine keeps alone (n_unique() held all the values).
-    written = pl.scan_parquet(out)
-    n_users, n_actions = (written.select(c).unique().select(pl.len()).collect(engine="streaming").item() for c in (USER, ACTION))
+    # Counted in bounded memory: users per bucket of users, actions as a frame's unique rows (n_unique() held every value).
+    written = scan(out)
+    n_users = written.count_users()
+    n_actions = written.frame.select(ACTION).unique().select(pl.len()).collect(engine="streaming").item()
     n_known = len(log.vocabulary)
     vocabulary = f" (vocabulary {n_known:,})" if n_known != n_actions else ""
     console.print(f"Wrote {out}: {n_users:,} users, {log.n_events:,} events, {n_actions:,} actions{vocabulary}.")
