@@ -80,6 +80,16 @@ def test_event_log_sequences_ties_and_summary():
     assert kept.vocabulary == log.vocabulary and kept.n_events == 1
 
 
+def test_the_summary_counts_users_the_same_in_buckets(monkeypatch):
+    """Large logs count events per user one bucket of users at a time: the same counts as one pass."""
+    from behaviorlab import schema
+
+    log = make_log([f"u{i % 7}" for i in range(50)], [t(1 + i % 20) for i in range(50)], [f"a{i % 3}" for i in range(50)])
+    whole = log.summary()
+    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", 4)  # 13 buckets
+    assert schema.user_buckets(log.n_events) == 13 and log.lazy().summary() == whole and log.lazy().count_users() == 7
+
+
 def test_profile_population_round_trip_and_validation():
     profile = Profile(profile_id="p1", age_group="25-34", routine=RoutineAnchors(work_start=9, work_end=17), active_hours=[8, 20])
     population = Population(profiles=[profile], seed=7, diversity=0.8, settings={"k": 3})

@@ -8,6 +8,7 @@ from behaviorlab.errors import ConfigError, DataError
 from behaviorlab.schema import EventLog, Schema, Vocabulary
 from behaviorlab.sequences import (
     NextEventExamples,
+    count_exact_duplicates,
     drop_exact_duplicates,
     encode_examples,
     examples_from_log,
@@ -245,3 +246,21 @@ def test_take_keeps_the_chosen_examples_in_order_with_their_context():
     taken = examples.take([2, 0])
     assert taken.user_ids == ["u2", "u0"] and taken.histories == [["c"], ["a"]] and taken.targets == ["a", "b"]
     assert taken.context == {"hour_bin": ["z", "x"]} and len(examples.take([])) == 0
+
+
+def test_windows_and_examples_read_a_lazy_log_like_the_log_in_memory():
+    log = stamp_log(LOG_ROWS)
+    lazy = log.lazy()
+    assert windows(lazy, 2) == windows(log, 2)
+    assert examples_from_log(lazy, max_len=2) == examples_from_log(log, max_len=2)
+
+
+@pytest.mark.parametrize("bucket_rows", [2, 1_000])  # many buckets (one streaming pass each) and one
+def test_count_exact_duplicates_matches_what_drop_removes(monkeypatch, bucket_rows):
+    from behaviorlab import schema
+
+    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", bucket_rows)
+    duplicated = stamp_log(LOG_ROWS + [("a", 10, "x1"), ("a", 10, "x1"), ("b", 5, "y1")])
+    assert count_exact_duplicates(duplicated) == drop_exact_duplicates(duplicated)[1].events_removed == 3
+    assert count_exact_duplicates(duplicated.lazy()) == 3
+    assert count_exact_duplicates(stamp_log(LOG_ROWS)) == 0

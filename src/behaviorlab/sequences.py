@@ -16,7 +16,18 @@ import numpy as np
 import polars as pl
 
 from behaviorlab.errors import ConfigError, DataError, Problem
-from behaviorlab.schema import ACTION, SPLIT, TIMESTAMP, USER, EventLog, Schema, Vocabulary
+from behaviorlab.schema import (
+    ACTION,
+    SPLIT,
+    TIMESTAMP,
+    USER,
+    EventLog,
+    LazyEventLog,
+    Schema,
+    Vocabulary,
+    in_user_bucket,
+    user_buckets,
+)
 
 SESSION = "session_id"
 # The extras that describe *when* a target event happens; splits attach them as context by default,
@@ -87,24 +98,29 @@ class FilterReport:
 # ---------------------------------------------------------------- per-user grouping
 
 
-def _user_groups(log: EventLog, columns: Sequence[str] = ()) -> pl.DataFrame:
-    """One row per user (in order of first appearance) with list columns [action, *columns] in time order."""
+def _user_groups(log: EventLog | LazyEventLog, columns: Sequence[str] = ()) -> pl.DataFrame:
+    """One row per user (in order of first appearance) with list columns [action, *columns] in time order.
+
+    A LazyEventLog is read from its source here, only the columns asked for: the log itself need not be in memory."""
     wanted = [ACTION, *[c for c in columns if c != ACTION]]
     return (
-        log.frame.sort([USER, log.time_column], maintain_order=True)
+        log.frame.lazy().select(list(dict.fromkeys([USER, log.time_column, *wanted])))  # a time column asked for is selected once
+        .sort([USER, log.time_column], maintain_order=True)
         .group_by(USER, maintain_order=True)
         .agg([pl.col(c) for c in wanted])
+        .collect()
     )
 
 
-def _context_columns(log: EventLog, requested: Sequence[str] | None) -> list[str]:
+def _context_columns(log: EventLog | LazyEventLog, requested: Sequence[str] | None) -> list[str]:
     """None means the time-describing extras the log has; an explicit list must exist in the log."""
+    available = log.frame.lazy().collect_schema().names()
     if requested is None:
-        return [c for c in TIME_CONTEXT_COLUMNS if c in log.frame.columns]
-    missing = [c for c in requested if c not in log.frame.columns]
+        return [c for c in TIME_CONTEXT_COLUMNS if c in available]
+    missing = [c for c in requested if c not in available]
     if missing:
         raise DataError("Unknown context columns", [Problem("not in the log", column=c) for c in missing],
-                        hint=f"Choose from {log.frame.columns}.")
+                        hint=f"Choose from {available}.")
     return list(requested)
 
 
@@ -147,7 +163,7 @@ def last_event_examples(log: EventLog, context_columns: Sequence[str] = ()) -> N
     return _last_event_of_each(log, _context_columns(log, context_columns))
 
 
-def examples_from_log(log: EventLog, *, min_history: int = 1, max_len: int | None = None,
+def examples_from_log(log: EventLog | LazyEventLog, *, min_history: int = 1, max_len: int | None = None,
                       context_columns: Sequence[str] = ()) -> NextEventExamples:
     """Every prefix of every user's sequence: history (last `max_len` actions) -> next action.
 
@@ -317,7 +333,7 @@ def encode_examples(examples: NextEventExamples, vocabulary: Vocabulary, max_len
 # ---------------------------------------------------------------- windows and sessions
 
 
-def windows(log: EventLog, length: int, stride: int | None = None) -> list[list[str]]:
+def windows(log: EventLog | LazyEventLog, length: int, stride: int | None = None) -> list[list[str]]:
     """Fixed-length windows of each user's actions (only full windows); stride defaults to length."""
     stride = length if stride is None else stride
     if length < 1 or stride < 1:
@@ -396,6 +412,24 @@ def drop_exact_duplicates(log: EventLog) -> tuple[EventLog, FilterReport]:
     """Remove rows identical in every column (the first occurrence stays)."""
     kept = log.with_frame(log.frame.unique(maintain_order=True, keep="first")) if _may_have_duplicates(log) else log
     return kept, _report("drop_exact_duplicates", log, kept, f"{log.n_events - kept.n_events:,} duplicate events removed")
+
+
+def count_exact_duplicates(log: EventLog | LazyEventLog) -> int:
+    """How many rows repeat an earlier row exactly (what drop_exact_duplicates removes), in bounded memory.
+
+    Equal rows have the same user, so the users are split into the summary's buckets (about 20M events each),
+    one streaming pass per bucket: distinct row hashes in a bucket prove it has no duplicates; otherwise
+    its rows are compared."""
+    buckets = user_buckets(log.n_events)
+    hashed = log.frame.lazy().with_columns(pl.struct(pl.all()).hash(seed=0).alias("_hash"))
+    duplicates = 0
+    for bucket in range(buckets):
+        rows = hashed.filter(in_user_bucket(bucket, buckets))
+        sizes = rows.select(pl.len().alias("rows"), pl.col("_hash").n_unique().alias("hashes")).collect(engine="streaming")
+        if sizes.item(0, "hashes") < sizes.item(0, "rows"):  # some hashes repeat: compare the rows themselves
+            distinct = rows.drop("_hash").unique().select(pl.len()).collect(engine="streaming").item()
+            duplicates += sizes.item(0, "rows") - distinct
+    return duplicates
 
 
 def k_core(log: EventLog, min_user_events: int, min_action_events: int) -> tuple[EventLog, FilterReport]:

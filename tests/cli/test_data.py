@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from behaviorlab.cli import main
-from behaviorlab.datasets import read_event_log
+from behaviorlab.datasets import ColumnMapping, load, read_event_log
 
 CSV = "uid,ts,item,stars\nu1,2024-01-01T08:00:00Z,open,5\nu1,2024-01-01T09:00:00Z,close,3\nu2,2024-01-02T10:00:00Z,open,4\n"
 
@@ -195,6 +195,8 @@ def test_a_command_given_a_dataset_name_for_data_fetches_and_reads_it(named_log,
     named_log.stop()  # the copy is used from now on
     assert main(["evaluate", str(model_dir), "--data", "lab-ring"]) == 0
     assert "HR@10" in capsys.readouterr().out
+    assert main(["data", "inspect", "lab-ring"]) == 0  # the positional path of data inspect / convert too
+    assert re.search(r"events\s*│\s*480\s", capsys.readouterr().out)
     assert main(["train", "--model", "markov", "--data", "no-such-set", "--out", str(tmp_path / "m2")]) == 3
     assert "neither an existing path nor a dataset name" in capsys.readouterr().err
 
@@ -212,3 +214,18 @@ def test_a_dataset_without_digest_is_refused_by_name_until_fetched_with_trust(na
     assert "size matches, no SHA-256 recorded" in capsys.readouterr().out
     assert main(["train", "--model", "markov", "--data", "lab-ring", "--out", str(tmp_path / "m")]) == 0
     assert len(named_log.requests) == 1
+
+
+def test_convert_streams_delimited_text_into_the_same_parquet_and_lists_bad_rows(tmp_path, capsys):
+    path = tmp_path / "events.tsv"
+    path.write_text("uid\tts\titem\n" + "".join(f"u{i % 4}\t{1_700_000_000 + i}\ti{i % 5}\n" for i in range(40)))
+    out = tmp_path / "out.parquet"
+    assert main(["data", "convert", str(path), str(out), "--map", "user=uid,time=ts,action=item"]) == 0
+    assert "4 users, 40 events, 5 actions" in capsys.readouterr().out
+    loaded = load(path, mapping=ColumnMapping(user="uid", time="ts", action="item"))
+    written = read_event_log(out)
+    assert written.frame.equals(loaded.frame) and written.vocabulary == loaded.vocabulary and written.schema == loaded.schema
+    path.write_text(path.read_text() + "u1\t\ti1\nu2\t1700000099\t\n")  # rows 41 and 42: no time, no action
+    assert main(["data", "convert", str(path), str(out), "--map", "user=uid,time=ts,action=item"]) == 3
+    err = capsys.readouterr().err
+    assert "row 41" in err and "row 42" in err and read_event_log(out).frame.equals(loaded.frame)  # the old file stays

@@ -64,14 +64,14 @@ def test_a_file_that_would_not_read_back_never_replaces_the_target(tmp_path, mon
     before = path.read_bytes()
     import pyarrow.parquet as pq
 
-    real_read_schema = pq.read_schema
+    real_read_metadata = pq.read_metadata
 
     def footer_too_large(where, *args, **kwargs):
         if str(where).endswith(".tmp"):
             raise OSError("Couldn't deserialize thrift: TProtocolException: Exceeded size limit")
-        return real_read_schema(where, *args, **kwargs)
+        return real_read_metadata(where, *args, **kwargs)
 
-    monkeypatch.setattr(pq, "read_schema", footer_too_large)
+    monkeypatch.setattr(pq, "read_metadata", footer_too_large)
     with pytest.raises(DataError, match="was not written: the Parquet file would not read back") as info:
         write_event_log(sample_log(), path)
     assert "Exceeded size limit" in info.value.problems[0].message

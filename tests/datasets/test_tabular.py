@@ -3,7 +3,7 @@ import json
 import polars as pl
 import pytest
 
-from behaviorlab.datasets import ColumnMapping, detect_format, load, write_event_log
+from behaviorlab.datasets import ColumnMapping, detect_format, load, read_event_log, scan, write_event_log
 from behaviorlab.datasets.tabular import load_csv
 from behaviorlab.errors import DataError
 
@@ -164,13 +164,16 @@ def test_behaviorlab_parts_read_back_losslessly_and_bad_rows_are_counted_over_th
     write_event_log(log, folder / "p0.parquet")
     write_event_log(log, folder / "p1.parquet")
     assert load(folder).frame.equals(pl.concat([log.frame, log.frame]))
+    lazy = scan(folder)  # the same read from the footers, left lazy
+    assert lazy.frame.collect().equals(load(folder).frame) and (lazy.schema, lazy.vocabulary) == (load(folder).schema, load(folder).vocabulary)
     bad = tmp_path / "bad"
     bad.mkdir()
     _events(["u1"], [1_700_000_000], ["a"]).write_parquet(bad / "p0.parquet")
     _events(["u2", ""], [1_700_000_001, 1_700_000_002], ["b", "c"]).write_parquet(bad / "p1.parquet")
-    with pytest.raises(DataError) as info:
-        load(bad)
-    assert [(p.row, p.column) for p in info.value.problems] == [(3, "user_id")]
+    for read in (load, scan):
+        with pytest.raises(DataError) as info:
+            read(bad)
+        assert [(p.row, p.column) for p in info.value.problems] == [(3, "user_id")]
 
 
 def test_a_folder_without_parquet_parts_is_refused(tmp_path):
@@ -215,3 +218,38 @@ def test_positions_also_index_a_header(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("uid,ts,item\nu1,1700000000,a\nu2,1700000001,b\n", encoding="utf-8")
     assert load_csv(path, ColumnMapping(user="0", time="1", action="item")).n_users == 2
+
+
+def test_a_scanned_csv_is_checked_like_a_loaded_one_and_streams_into_parquet(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("uid,ts,item,title\n" + "".join(f"u{i % 3},{1_700_000_000 + i},i{i % 4},Item {i % 4}\n" for i in range(20)))
+    mapping = ColumnMapping(user="uid", time="ts", action="item", descriptions="title")
+    loaded, lazy = load(path, mapping=mapping), scan(path, mapping=mapping)
+    assert lazy.n_events == 20 and lazy.schema == loaded.schema and lazy.vocabulary == loaded.vocabulary
+    assert lazy.frame.collect().equals(loaded.frame) and lazy.summary() == loaded.summary()
+    written = read_event_log(write_event_log(lazy, tmp_path / "events.parquet"))
+    assert written.frame.equals(loaded.frame) and written.vocabulary == loaded.vocabulary
+    assert scan(tmp_path / "events.parquet").frame.collect().equals(loaded.frame)
+
+
+def test_a_scanned_csv_lists_bad_rows_by_number_and_counts_the_rest(tmp_path):
+    path = tmp_path / "events.csv"
+    # 55 of 200 times are text (a minority: the column still reads as epoch numbers), one action is empty
+    rows = [f"u{i},{'later' if 3 <= i < 58 else 1_700_000_000 + i},{'' if i == 1 else 'open'}" for i in range(200)]
+    path.write_text("user_id,timestamp,action\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as info:
+        scan(path)
+    assert (2, "action") in {(p.row, p.column) for p in info.value.problems}
+    times = [p for p in info.value.problems if p.column == "timestamp"]
+    assert [p.row for p in times[:50]] == list(range(4, 54)) and "5 more rows" in times[-1].message
+
+
+def test_a_parquet_folder_scans_lazily_through_the_mapping(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i in range(2):
+        pl.DataFrame({"user_id": [f"u{i}", "u9"], "timestamp": [1_700_000_000 + i, 1_700_000_100], "action": ["a", f"b{i}"]}
+                     ).write_parquet(folder / f"part-{i}.parquet")
+    lazy = scan(folder)
+    assert lazy.n_events == 4 and lazy.vocabulary.actions == ("a", "b0", "b1")
+    assert lazy.frame.collect().equals(load(folder).frame)

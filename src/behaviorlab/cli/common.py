@@ -22,10 +22,10 @@ from rich.table import Table
 from behaviorlab.atomic import check_output_path, write_text_atomic
 from behaviorlab.cli.app import console
 from behaviorlab.config import load_config
-from behaviorlab.datasets import ColumnMapping, ReadOptions, load, parse_mapping_flag
+from behaviorlab.datasets import ColumnMapping, ReadOptions, load, parse_mapping_flag, scan
 from behaviorlab.errors import ConfigError
 from behaviorlab.progress import ProgressReporter
-from behaviorlab.schema import EventLog
+from behaviorlab.schema import EventLog, LazyEventLog
 
 
 # Option callbacks: an unwritable output fails while the command line is read, before any data is loaded
@@ -95,6 +95,11 @@ def _mapping(map_flag: str | None, extras: list[str] | None, mapping_file: Path 
 def load_log(data: Path, read: ReadOptions) -> EventLog:
     """The log at `data` read with `read`: what every command that reads a log calls (typed errors as raised)."""
     return load(data, **read.arguments())
+
+
+def scan_log(data: Path, read: ReadOptions) -> LazyEventLog:
+    """`load_log` left lazy, for commands that only stream the log (data inspect, data convert)."""
+    return scan(data, **read.arguments())
 
 
 def trained_read(read: ReadOptions, metadata: Mapping[str, Any]) -> ReadOptions:

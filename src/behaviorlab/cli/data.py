@@ -17,35 +17,39 @@ from behaviorlab.cli.common import (
     MapOption,
     NoHeaderOption,
     SepOption,
+    data_source,
     load_log,
     output_file,
     progress_bar,
     read_options,
+    scan_log,
 )
-from behaviorlab.datasets import FORMATS, detect_format, write_event_log
+from behaviorlab.datasets import FORMATS, detect_format, scan, write_event_log
 from behaviorlab.errors import ConfigError
-from behaviorlab.schema import ACTION, SPLIT, USER, EventLog
-from behaviorlab.sequences import drop_exact_duplicates
+from behaviorlab.schema import ACTION, SPLIT, USER, EventLog, LazyEventLog
+from behaviorlab.sequences import count_exact_duplicates, drop_exact_duplicates
 
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+DataArgument = Annotated[Path, typer.Argument(callback=data_source, help="A log file or folder, or a dataset name (`behaviorlab data list`).")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file with the column mapping (keys of ColumnMapping).")]
 
 
 @data_app.command("inspect")
-def inspect(path: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
+def inspect(path: DataArgument, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
             config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False,
             item_attributes: ItemAttributesOption = None) -> None:
-    """Users, events, actions, time span, events per user and the top actions of a log."""
-    log = load_log(path, read_options(format_name, map_flag, extra, sep, no_header, item_attributes, config))
+    """Users, events, actions, time span, events per user and the top actions of a log (streamed: memory grows
+    with users and actions, not with events)."""
+    log = scan_log(path, read_options(format_name, map_flag, extra, sep, no_header, item_attributes, config))
     print_inspection(log, f"{path} ({format_name or detect_format(path).name})")
 
 
-def print_inspection(log: EventLog, title: str) -> None:
+def print_inspection(log: EventLog | LazyEventLog, title: str) -> None:
     """The facts table and the top actions of `log`."""
     summary = log.summary(top=10)
-    _, duplicates = drop_exact_duplicates(log)
+    duplicates = count_exact_duplicates(log)
     facts = Table(title=title, show_header=False)
     facts.add_column("what", style="bold")
     facts.add_column("value")
@@ -56,9 +60,9 @@ def print_inspection(log: EventLog, title: str) -> None:
     facts.add_row(f"time span ({summary.time_kind})", f"{summary.first} .. {summary.last}")
     facts.add_row("events per user", "  ".join(f"{k} {v:,.0f}" for k, v in summary.events_per_user_quantiles.items()))
     facts.add_row("extra columns", ", ".join(f"{k}:{v}" for k, v in log.schema.extras.items()) or "-")
-    facts.add_row("exact duplicate events", f"{duplicates.events_removed:,}")
-    if SPLIT in log.frame.columns:  # a dataset's published split (SmartThings): sizes per part
-        parts = log.frame.group_by(SPLIT).agg(pl.col(USER).n_unique().alias("users"), pl.len().alias("events"))
+    facts.add_row("exact duplicate events", f"{duplicates:,}")
+    if SPLIT in log.frame.lazy().collect_schema():  # a dataset's published split (SmartThings): sizes per part
+        parts = log.frame.lazy().group_by(SPLIT).agg(pl.col(USER).n_unique().alias("users"), pl.len().alias("events")).collect()
         parts = parts.sort(pl.col(SPLIT).replace_strict({"train": 0, "valid": 1, "test": 2}, default=3, return_dtype=pl.Int64))
         facts.add_row("published split", "  ".join(f"{s}: {u:,} sequences / {e:,} events" for s, u, e in parts.iter_rows()))
     console.print(facts)
@@ -73,7 +77,7 @@ def print_inspection(log: EventLog, title: str) -> None:
 
 
 @data_app.command("convert")
-def convert(path: Path, out: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
+def convert(path: DataArgument, out: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
             config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False,
             item_attributes: ItemAttributesOption = None,
             drop_duplicates: Annotated[bool, typer.Option("--drop-duplicates", help="Remove exact duplicate events first.")] = False) -> None:
@@ -81,15 +85,21 @@ def convert(path: Path, out: Path, format_name: FormatOption = None, map_flag: M
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
     output_file(out)
-    log = load_log(path, read_options(format_name, map_flag, extra, sep, no_header, item_attributes, config))
-    if drop_duplicates:
+    # Streamed from the input into the Parquet file in bounded memory; dropping duplicates needs the log in memory.
+    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes, config)
+    log = load_log(path, read) if drop_duplicates else scan_log(path, read)
+    if isinstance(log, EventLog) and drop_duplicates:
         log, report = drop_exact_duplicates(log)
         console.print(str(report))
     write_event_log(log, out)
     # The same count as `data inspect`: actions that occur; a vocabulary may also name actions that do not.
-    n_actions, n_known = log.frame.get_column(ACTION).n_unique(), len(log.vocabulary)
+    # Counted in bounded memory: users per bucket of users, actions as a frame's unique rows (n_unique() held every value).
+    written = scan(out)
+    n_users = written.count_users()
+    n_actions = written.frame.select(ACTION).unique().select(pl.len()).collect(engine="streaming").item()
+    n_known = len(log.vocabulary)
     vocabulary = f" (vocabulary {n_known:,})" if n_known != n_actions else ""
-    console.print(f"Wrote {out}: {log.n_users:,} users, {log.n_events:,} events, {n_actions:,} actions{vocabulary}.")
+    console.print(f"Wrote {out}: {n_users:,} users, {log.n_events:,} events, {n_actions:,} actions{vocabulary}.")
 
 
 @data_app.command("formats")

@@ -16,6 +16,7 @@ from behaviorlab.datasets.registry import (
     format_names,
     get_format,
     load,
+    scan,
 )
 
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "load_user_table",
     "parse_mapping_flag",
     "read_event_log",
+    "scan",
     "write_event_log",
 ]

@@ -8,6 +8,7 @@ data row number, in one DataError; nothing is silently dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -26,9 +27,9 @@ from behaviorlab.schema import (
     Domain,
     EventLog,
     ExtraType,
+    LazyEventLog,
     Schema,
     Vocabulary,
-    has_missing_values,
 )
 
 _NAMED_TIME_FORMATS = ("auto", "iso", "epoch", "position", "row_order")  # or a strptime pattern (with '%')
@@ -47,6 +48,7 @@ SNIFF_ROWS = 1000
 MAX_TEXT_BYTES = 1 << 20
 _EXTRA_CASTS: dict[str, pl.DataType] = {"str": pl.String(), "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean()}
 _MAX_LISTED_ROWS = 50
+_DESCRIPTION = "_description"  # the loaded description column, dropped once the vocabulary has it
 
 
 class ColumnMapping(StrictConfig):
@@ -389,28 +391,92 @@ def _unreadable(source: str, exc: Exception) -> DataError:
                      hint="Check the separator, the encoding (UTF-8) and that every row has the same columns.")
 
 
-def _row_problems(flags: pl.DataFrame) -> list[Problem]:
-    """One Problem per bad (row, column), rows counted from 1; at most _MAX_LISTED_ROWS per column."""
-    problems: list[Problem] = []
-    for name in flags.columns:
-        bad = flags.get_column(name).arg_true()
-        what, column = name.split("|", 1)
-        problems.extend(Problem(what, row=int(r) + 1, column=column) for r in bad.head(_MAX_LISTED_ROWS).to_list())
-        if bad.len() > _MAX_LISTED_ROWS:
-            problems.append(Problem(f"{what}: {bad.len() - _MAX_LISTED_ROWS:,} more rows like this", column=column))
-    return problems
+@dataclass(frozen=True)
+class _Plan:
+    """How a source table becomes an EventLog: the loaded columns and the flags that find bad rows, all as
+    expressions over the source, so the same plan runs in memory (load) or streaming (scan, convert).
 
-
-def _plan(mapping: ColumnMapping, dtypes: pl.Schema, kind: str, unit: str,
-          time_name: str) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
-    """(output columns, flags for ids and time, flags for extras).
-
-    Flags are named "<problem>|<source column>", true on bad rows. Id and time flags are only computed
-    when the loaded columns show a problem; extras need theirs up front, because a missing extra value
-    is allowed and only the raw column tells "missing" from "unparsable".
+    Flags are named "<problem>|<source column>", true on bad rows. Extras' flags are computed with the
+    columns, because a missing extra value is allowed and only the raw column tells "missing" from
+    "unparsable"; the others only when the loaded columns show a problem (bad input only).
     """
+
+    source: str
+    lazy: pl.LazyFrame
+    mapping: ColumnMapping
+    schema: Schema
+    columns: list[pl.Expr]
+    core_flags: list[pl.Expr]
+    extra_flags: list[pl.Expr]
+    text: dict[str, tuple[pl.Expr, str]]  # loaded text column -> (its expression, its source column)
+
+    def loaded(self) -> pl.LazyFrame:
+        """The loaded columns with the extras' flags beside them."""
+        return self.lazy.select(*self.columns, *self.extra_flags)
+
+    def fact_exprs(self) -> list[pl.Expr]:
+        """Aggregates over loaded() that tell whether any row is bad: all in one select, one pass."""
+        lengths = {column: pl.col(column).str.len_bytes() for column in self.text}
+        return [pl.len().alias("rows"),
+                *(pl.col(c).null_count().alias(f"nulls {c}") for c in (USER, ACTION, self.schema.time)),
+                *(lengths[c].min().alias(f"shortest {c}") for c in (USER, ACTION)),
+                *(lengths[c].max().alias(f"longest {c}") for c in self.text),
+                *(pl.col(f.meta.output_name()).sum().alias(f"count {f.meta.output_name()}") for f in self.extra_flags)]
+
+    def raise_problems(self, facts: dict[str, Any]) -> None:
+        """A DataError listing the bad rows (found in one more pass over the source) when `facts` show any."""
+        flags = [f for f in self.extra_flags if facts[f"count {f.meta.output_name()}"]]
+        if any(facts[f"nulls {c}"] for c in (USER, ACTION, self.schema.time)) or 0 in (facts[f"shortest {USER}"], facts[f"shortest {ACTION}"]):
+            flags = self.core_flags + flags
+        flags += [(expr.str.len_bytes() > MAX_TEXT_BYTES).alias(
+            f"is longer than 1 MiB ({MAX_TEXT_BYTES:,} bytes), the limit for ids, actions and text|{source}")
+            for loaded, (expr, source) in self.text.items() if (facts[f"longest {loaded}"] or 0) > MAX_TEXT_BYTES]
+        problems = self._row_problems(flags)
+        if problems:
+            times = any(p.column == self.mapping.time for p in problems) and self.mapping.time_format != "row_order"
+            raise DataError(f"{self.source}: {len(problems)} problem{'' if len(problems) == 1 else 's'} in the rows", problems,
+                            hint="Fix or remove these rows (rows are counted from 1 after the header)" + (
+                                ", or set how times are read: time_format, time_unit, min_year/max_year." if times else "."))
+        if facts["rows"] == 0:
+            raise DataError(f"{self.source}: the file has no events", hint="Check that this is the right file and that it has data rows.")
+
+    def _row_problems(self, flags: list[pl.Expr]) -> list[Problem]:
+        """One Problem per bad (row, column), rows counted from 1; at most _MAX_LISTED_ROWS per column."""
+        if not flags:
+            return []
+        names = [f.meta.output_name() for f in flags]
+        numbered = self.lazy.select(flags).with_row_index("_row")
+        counts, *rows = self.collect([numbered.select(pl.col(names).sum()),
+                                      *(numbered.filter(pl.col(n)).select("_row").head(_MAX_LISTED_ROWS) for n in names)])
+        problems: list[Problem] = []
+        for name, bad in zip(names, rows, strict=True):
+            what, column = name.split("|", 1)
+            problems.extend(Problem(what, row=int(r) + 1, column=column) for r in bad.get_column("_row").to_list())
+            if counts.item(0, name) > _MAX_LISTED_ROWS:
+                problems.append(Problem(f"{what}: {counts.item(0, name) - _MAX_LISTED_ROWS:,} more rows like this", column=column))
+        return problems
+
+    def collect(self, queries: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+        """The queries run one after the other on the streaming engine (run together, their shared source was
+        cached whole: 2.4 GB for 100M CSV events); a read failure is a DataError about the source."""
+        try:
+            return [query.collect(engine="streaming") for query in queries]
+        except pl.exceptions.PolarsError as exc:
+            raise _unreadable(self.source, exc) from exc
+
+
+def _planned(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping, source: str) -> _Plan:
+    """The plan for `frame` once its columns fit the mapping and the time reading is settled."""
+    lazy = frame.lazy()
+    mapping, dtypes = _checked_schema(lazy, mapping, source)
+    try:
+        kind, unit = _time_reading(lazy, mapping)
+    except pl.exceptions.PolarsError as exc:
+        raise _unreadable(source, exc) from exc
+    time_name = POSITION if kind in ("position", "row_order") else TIMESTAMP
     user, action = _text_id(mapping.user, dtypes[mapping.user]), _text_id(mapping.action, dtypes[mapping.action])
     columns = [user.alias(USER), action.alias(ACTION)]
+    text = {USER: (user, mapping.user), ACTION: (action, mapping.action)}
     core_flags = [
         (user.is_null() | (user.str.len_bytes() == 0)).alias(f"user id is missing, NaN or empty|{mapping.user}"),
         (action.is_null() | (action.str.len_bytes() == 0)).alias(f"action is missing, NaN or empty|{mapping.action}"),
@@ -426,21 +492,15 @@ def _plan(mapping: ColumnMapping, dtypes: pl.Schema, kind: str, unit: str,
         parsed = _extra_expr(column, extra_kind, dtypes[column])
         columns.append(parsed.alias(column))
         extra_flags.append((pl.col(column).is_not_null() & parsed.is_null()).alias(f"is not a valid {extra_kind}|{column}"))
+        if extra_kind == "str":
+            text[column] = (parsed, column)
     if mapping.descriptions:
-        columns.append(pl.col(mapping.descriptions).cast(pl.String).alias("_description"))
-    return columns, core_flags, extra_flags
-
-
-def _long_text_flags(table: pl.DataFrame, mapping: ColumnMapping) -> pl.DataFrame:
-    """Flags for the text values longer than MAX_TEXT_BYTES (none, in one max per column, on good input)."""
-    text = {USER: mapping.user, ACTION: mapping.action} | {c: c for c, kind in mapping.extras.items() if kind == "str"}
-    if mapping.descriptions:
-        text["_description"] = mapping.descriptions
-    longest = table.select(pl.col(c).str.len_bytes().max() for c in text).row(0)
-    too_long = [(loaded, source) for (loaded, source), length in zip(text.items(), longest, strict=True)
-                if length is not None and length > MAX_TEXT_BYTES]
-    return table.select((pl.col(loaded).str.len_bytes() > MAX_TEXT_BYTES).alias(
-        f"is longer than 1 MiB ({MAX_TEXT_BYTES:,} bytes), the limit for ids, actions and text|{source}") for loaded, source in too_long)
+        description = pl.col(mapping.descriptions).cast(pl.String)
+        columns.append(description.alias(_DESCRIPTION))
+        text[_DESCRIPTION] = (description, mapping.descriptions)
+    schema = Schema(name=mapping.name, domain=mapping.domain, time=time_name, extras=dict(mapping.extras),
+                    action_meaning=mapping.action_meaning, source=source)
+    return _Plan(source, lazy, mapping, schema, columns, core_flags, extra_flags, text)
 
 
 def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapping, *, source: str,
@@ -451,42 +511,37 @@ def event_log_from_frame(frame: pl.LazyFrame | pl.DataFrame, mapping: ColumnMapp
     `descriptions` (action -> text) wins over the mapping's description column; `attributes` (action ->
     attribute ids) go into the vocabulary for the actions that occur.
     """
-    lazy = frame.lazy()
-    mapping, dtypes = _checked_schema(lazy, mapping, source)
-    try:
-        kind, unit = _time_reading(lazy, mapping)
-    except pl.exceptions.PolarsError as exc:
-        raise _unreadable(source, exc) from exc
-    time_name = POSITION if kind in ("position", "row_order") else TIMESTAMP
-    columns, core_flags, extra_flags = _plan(mapping, dtypes, kind, unit, time_name)
-    try:
-        table = lazy.select(*columns, *extra_flags).collect(engine="streaming")
-        flags = table.select([f.meta.output_name() for f in extra_flags])
-        if has_missing_values(table, (USER, ACTION, time_name), empty_text=(USER, ACTION)):  # bad input only: a second pass finds the rows
-            flags = pl.concat([lazy.select(*core_flags).collect(engine="streaming"), flags], how="horizontal")
-    except pl.exceptions.PolarsError as exc:
-        raise _unreadable(source, exc) from exc
-    flags = pl.concat([flags, _long_text_flags(table, mapping)], how="horizontal")
-    problems = _row_problems(flags)
-    if problems:
-        times = any(p.column == mapping.time for p in problems) and kind != "row_order"
-        raise DataError(f"{source}: {len(problems)} problem{'' if len(problems) == 1 else 's'} in the rows", problems,
-                        hint="Fix or remove these rows (rows are counted from 1 after the header)" + (
-                            ", or set how times are read: time_format, time_unit, min_year/max_year." if times else "."))
-    table = table.drop(flags.columns, strict=False)
-    if table.height == 0:
-        raise DataError(f"{source}: the file has no events", hint="Check that this is the right file and that it has data rows.")
+    plan = _planned(frame, mapping, source)
+    table, = plan.collect([plan.loaded()])
+    plan.raise_problems(table.select(plan.fact_exprs()).row(0, named=True))
+    table = table.drop([f.meta.output_name() for f in plan.extra_flags])
     text = dict(descriptions or {})
     if mapping.descriptions and not descriptions:
-        pairs = table.select(ACTION, "_description").unique(ACTION, keep="first")
+        pairs = table.select(ACTION, _DESCRIPTION).unique(ACTION, keep="first")
         text = {a: d for a, d in pairs.iter_rows() if d}
-    if mapping.descriptions:
-        table = table.drop("_description")
-    schema = Schema(name=mapping.name, domain=mapping.domain, time=time_name, extras=dict(mapping.extras),
-                    action_meaning=mapping.action_meaning, source=source)
+    table = table.drop(_DESCRIPTION, strict=False)
     if not text and not attributes:  # the EventLog builds the vocabulary itself: one pass over the actions instead of two
-        return EventLog(table, schema)
-    return EventLog(table, schema, Vocabulary.from_actions(table.get_column(ACTION).unique().to_list(), text, attributes))
+        return EventLog(table, plan.schema)
+    return EventLog(table, plan.schema, Vocabulary.from_actions(table.get_column(ACTION).unique().to_list(), text, attributes))
+
+
+def lazy_event_log(frame: pl.LazyFrame, mapping: ColumnMapping, *, source: str) -> LazyEventLog:
+    """`frame` checked as event_log_from_frame checks it, in streaming passes (memory grows with the number of
+    actions, not of events), and left lazy: each use of the result reads the source again."""
+    plan = _planned(frame, mapping, source)
+    loaded = plan.loaded()
+    # The distinct actions as a frame's unique rows: the streaming engine keeps only those (measured 150 MB on
+    # 100M events), where an expression's unique() inside the aggregate select held 1.7 GB.
+    queries = [loaded.select(*plan.fact_exprs()), loaded.select(ACTION).unique()]
+    if mapping.descriptions:
+        queries.append(loaded.group_by(ACTION).agg(pl.col(_DESCRIPTION).first()))
+    facts, actions, *described = plan.collect(queries)
+    row = facts.row(0, named=True)
+    plan.raise_problems(row)
+    text = {a: d for a, d in described[0].iter_rows() if d} if described else {}
+    kept = [c for c in plan.columns if c.meta.output_name() != _DESCRIPTION]
+    return LazyEventLog(plan.lazy.select(kept).select(plan.schema.columns), plan.schema,
+                        Vocabulary.from_actions(actions.get_column(ACTION).to_list(), text), row["rows"])
 
 
 def concat_logs(logs: list[EventLog], *, source: str) -> EventLog:
@@ -494,13 +549,18 @@ def concat_logs(logs: list[EventLog], *, source: str) -> EventLog:
     if not logs:
         raise DataError(f"{source}: nothing to load", hint="Point at a file or a folder with data files.")
     schema = Schema.model_validate(logs[0].schema.model_dump() | {"source": source})
+    frame = pl.concat([log.frame for log in logs], how="vertical")
+    return EventLog(frame, schema, merged_vocabulary([log.vocabulary for log in logs]))
+
+
+def merged_vocabulary(vocabularies: Sequence[Vocabulary]) -> Vocabulary:
+    """Every action of the vocabularies, sorted; a later vocabulary's description or attributes win."""
     descriptions: dict[str, str] = {}
     attributes: dict[str, tuple[str, ...]] = {}
-    for log in logs:
-        descriptions |= dict(log.vocabulary.descriptions)
-        attributes |= dict(log.vocabulary.attributes)
-    frame = pl.concat([log.frame for log in logs], how="vertical")
-    return EventLog(frame, schema, Vocabulary.from_actions(descriptions, descriptions, attributes))
+    for vocabulary in vocabularies:
+        descriptions |= dict(vocabulary.descriptions)
+        attributes |= dict(vocabulary.attributes)
+    return Vocabulary.from_actions(descriptions, descriptions, attributes)
 
 
 def with_extras(log: EventLog, columns: Mapping[str, tuple[pl.Expr, ExtraType]]) -> EventLog:

@@ -14,27 +14,32 @@ import pyarrow.parquet as pq
 
 from behaviorlab.atomic import atomic_path
 from behaviorlab.errors import DataError, Problem
-from behaviorlab.schema import EventLog, Schema, Vocabulary
+from behaviorlab.schema import EventLog, LazyEventLog, Schema, Vocabulary
 
 SCHEMA_KEY = b"behaviorlab.schema"
 VOCABULARY_KEY = b"behaviorlab.vocabulary"
 
 
-def write_event_log(log: EventLog, path: str | Path) -> Path:
+def write_event_log(log: EventLog | LazyEventLog, path: str | Path) -> Path:
     """Write atomically and check the file reads back before it takes the target's place: readers see the
-    old file or a complete new one that opens, never half of one, nor one they cannot read."""
-    table = log.frame.to_arrow()
-    metadata = dict(table.schema.metadata or {}) | {
-        SCHEMA_KEY: log.schema.to_json().encode(),
-        VOCABULARY_KEY: log.vocabulary.to_json().encode(),
-    }
+    old file or a complete new one that opens, never half of one, nor one they cannot read.
+
+    A LazyEventLog is streamed into the file (polars' sink, row group by row group), so a log larger than
+    memory converts in bounded memory."""
+    metadata = {SCHEMA_KEY: log.schema.to_json().encode(), VOCABULARY_KEY: log.vocabulary.to_json().encode()}
     with atomic_path(path) as tmp:
-        pq.write_table(table.replace_schema_metadata(metadata), tmp, compression="zstd")
-        _check_reads_back(tmp, log, Path(path))
+        if isinstance(log, LazyEventLog):
+            log.frame.sink_parquet(tmp, compression="zstd", metadata={k.decode(): v.decode() for k, v in metadata.items()})
+            columns = log.frame.collect_schema()
+        else:
+            table = log.frame.to_arrow()
+            pq.write_table(table.replace_schema_metadata(dict(table.schema.metadata or {}) | metadata), tmp, compression="zstd")
+            columns = log.frame.schema
+        _check_reads_back(tmp, log, columns, Path(path))
     return Path(path)
 
 
-def _check_reads_back(written: Path, log: EventLog, target: Path) -> None:
+def _check_reads_back(written: Path, log: EventLog | LazyEventLog, columns: pl.Schema, target: Path) -> None:
     """Open `written` as read_event_log does and compare it with `log`: the footer (parsed by pyarrow and by
     polars, each with its own size limits), the schema and vocabulary in its metadata, the column types and
     the row count. The data pages are not decoded again: what fails to read back is a footer grown past the
@@ -45,7 +50,7 @@ def _check_reads_back(written: Path, log: EventLog, target: Path) -> None:
         same = metadata is not None and (
             Schema.from_json(metadata[SCHEMA_KEY].decode()) == log.schema
             and Vocabulary.from_json(metadata[VOCABULARY_KEY].decode()) == log.vocabulary
-            and scan.collect_schema() == log.frame.schema
+            and scan.collect_schema() == columns
             and scan.select(pl.len()).collect().item() == log.n_events)
     except DataError as exc:  # pyarrow could not parse the footer, or the metadata in it
         raise _unreadable_output(target, exc.problems[0].message if exc.problems else exc.message) from exc
@@ -64,17 +69,24 @@ def _unreadable_output(target: Path, reason: str) -> DataError:
 
 
 def read_parquet_schema(path: str | Path) -> pa.Schema:
-    """The Arrow schema (with key-value metadata) of a Parquet file, or a DataError when it is unreadable."""
+    """The Arrow schema of a Parquet file, or a DataError when it is unreadable."""
+    return _footer(path).schema.to_arrow_schema()
+
+
+def _footer(path: str | Path) -> pq.FileMetaData:
     try:
-        return pq.read_schema(path)
+        return pq.read_metadata(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path} is not a readable Parquet file", [Problem(str(exc).strip())],
                         hint="Check that the file is Parquet and complete.") from exc
 
 
 def event_log_metadata(path: str | Path) -> dict[bytes, bytes] | None:
-    """The behaviorlab metadata of a Parquet file, or None when it was not written by write_event_log."""
-    metadata = read_parquet_schema(path).metadata or {}
+    """The behaviorlab metadata of a Parquet file, or None when it was not written by write_event_log.
+
+    Read from the footer's key-value pairs, where both pyarrow and polars' sink put it (pyarrow's schema
+    reader would take the copy inside its own ARROW:schema entry instead, which only pyarrow writes)."""
+    metadata = _footer(path).metadata or {}
     return metadata if SCHEMA_KEY in metadata and VOCABULARY_KEY in metadata else None
 
 

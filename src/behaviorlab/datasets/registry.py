@@ -17,7 +17,7 @@ from behaviorlab.datasets.files import refuse_special_file
 from behaviorlab.datasets.mapping import ColumnMapping
 from behaviorlab.datasets.parquet import parquet_parts
 from behaviorlab.errors import ConfigError, DataError
-from behaviorlab.schema import EventLog
+from behaviorlab.schema import EventLog, LazyEventLog
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class DatasetFormat:
     uses_mapping: bool = False
     delimited: bool = False
     item_attributes: bool = False
+    scan: Callable[..., LazyEventLog] | None = None  # a streaming reader, for formats that have one (else load(...).lazy())
 
 
 def _suffix(*suffixes: str) -> Callable[[Path], bool]:
@@ -64,12 +65,12 @@ FORMATS: tuple[DatasetFormat, ...] = (
     DatasetFormat("parquet", "Parquet: a behaviorlab event log (lossless) or any table with a column mapping; "
                   "a file or a partitioned folder (*.parquet parts, hive key=value/ sub-folders)",
                   lambda p: _suffix(".parquet", ".pq")(p) or (p.is_dir() and bool(parquet_parts(p))),
-                  tabular.load_parquet, uses_mapping=True),
+                  tabular.load_parquet, uses_mapping=True, scan=tabular.scan_parquet_log),
     DatasetFormat("jsonl", "JSON lines, one event per line, with a column mapping",
                   _suffix(*tabular.JSONL_SUFFIXES), tabular.load_jsonl, uses_mapping=True),
     DatasetFormat("csv", "Delimited text (separator , tab ; | or space, sniffed or --sep; a header or --no-header), with a "
                   "column mapping by name or index (default columns user_id,timestamp,action)",
-                  _suffix(*tabular.CSV_SUFFIXES), tabular.load_csv, uses_mapping=True, delimited=True),
+                  _suffix(*tabular.CSV_SUFFIXES), tabular.load_csv, uses_mapping=True, delimited=True, scan=tabular.scan_csv),
 )
 _BY_NAME = {f.name: f for f in FORMATS}
 
@@ -112,6 +113,18 @@ def load(path: str | Path, format: str | None = None, mapping: ColumnMapping | N
     When a detected format fails to read the data, the error says which format was guessed and how
     to force another, so a wrong guess is easy to correct.
     """
+    return _read(path, format, mapping, separator, header, item_attributes, lazy=False)  # type: ignore[return-value]
+
+
+def scan(path: str | Path, format: str | None = None, mapping: ColumnMapping | None = None, *,
+         separator: str | None = None, header: bool = True, item_attributes: str | Path | None = None) -> LazyEventLog:
+    """`load`, left lazy for logs larger than memory: Parquet (files and partitioned folders) and delimited text
+    are checked in streaming passes and stay on disk; the other formats are loaded, then handed over lazily."""
+    return _read(path, format, mapping, separator, header, item_attributes, lazy=True)  # type: ignore[return-value]
+
+
+def _read(path: str | Path, format: str | None, mapping: ColumnMapping | None, separator: str | None, header: bool,
+          item_attributes: str | Path | None, *, lazy: bool) -> EventLog | LazyEventLog:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist", hint="Check the path.")
@@ -126,7 +139,9 @@ def load(path: str | Path, format: str | None = None, mapping: ColumnMapping | N
     if fmt.item_attributes:
         options["item_attributes"] = Path(item_attributes) if item_attributes is not None else None
     try:
-        return fmt.load(path, **options)
+        if not lazy:
+            return fmt.load(path, **options)
+        return fmt.scan(path, **options) if fmt.scan else fmt.load(path, **options).lazy()
     except DataError as exc:
         if format:
             raise

@@ -14,7 +14,9 @@ import itertools
 import json
 import mmap
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -25,10 +27,14 @@ from behaviorlab.datasets.mapping import (
     ColumnMapping,
     concat_logs,
     event_log_from_frame,
+    lazy_event_log,
+    merged_vocabulary,
     resolve_positions,
     resolve_time_format,
 )
 from behaviorlab.datasets.parquet import (
+    SCHEMA_KEY,
+    VOCABULARY_KEY,
     event_log_metadata,
     parquet_parts,
     read_event_log,
@@ -36,10 +42,11 @@ from behaviorlab.datasets.parquet import (
     scan_parquet,
 )
 from behaviorlab.errors import DataError, Problem
-from behaviorlab.schema import EventLog
+from behaviorlab.schema import EventLog, LazyEventLog, Schema, Vocabulary
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+_Log = TypeVar("_Log", EventLog, LazyEventLog)
 
 
 def _suffix_separator(path: Path) -> str:
@@ -122,6 +129,18 @@ def load_csv(path: Path, mapping: ColumnMapping | None = None, separator: str | 
     The time format is settled from the first rows; integer times are then parsed by the CSV reader
     itself (the fast path). If any row is not an integer, the file is read again as text, so that
     float epochs are still accepted and every bad row is listed."""
+    return _read_delimited(path, mapping, separator, header, event_log_from_frame)
+
+
+def scan_csv(path: Path, mapping: ColumnMapping | None = None, separator: str | None = None, header: bool = True) -> LazyEventLog:
+    """load_csv's reading and checks in streaming passes; the log is left lazy (see lazy_event_log)."""
+    return _read_delimited(path, mapping, separator, header, lazy_event_log)
+
+
+def _read_delimited(path: Path, mapping: ColumnMapping | None, separator: str | None, header: bool,
+                    checked: Callable[..., _Log]) -> _Log:
+    """`checked(scan, mapping, source=...)` of the file's scan, with the integer-time fast path when the first
+    rows allow it (see load_csv)."""
     mapping = mapping or ColumnMapping()
     separator = choose_separator(require_file(path, "Table"), separator)
     try:
@@ -135,10 +154,10 @@ def load_csv(path: Path, mapping: ColumnMapping | None = None, separator: str | 
         mapping, integers = resolve_time_format(sample, mapping)
         if integers:
             try:
-                return event_log_from_frame(scan_text_table(path, separator, (mapping.time,), header), mapping, source=str(path))
+                return checked(scan_text_table(path, separator, (mapping.time,), header), mapping, source=str(path))
             except DataError:
                 pass  # some time value is not an integer: the text read below parses or lists it
-    return event_log_from_frame(scan_text_table(path, separator, header=header), mapping, source=str(path))
+    return checked(scan_text_table(path, separator, header=header), mapping, source=str(path))
 
 
 def load_jsonl(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
@@ -184,22 +203,41 @@ def load_parquet(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
     """A file written by behaviorlab reads back losslessly; any other Parquet goes through the mapping.
     A folder of Parquet parts reads as one table (see scan_parquet); its rows are counted over the parts in
     path order."""
+    parts = _parquet_parts(path)
+    if mapping is None and all(event_log_metadata(part) is not None for part in parts):
+        logs = [read_event_log(part) for part in parts]
+        return logs[0] if not path.is_dir() else concat_logs(logs, source=str(path))
+    return event_log_from_frame(scan_parquet(path), mapping or ColumnMapping(), source=str(path))
+
+
+def scan_parquet_log(path: Path, mapping: ColumnMapping | None = None) -> LazyEventLog:
+    """load_parquet left lazy. Files written by behaviorlab were checked when written: their schema, vocabulary
+    and row count come from the footers and their column types are compared with the schema; other Parquet is
+    checked in streaming passes through the mapping (see lazy_event_log)."""
+    parts = _parquet_parts(path)
+    if mapping is not None or any(event_log_metadata(part) is None for part in parts):
+        return lazy_event_log(scan_parquet(path), mapping or ColumnMapping(), source=str(path))
+    metadata = [event_log_metadata(part) or {} for part in parts]
+    schema, *others = [Schema.from_json(m[SCHEMA_KEY].decode()) for m in metadata]
+    frame = scan_parquet(path)
+    if any(other != schema for other in others) or frame.collect_schema() != schema.dtypes():
+        raise DataError(f"{path}: the parts do not share one schema or their columns differ from it",
+                        hint="Write every part with the same schema, or load them one by one.")
+    if path.is_dir():  # as concat_logs names the stacked log
+        schema = Schema.model_validate(schema.model_dump() | {"source": str(path)})
+    vocabularies = [Vocabulary.from_json(m[VOCABULARY_KEY].decode()) for m in metadata]
+    vocabulary = vocabularies[0] if len(vocabularies) == 1 else merged_vocabulary(vocabularies)  # as concat_logs merges them
+    return LazyEventLog(frame, schema, vocabulary, frame.select(pl.len()).collect().item())
+
+
+def _parquet_parts(path: Path) -> list[Path]:
+    """The file, or the parts of a folder (a DataError for a folder without parts), each checked for column
+    names given twice."""
     if path.is_dir():
-        return _load_parquet_folder(path, mapping)
-    require_file(path, "Parquet file")
-    refuse_repeated_names(path, read_parquet_schema(path).names, where="the schema")
-    if mapping is None and event_log_metadata(path) is not None:
-        return read_event_log(path)
-    return event_log_from_frame(pl.scan_parquet(path), mapping or ColumnMapping(), source=str(path))
-
-
-def _load_parquet_folder(path: Path, mapping: ColumnMapping | None) -> EventLog:
-    """Parts written by behaviorlab (each with its schema and vocabulary) stack losslessly; any other parts
-    are scanned as one table through the mapping, so they are parsed and checked like a single file."""
-    scan = scan_parquet(path)  # a DataError for a folder without parts
-    parts = parquet_parts(path)
+        scan_parquet(path)  # a DataError for a folder without parts
+        parts = parquet_parts(path)
+    else:
+        parts = [require_file(path, "Parquet file")]
     for part in parts:
         refuse_repeated_names(part, read_parquet_schema(part).names, where="the schema")
-    if mapping is None and all(event_log_metadata(part) is not None for part in parts):
-        return concat_logs([read_event_log(part) for part in parts], source=str(path))
-    return event_log_from_frame(scan, mapping or ColumnMapping(), source=str(path))
+    return parts
