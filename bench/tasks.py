@@ -137,11 +137,11 @@ def stage_ctr(args: argparse.Namespace) -> dict:
 def stage_gaps(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
     from behaviorlab.evaluate.timing import timing_gaps
-    from behaviorlab.models.time_to_next import WindowConfig
+    from behaviorlab.models.time_to_next import FeatureTableConfig
 
     results = {}
     for name in ("foursquare-nyc", "kasteren"):
-        result = timing_gaps(load(args.datasets / name), WindowConfig(epochs=40, batch_size=512, learning_rate=2e-3, patience=4))
+        result = timing_gaps(load(args.datasets / name), FeatureTableConfig(epochs=40, batch_size=512, learning_rate=2e-3, patience=4))
         table(f"time to next event, {name}: temporal split, test {result.rows['test']:,} events "
               f"(train {result.rows['train']:,})", result.test)
         results[name] = result.test

@@ -20,9 +20,9 @@ from behaviorlab.evaluate.timing import (
     hour_bin_split,
 )
 from behaviorlab.models.time_to_next import (
+    FeatureTableConfig,
     NextHourBinModel,
     TimeToNextModel,
-    WindowConfig,
     gap_table,
     hour_bin_table,
 )
@@ -32,7 +32,7 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 # After each action the next event follows after about this many seconds.
 TYPICAL_GAP = {"wake": 600.0, "coffee": 1800.0, "leave": 9 * 3600.0, "return": 4 * 3600.0, "sleep": 8 * 3600.0}
 ROUTINE = ["wake", "coffee", "leave", "return", "sleep"]
-FAST = WindowConfig(history=2, hidden=32, epochs=40, batch_size=64, learning_rate=5e-3, patience=5)
+FAST = FeatureTableConfig(history=2, hidden=32, epochs=40, batch_size=64, learning_rate=5e-3, patience=5)
 
 
 def timed_log(rows: list[tuple[str, float, str]]) -> EventLog:

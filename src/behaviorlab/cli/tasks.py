@@ -148,13 +148,14 @@ def ctr_evaluate(
 # ---------------------------------------------------------------- timing
 
 
-def _window_config(config: Path | None, seed: int | None, history: int | None, **flags: Any) -> Any:
-    """The window models' config: the TOML file, then --seed, --history and the training flags."""
+def _feature_table_config(config: Path | None, seed: int | None, history: int | None, **flags: Any) -> Any:
+    """The config of timing gaps / hour-bin (FeatureTableConfig): the TOML file, then --seed, --history and the
+    training flags."""
     from behaviorlab.config import load_config
-    from behaviorlab.models.time_to_next import WindowConfig
+    from behaviorlab.models.time_to_next import FeatureTableConfig
 
-    overrides = {"seed": seed, "history": history} | training_overrides(WindowConfig, "window", **flags)
-    return load_config(WindowConfig, config, overrides)
+    overrides = {"seed": seed, "history": history} | training_overrides(FeatureTableConfig, "timing", **flags)
+    return load_config(FeatureTableConfig, config, overrides)
 
 
 @timing_app.command("gaps")
@@ -179,8 +180,8 @@ def timing_gaps(
     from behaviorlab.evaluate.timing import timing_gaps as run
 
     log = _load(data, format_name)
-    settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
-                              time_budget=time_budget, device=device)
+    settings = _feature_table_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
+                                     time_budget=time_budget, device=device)
     with _optional_run(out, "time-to-next", resume) as checkpoint, progress_bar("training time-to-next") as report:
         result = run(log, settings, valid_ratio, test_ratio, report, checkpoint=checkpoint)
         if out is not None:
@@ -215,8 +216,8 @@ def timing_hour_bin(
     from behaviorlab.evaluate.timing import timing_hour_bin as run
 
     log = _load(data, format_name)
-    settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
-                              time_budget=time_budget, device=device)
+    settings = _feature_table_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
+                                     time_budget=time_budget, device=device)
     with _optional_run(out, "next-hour-bin", resume) as checkpoint, progress_bar("training next-hour-bin") as report:
         result = run(log, settings, report, checkpoint=checkpoint)
         if out is not None:
