@@ -15,18 +15,7 @@ from rich.table import Table
 
 from behaviorlab.cli.app import app, console, err_console
 from behaviorlab.cli.common import FormatOption, JsonOption, metrics_table, output_folder, progress_bar, write_json
-from behaviorlab.cli.training import (
-    CHECKPOINT_FILE,
-    DeviceOption,
-    EpochsOption,
-    PatienceOption,
-    ResumeOption,
-    ThreadsOption,
-    TimeBudgetOption,
-    save_trained,
-    training_overrides,
-    training_run,
-)
+from behaviorlab.cli.training import CHECKPOINT_FILE, TrainingFlags, save_trained, training_run, with_training_flags
 from behaviorlab.errors import ConfigError, ModelError
 
 
@@ -41,6 +30,7 @@ def _load_split(data: Path, format_name: str | None, split: str | None) -> tuple
 
 
 @app.command("train")
+@with_training_flags
 def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (popularity, markov, gru4rec, lstm, sasrec, ...).")],
     data: Annotated[Path, typer.Option("--data", "-d", help="The behavior log (any format `behaviorlab data` reads).")],
@@ -50,13 +40,9 @@ def train(
     format_name: FormatOption = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Train a next-behavior model on the train part of a split; early stopping on its validation part.
 
@@ -73,10 +59,10 @@ def train(
     from behaviorlab.models.settings import TrainSettings
 
     cls = model_class(model)
-    overrides = {"seed": seed} | training_overrides(cls.config_class, model, epochs=epochs, threads=threads,
-                                                    patience=patience, time_budget=time_budget, device=device)
+    overrides = {"seed": seed} | training.overrides(cls.config_class, model)
     instance = cls(load_config(cls.config_class, config, overrides))
     learned = isinstance(instance.config, TrainSettings)  # trains in epochs, through the shared loop
+    resume = training.resume
     with training_run(out, model, resumable=learned, resume=resume) as checkpoint:
         split_name, parts = _load_split(data, format_name, split)
         console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")

@@ -23,17 +23,7 @@ from behaviorlab.cli.common import (
     progress_bar,
     write_json,
 )
-from behaviorlab.cli.training import (
-    DeviceOption,
-    EpochsOption,
-    PatienceOption,
-    ResumeOption,
-    ThreadsOption,
-    TimeBudgetOption,
-    save_trained,
-    training_overrides,
-    training_run,
-)
+from behaviorlab.cli.training import TrainingFlags, save_trained, training_run, with_training_flags
 from behaviorlab.errors import ConfigError
 
 ctr_app = typer.Typer(help="User-representation CTR model: p(click | user history text, item features).", no_args_is_help=True)
@@ -80,6 +70,7 @@ def _ctr_split(data: Path, format_name: str | None, split: str, value_column: st
 
 
 @ctr_app.command("train")
+@with_training_flags
 def ctr_train(
     data: Annotated[Path, typer.Option("--data", "-d", help="The interaction log (items as actions).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the model in.")],
@@ -92,13 +83,9 @@ def ctr_train(
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Train the CTR model on the train part; early stopping on the validation pairs.
 
@@ -107,12 +94,11 @@ def ctr_train(
     from behaviorlab.evaluate.ctr import ctr_report
     from behaviorlab.models.ctr import CTRConfig, CTRModel
 
-    flags = training_overrides(CTRConfig, "ctr", epochs=epochs, threads=threads, patience=patience,
-                               time_budget=time_budget, device=device)
+    flags = training.overrides(CTRConfig, "ctr")
     settings = load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
                                                "max_examples": max_examples} | flags)
     model = CTRModel(settings)
-    with training_run(out, "ctr", resumable=True, resume=resume) as checkpoint:
+    with training_run(out, "ctr", resumable=True, resume=training.resume) as checkpoint:
         parts = _ctr_split(data, format_name, split, value_column, min_value)
         with progress_bar("training ctr") as report:
             model.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
@@ -148,17 +134,18 @@ def ctr_evaluate(
 # ---------------------------------------------------------------- timing
 
 
-def _feature_table_config(config: Path | None, seed: int | None, history: int | None, **flags: Any) -> Any:
+def _feature_table_config(config: Path | None, seed: int | None, history: int | None, training: TrainingFlags) -> Any:
     """The config of timing gaps / hour-bin (FeatureTableConfig): the TOML file, then --seed, --history and the
     training flags."""
     from behaviorlab.config import load_config
     from behaviorlab.models.time_to_next import FeatureTableConfig
 
-    overrides = {"seed": seed, "history": history} | training_overrides(FeatureTableConfig, "timing", **flags)
+    overrides = {"seed": seed, "history": history} | training.overrides(FeatureTableConfig, "timing")
     return load_config(FeatureTableConfig, config, overrides)
 
 
 @timing_app.command("gaps")
+@with_training_flags
 def timing_gaps(
     data: Annotated[Path, typer.Option("--data", "-d", help="A log with timestamps.")],
     valid_ratio: Annotated[float, typer.Option(help="Share of events (newest but the test ones) for validation.")] = 0.1,
@@ -168,21 +155,16 @@ def timing_gaps(
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
     from behaviorlab.evaluate.timing import timing_gaps as run
 
     log = _load(data, format_name)
-    settings = _feature_table_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
-                                     time_budget=time_budget, device=device)
-    with _optional_run(out, "time-to-next", resume) as checkpoint, progress_bar("training time-to-next") as report:
+    settings = _feature_table_config(config, seed, history, training)
+    with _optional_run(out, "time-to-next", training.resume) as checkpoint, progress_bar("training time-to-next") as report:
         result = run(log, settings, valid_ratio, test_ratio, report, checkpoint=checkpoint)
         if out is not None:
             save_trained(result.model, out, checkpoint)
@@ -197,6 +179,7 @@ def _print_timing(result: Any, title: str, out: Path | None, json_out: Path | No
 
 
 @timing_app.command("hour-bin")
+@with_training_flags
 def timing_hour_bin(
     data: Annotated[Path, typer.Option("--data", "-d", help="A log with an hour_bin column (e.g. SmartThings).")],
     history: HistoryOption = None,
@@ -204,21 +187,16 @@ def timing_hour_bin(
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
     from behaviorlab.evaluate.timing import timing_hour_bin as run
 
     log = _load(data, format_name)
-    settings = _feature_table_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
-                                     time_budget=time_budget, device=device)
-    with _optional_run(out, "next-hour-bin", resume) as checkpoint, progress_bar("training next-hour-bin") as report:
+    settings = _feature_table_config(config, seed, history, training)
+    with _optional_run(out, "next-hour-bin", training.resume) as checkpoint, progress_bar("training next-hour-bin") as report:
         result = run(log, settings, report, checkpoint=checkpoint)
         if out is not None:
             save_trained(result.model, out, checkpoint)
@@ -226,6 +204,7 @@ def timing_hour_bin(
 
 
 @timing_app.command("daily")
+@with_training_flags
 def timing_daily(
     data: Annotated[Path, typer.Option("--data", "-d", help="A log with timestamps.")],
     horizon: Annotated[int | None, typer.Option(help="Days in the validation and in the test tail.")] = None,
@@ -236,13 +215,9 @@ def timing_daily(
     format_name: FormatOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Forecast per-user daily event counts: ARIMA (order chosen on validation) vs a neural model."""
     from dataclasses import asdict
@@ -251,13 +226,12 @@ def timing_daily(
     from behaviorlab.evaluate.timing import compare_forecasters
     from behaviorlab.models.daily_counts import DailyCountsConfig, DailyCountsModel
 
-    flags = training_overrides(DailyCountsConfig, "daily counts", epochs=epochs, threads=threads, patience=patience,
-                               time_budget=time_budget, device=device)
+    flags = training.overrides(DailyCountsConfig, "daily counts")
     settings = load_config(DailyCountsConfig, config, {
         "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users} | flags)
     log = _load(data, format_name)
     neural = DailyCountsModel(settings)
-    with _optional_run(out, "daily-counts", resume) as checkpoint, progress_bar("fitting ARIMA per user") as report:
+    with _optional_run(out, "daily-counts", training.resume) as checkpoint, progress_bar("fitting ARIMA per user") as report:
         result = compare_forecasters(log, settings, progress=report, neural=neural, checkpoint=checkpoint)
         if out is not None:
             save_trained(neural, out, checkpoint)

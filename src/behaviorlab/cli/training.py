@@ -7,10 +7,13 @@ its checkpoint (OUT/checkpoint.pt).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
@@ -31,6 +34,44 @@ TimeBudgetOption = Annotated[float | None, typer.Option("--time-budget", metavar
 DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu or cuda (overrides the config).")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the interrupted (or budget-stopped) training "
                                                              "run saved in --out (same data and settings).")]
+
+
+@dataclass(frozen=True)
+class TrainingFlags:
+    """The training flags of one command line, as `with_training_flags` hands them to the command."""
+
+    epochs: EpochsOption = None
+    threads: ThreadsOption = None
+    patience: PatienceOption = None
+    time_budget: TimeBudgetOption = None
+    device: DeviceOption = None
+    resume: ResumeOption = False
+
+    def overrides(self, config_class: type[StrictConfig], model: str) -> dict[str, Any]:
+        """The given flags as config keys (--resume is not one); they exist only for models that train in epochs."""
+        return training_overrides(config_class, model, **{k: v for k, v in asdict(self).items() if k != "resume"})
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def with_training_flags(command: Command) -> Command:
+    """Give a typer command the training flags, declared once here (TrainingFlags' fields): the command takes
+    them as one keyword argument, `training: TrainingFlags`, and its --help lists them after its own options."""
+    signature = inspect.signature(command, eval_str=True)  # typer reads the evaluated Annotated types
+    own = [p for name, p in signature.parameters.items() if name != "training"]
+    types = get_type_hints(TrainingFlags, include_extras=True)  # the Annotated option types, not their names
+    flags = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=types[f.name])
+             for f in fields(TrainingFlags)]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        training = TrainingFlags(**{f.name: kwargs.pop(f.name) for f in fields(TrainingFlags)})
+        return command(*args, training=training, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *flags])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *flags]} | {"return": signature.return_annotation}
+    return wrapper  # type: ignore[return-value]
 
 
 def training_overrides(config_class: type[StrictConfig], model: str, *, epochs: int | None = None,
