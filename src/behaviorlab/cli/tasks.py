@@ -7,6 +7,7 @@ test part scored once), prints a table and optionally writes the results as JSON
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -163,16 +164,21 @@ def timing_gaps(
     from behaviorlab.evaluate.timing import timing_gaps as run
 
     log = _load(data, format_name)
-    settings = _feature_table_config(config, seed, history, training)
-    with _optional_run(out, "time-to-next", training.resume) as checkpoint, progress_bar("training time-to-next") as report:
-        result = run(log, settings, valid_ratio, test_ratio, report, checkpoint=checkpoint)
+    _timing_task("time-to-next", lambda settings, report, checkpoint: run(log, settings, valid_ratio, test_ratio, report,
+                                                                           checkpoint=checkpoint),
+                 _feature_table_config(config, seed, history, training), training, out, json_out,
+                 lambda rows: f"time to next event: test ({rows['test']:,} events, temporal split)")
+
+
+def _timing_task(task: str, run: Callable[[Any, Any, Path | None], Any], settings: Any, training: TrainingFlags,
+                 out: Path | None, json_out: Path | None, title: Callable[[dict[str, int]], str]) -> None:
+    """What `timing gaps` and `timing hour-bin` share: `run(settings, progress, checkpoint)` (an evaluate.timing
+    call) with a bar and the checkpoint of --out, then save the model and print the comparison."""
+    with _optional_run(out, task, training.resume) as checkpoint, progress_bar(f"training {task}") as report:
+        result = run(settings, report, checkpoint)
         if out is not None:
             save_trained(result.model, out, checkpoint)
-    _print_timing(result, f"time to next event: test ({result.rows['test']:,} events, temporal split)", out, json_out)
-
-
-def _print_timing(result: Any, title: str, out: Path | None, json_out: Path | None) -> None:
-    console.print(comparison_table(title, result.test))
+    console.print(comparison_table(title(result.rows), result.test))
     if out is not None:
         console.print(f"Saved the model to {out}")
     write_json(json_out, {"task": result.task, "rows": result.rows, "test": result.test})
@@ -195,12 +201,9 @@ def timing_hour_bin(
     from behaviorlab.evaluate.timing import timing_hour_bin as run
 
     log = _load(data, format_name)
-    settings = _feature_table_config(config, seed, history, training)
-    with _optional_run(out, "next-hour-bin", training.resume) as checkpoint, progress_bar("training next-hour-bin") as report:
-        result = run(log, settings, report, checkpoint=checkpoint)
-        if out is not None:
-            save_trained(result.model, out, checkpoint)
-    _print_timing(result, f"next hour bin: test ({result.rows['test']:,} events)", out, json_out)
+    _timing_task("next-hour-bin", lambda settings, report, checkpoint: run(log, settings, report, checkpoint=checkpoint),
+                 _feature_table_config(config, seed, history, training), training, out, json_out,
+                 lambda rows: f"next hour bin: test ({rows['test']:,} events)")
 
 
 @timing_app.command("daily")
