@@ -2,7 +2,8 @@
 
 Every torch model's config is a TrainSettings, so the same flags (--epochs, --patience, --time-budget,
 --device, --threads) override it in every command that trains one, and the same --resume continues
-its checkpoint (OUT/checkpoint.pt).
+its checkpoint (OUT/checkpoint.pt). They are declared once, as TrainingFlags' fields; a command takes
+them with `@with_training_flags` and reads them as its `training` argument.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_type_hints
 
@@ -49,7 +50,14 @@ class TrainingFlags:
 
     def overrides(self, config_class: type[StrictConfig], model: str) -> dict[str, Any]:
         """The given flags as config keys (--resume is not one); they exist only for models that train in epochs."""
-        return training_overrides(config_class, model, **{k: v for k, v in asdict(self).items() if k != "resume"})
+        flags = {"--epochs": ("epochs", self.epochs), "--threads": ("threads", self.threads),
+                 "--patience": ("patience", self.patience), "--time-budget": ("max_train_seconds", self.time_budget),
+                 "--device": ("device", self.device)}
+        given = {flag: (key, value) for flag, (key, value) in flags.items() if value is not None}
+        if given and not issubclass(config_class, TrainSettings):
+            raise ConfigError(f"{'/'.join(given)} {'does' if len(given) == 1 else 'do'} not apply to the {model} model",
+                              hint=f"Drop {'it' if len(given) == 1 else 'them'}.")
+        return dict(given.values())
 
 
 Command = TypeVar("Command", bound=Callable[..., Any])
@@ -72,19 +80,6 @@ def with_training_flags(command: Command) -> Command:
     wrapper.__signature__ = signature.replace(parameters=[*own, *flags])  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *flags]} | {"return": signature.return_annotation}
     return wrapper  # type: ignore[return-value]
-
-
-def training_overrides(config_class: type[StrictConfig], model: str, *, epochs: int | None = None,
-                       threads: int | None = None, patience: int | None = None, time_budget: float | None = None,
-                       device: str | None = None) -> dict[str, Any]:
-    """The given training flags as config keys; they exist only for models that train in epochs."""
-    flags = {"--epochs": ("epochs", epochs), "--threads": ("threads", threads), "--patience": ("patience", patience),
-             "--time-budget": ("max_train_seconds", time_budget), "--device": ("device", device)}
-    given = {flag: (key, value) for flag, (key, value) in flags.items() if value is not None}
-    if given and not issubclass(config_class, TrainSettings):
-        raise ConfigError(f"{'/'.join(given)} {'does' if len(given) == 1 else 'do'} not apply to the {model} model",
-                          hint=f"Drop {'it' if len(given) == 1 else 'them'}.")
-    return dict(given.values())
 
 
 @contextmanager
