@@ -50,11 +50,11 @@ def main() -> None:
                 wall = time.perf_counter() - started
             finally:
                 backend.close()
-            accepted = result.manifest["attempts"]["accepted"]
+            accepted = result.manifest.attempts.accepted
             rates[actors] = args.n_users / wall
             outputs[actors] = (Path(tmp) / str(actors) / PARQUET_FILE).read_bytes()
             print(f"{actors} actor(s): {args.n_users} sequences ({accepted} accepted, "
-                  f"{result.manifest['attempts']['attempts']} attempts) in {wall:.1f} s = {rates[actors]:.3f} seq/s")
+                  f"{result.manifest.attempts.attempts} attempts) in {wall:.1f} s = {rates[actors]:.3f} seq/s")
     print(f"2 actors / 1 actor: {rates[2] / rates[1]:.2f}x; synthetic logs byte-identical: {outputs[1] == outputs[2]}")
     ray.shutdown()
 

@@ -166,10 +166,16 @@ def main() -> int:
         print(f"{args.domain} has no table {', '.join(unknown)}; choose from main, cold, {', '.join(domain.shifts)}",
               file=sys.stderr)
         return 2
-    from behaviorlab.evaluate.scenarios import LLM_SOURCES, ExperimentConfig, run_experiment, summarise, write_subsets
+    from behaviorlab.evaluate.scenarios import (
+        LLM_SOURCES,
+        ExperimentConfig,
+        experiment_runs,
+        run_experiment,
+        summarise,
+        write_subsets,
+    )
     from behaviorlab.evaluate.shift import named_shift, scene_oracle, scene_split
     from behaviorlab.models.registry import model_class
-    from behaviorlab.report.run_files import experiment_runs
 
     split = _split(args.domain, data)
     settings = {"epochs": args.epochs, "patience": args.patience, "threads": args.threads, "max_len": domain.max_len,

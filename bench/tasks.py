@@ -26,7 +26,8 @@ import argparse
 import json
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,20 @@ def table(title: str, rows: Mapping[str, Mapping[str, float]]) -> None:
     from behaviorlab.cli.common import comparison_table
 
     console.print(comparison_table(title, rows))
+
+
+class Timer:
+    seconds: float = 0.0  # wall time of the timed block, once it ended
+
+
+@contextmanager
+def timed() -> Iterator[Timer]:
+    """Wall time of the block: `with timed() as t: ...`, then `t.seconds`."""
+    timer, started = Timer(), time.perf_counter()
+    try:
+        yield timer
+    finally:
+        timer.seconds = time.perf_counter() - started
 
 
 def with_genre(log: EventLog) -> EventLog:
@@ -86,9 +101,8 @@ def stage_ctr(args: argparse.Namespace) -> dict:
     config = load_config(CTRConfig, args.ctr_config, {"category_column": "genre", "max_examples": args.ctr_examples})
     if args.ctr_epochs is not None:
         config = config.model_copy(update={"epochs": args.ctr_epochs})
-    started = time.perf_counter()
-    model = CTRModel(config).fit(split.train, split.valid, progress=_epoch_printer("ctr"))
-    fit_s = time.perf_counter() - started
+    with timed() as fit:
+        model = CTRModel(config).fit(split.train, split.valid, progress=_epoch_printer("ctr"))
     targets = target_columns(model, examples)
 
     def scored(scores: np.ndarray) -> dict[str, float]:
@@ -101,7 +115,7 @@ def stage_ctr(args: argparse.Namespace) -> dict:
         return {"AUC s100": pooled_auc(scores, targets, 100, seed=0), "HR@10": full["HR@10"], "NDCG@10": full["NDCG@10"],
                 "HR@10 s100": sampled["HR@10 (sampled 100)"], "NDCG@10 s100": sampled["NDCG@10 (sampled 100)"]}
 
-    rows: dict[str, dict] = {"ctr": {**scored(model.logits(examples.histories)), "fit s": round(fit_s),
+    rows: dict[str, dict] = {"ctr": {**scored(model.logits(examples.histories)), "fit s": round(fit.seconds),
                                      "epoch": model.training_record_.best_epoch}}
     popularity = create_model("popularity").fit(split.train, split.valid)
     rows["pop."] = scored(popularity.predict_scores(examples))
@@ -122,35 +136,25 @@ def stage_ctr(args: argparse.Namespace) -> dict:
 
 def stage_gaps(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
-    from behaviorlab.evaluate.timing import gap_baselines, gap_metrics, gap_split
-    from behaviorlab.models.time_to_next import TimeToNextModel, WindowConfig
+    from behaviorlab.evaluate.timing import timing_gaps
+    from behaviorlab.models.time_to_next import FeatureTableConfig
 
     results = {}
     for name in ("foursquare-nyc", "kasteren"):
-        log = load(args.datasets / name)
-        model = TimeToNextModel(WindowConfig(epochs=40, batch_size=512, learning_rate=2e-3, patience=4))
-        train, valid, test = gap_split(model.features(log), log)
-        model.fit(train, valid)
-        rows = {"neural (MLP, L1 on log-seconds)": gap_metrics(test.target, model.predict_seconds(test)),
-                **gap_baselines(train, test)}
-        table(f"time to next event, {name}: temporal split, test {len(test):,} events (train {len(train):,})", rows)
-        results[name] = rows
+        result = timing_gaps(load(args.datasets / name), FeatureTableConfig(epochs=40, batch_size=512, learning_rate=2e-3, patience=4))
+        table(f"time to next event, {name}: temporal split, test {result.rows['test']:,} events "
+              f"(train {result.rows['train']:,})", result.test)
+        results[name] = result.test
     return results
 
 
 def stage_hourbin(args: argparse.Namespace) -> dict:
     from behaviorlab.datasets import load
-    from behaviorlab.evaluate.timing import hour_bin_baselines, hour_bin_metrics, hour_bin_split
-    from behaviorlab.models.time_to_next import NextHourBinModel
+    from behaviorlab.evaluate.timing import timing_hour_bin
 
-    log = load(args.datasets / "smartthings-fr")
-    model = NextHourBinModel()
-    train, valid, test = hour_bin_split(model.features(log), log)
-    model.fit(train, valid)
-    rows = {"neural (MLP, softmax)": hour_bin_metrics(model.predict_proba(test), test.target),
-            **hour_bin_baselines(train, test)}
-    table(f"next hour bin, SmartThings FR published split: test {len(test)} sequences (10th event)", rows)
-    return rows
+    result = timing_hour_bin(load(args.datasets / "smartthings-fr"))
+    table(f"next hour bin, SmartThings FR published split: test {result.rows['test']} sequences (10th event)", result.test)
+    return result.test
 
 
 def stage_daily(args: argparse.Namespace) -> dict:
@@ -162,11 +166,11 @@ def stage_daily(args: argparse.Namespace) -> dict:
 
     log = load(args.datasets / "foursquare-nyc")
     config = DailyCountsConfig(max_users=args.daily_users, min_events=20)
-    started = time.perf_counter()
-    report = compare_forecasters(log, config)
+    with timed() as compared:
+        report = compare_forecasters(log, config)
     table(f"daily check-ins per user, Foursquare NYC: {report.users} users, test tail {report.test_days[0]}.."
           f"{report.test_days[-1]}; ARIMA{report.arima_order} chosen on validation, {report.arima_failures} failed fits "
-          f"({time.perf_counter() - started:.0f} s)", report.metrics)
+          f"({compared.seconds:.0f} s)", report.metrics)
     return asdict(report)
 
 
@@ -180,17 +184,17 @@ def stage_anomaly(args: argparse.Namespace) -> dict:
     train, valid, test = split_logs(load(args.datasets / "smartthings-fr"))
     results = {}
     for name, overrides in (("markov", {}), ("gru4rec", {"epochs": args.neural_epochs})):
-        started = time.perf_counter()
-        model = create_model(name, **overrides).fit(train, last_event_examples(valid))
-        console.print(f"{name} fitted in {time.perf_counter() - started:.0f} s")
+        with timed() as fit:
+            model = create_model(name, **overrides).fit(train, last_event_examples(valid))
+        console.print(f"{name} fitted in {fit.seconds:.0f} s")
         for aggregate in ("max", "sum"):
-            started = time.perf_counter()
-            report = evaluate_detector(calibrated_detector(model, train, valid, AnomalyConfig(aggregate=aggregate)), test)
+            with timed() as evaluated:
+                report = evaluate_detector(calibrated_detector(model, train, valid, AnomalyConfig(aggregate=aggregate)), test)
             rows = {r.kind: {"anomalies": r.n_anomalies, "precision": r.precision, "recall": r.recall, "F1": r.f1}
                     for r in [*report.per_kind, report.overall]}
             table(f"anomaly detection, SmartThings FR test ({report.n_normal} normal sequences): {name} likelihood "
                   f"+ hour-bin term, {aggregate} over events, threshold {report.threshold:.2f} (F1-optimal on valid); "
-                  f"not injectable: {report.skipped} ({time.perf_counter() - started:.0f} s)", rows)
+                  f"not injectable: {report.skipped} ({evaluated.seconds:.0f} s)", rows)
             results[f"{name}/{aggregate}"] = {"threshold": report.threshold, "skipped": report.skipped, **rows}
     return results
 
@@ -209,14 +213,13 @@ def stage_zeroshot(args: argparse.Namespace) -> dict:
     sample = split.test.take(rows_index.tolist())
     llm = LLMConfig(model=args.llm, parallel=4, use_cache=False)
     model = ZeroShotLLMModel(ZeroShotConfig(llm=llm, top_k=5, max_tokens=160)).fit(split.train)
-    started = time.perf_counter()
-    ours = ranking_report(model, sample, ks=(1, 5))
-    seconds = time.perf_counter() - started
+    with timed() as scoring:
+        ours = ranking_report(model, sample, ks=(1, 5))
     model.backend.close()
     markov = ranking_report(create_model("markov").fit(split.train), sample, ks=(1, 5))
     keys = ("HR@1", "HR@5", "NDCG@5")
     failures = model.failure_report()
-    rows = {f"zero-shot {args.llm} (top 5 asked)": {**{k: ours[k] for k in keys}, "s/sequence": seconds / len(sample),
+    rows = {f"zero-shot {args.llm} (top 5 asked)": {**{k: ours[k] for k in keys}, "s/sequence": scoring.seconds / len(sample),
                                                      "failures": float(failures["failures"])},
             "markov (trained)": {k: markov[k] for k in keys}}
     table(f"zero-shot LLM, SmartThings FR: {len(sample)} seeded test sequences, 10th event from the first 9, "
@@ -266,9 +269,9 @@ def main() -> None:
     results = {}
     for name in args.stages.split(","):
         console.rule(name)
-        started = time.perf_counter()
-        results[name] = STAGES[name](args)
-        console.print(f"{name}: {time.perf_counter() - started:.0f} s")
+        with timed() as stage:
+            results[name] = STAGES[name](args)
+        console.print(f"{name}: {stage.seconds:.0f} s")
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2, default=str))
 

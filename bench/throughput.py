@@ -64,8 +64,8 @@ def main() -> int:
                 config = GenerateConfig(n_users=args.sequences, sequences_per_profile=k, seed=seed, llm=llm)
                 run = run_generation(train, args.out / f"k{k}-seed{seed}", config, backend)
                 fidelity = {row.name: row for row in fidelity_table(test, run.synthetic)}
-                rows[k].append({"manifest": run.manifest, "fidelity": fidelity})
-                print(f"round {seed} k={k}: {run.manifest['time']['accepted_sequences_per_minute']} sequences/min",
+                rows[k].append({"manifest": run.manifest.to_json(), "fidelity": fidelity})
+                print(f"round {seed} k={k}: {run.manifest.time.accepted_sequences_per_minute} sequences/min",
                       flush=True)
     finally:
         backend.close()

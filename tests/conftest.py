@@ -18,6 +18,18 @@ import numpy as np
 import polars as pl
 import pytest
 
+from behaviorlab.generate.manifest import (
+    AttemptCounts,
+    CopyFigures,
+    ExemplarFacts,
+    PrivacyFacts,
+    RunData,
+    RunManifest,
+    ScenarioFacts,
+    SyntheticFigures,
+    TimeFigures,
+    TokenFigures,
+)
 from behaviorlab.llm.base import ChatRequest, ChatResult, Completion, Failure
 from behaviorlab.schema import HOUR_BINS, WEEKDAYS, EventLog, Profile, Schema, Vocabulary
 
@@ -412,6 +424,28 @@ def write_tiny_real(folder: Path, rng: np.random.Generator) -> None:
                     writer.writerow([s, p, RUN_DAYS[day], RUN_BINS[(start + p // 3) % 8], action.split(":")[0], action])
 
 
+def tiny_run_manifest(log: EventLog, sequences_per_profile: int = 1) -> RunManifest:
+    """The manifest of the tiny run: figures as `generate/run.py` writes them, for 24 accepted sequences."""
+    sequences = log.n_users
+    return RunManifest(
+        config={"n_users": 24, "scenario": [], "grounding": "real", "sequences_per_profile": sequences_per_profile},
+        backend="embedded", model="test-model", seed=0,
+        data=RunData(schema=log.schema.model_dump(mode="json"), real_users=60, real_events=600),
+        sequence_length=10, scenario=ScenarioFacts(names=[], text="", bins=list(range(8)), days=list(range(7))),
+        population={"diversity": 0.5}, attempts=AttemptCounts(attempts=26, accepted=sequences, rejected=2, failed=0),
+        profiles=24 // sequences_per_profile, sequences_per_profile=sequences_per_profile,
+        validity_rate_before_repair=0.9, validity_rate_before_repair_of_completions=0.9, validity_rate_after_repair=0.92,
+        complete=True, issues={"unknown action code": 2}, domain_rules={"enforced": []},
+        tokens=TokenFigures(prompt=1234, completion=321, prompt_tokens_per_generated_event_compressed=5.1,
+                            prompt_tokens_per_generated_event_plain_json=12.3, compressed_over_plain=0.41,
+                            counted_with="embedded:test-model tokenizer (message text)"),
+        time=TimeFigures(llm_wall_s=60.0, this_invocation_wall_s=61.0, completion_tokens_per_s=5.35),
+        copies=CopyFigures(policy="flag", count=0, sequences=[]), outliers=None,
+        synthetic=SyntheticFigures(sequences=sequences, events=log.n_events, file="synthetic.parquet"),
+        privacy=PrivacyFacts(dp_epsilon=None, covers="nothing: no differential privacy requested", not_covered="exemplars"),
+        exemplars_in_prompts=ExemplarFacts(count=0, records=[]), finished_at="2026-01-01T00:00:00+00:00")
+
+
 def write_tiny_run(folder: Path, rng: np.random.Generator, *, sequences_per_profile: int = 1) -> None:
     """A run as `behaviorlab generate` writes it (generate/run.py): one sequence per profile with user id
     syn-<idx>, the real schema (split = "synthetic"), `run.sqlite` with a profiles table. With several
@@ -442,9 +476,7 @@ def write_tiny_run(folder: Path, rng: np.random.Generator, *, sequences_per_prof
 
     log = EventLog(pl.DataFrame(rows), schema, Vocabulary.from_actions(RUN_ACTIONS))
     write_event_log(log, folder / "synthetic.parquet")
-    manifest = {"backend": "embedded", "model": "test-model", "seed": 0, "config": {"n_users": 24, "scenario": []},
-                "tokens": {"prompt": 1234, "completion": 321}, "synthetic": {"sequences": 24, "file": "synthetic.parquet"}}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    tiny_run_manifest(log, sequences_per_profile).write(folder)
     db = sqlite3.connect(folder / "run.sqlite")
     db.execute("CREATE TABLE profiles (idx INTEGER PRIMARY KEY, profile TEXT NOT NULL, grounding TEXT NOT NULL)")
     db.executemany("INSERT INTO profiles VALUES (?, ?, '{}')", [(i, p.to_json()) for i, p in enumerate(profiles)])

@@ -6,7 +6,7 @@ import pytest
 
 from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.registry import create_model, model_names
-from behaviorlab.models.time_to_next import NextHourBinModel, TimeToNextModel, WindowConfig
+from behaviorlab.models.time_to_next import FeatureTableConfig, NextHourBinModel, TimeToNextModel
 
 
 @pytest.mark.parametrize("name", model_names())
@@ -22,7 +22,7 @@ def test_every_registered_model_refuses_to_predict_or_save_before_fit(name, tmp_
 @pytest.mark.parametrize("cls", [TimeToNextModel, NextHourBinModel])
 def test_the_timing_models_refuse_to_save_before_fit(cls, tmp_path) -> None:
     with pytest.raises(NotFittedError, match="not fitted yet"):
-        cls(WindowConfig()).save(tmp_path / "model")
+        cls(FeatureTableConfig()).save(tmp_path / "model")
 
 
 def test_not_fitted_is_a_model_error_with_advice() -> None:

@@ -11,15 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from behaviorlab.errors import EvaluationError
 
 if TYPE_CHECKING:
-    from behaviorlab.models.base import NextBehaviorModel
+    from behaviorlab.schema import Vocabulary
     from behaviorlab.sequences import NextEventExamples
+
+
+class ScoringModel(Protocol):
+    """What the model reports need of a fitted model (every `models.base.NextBehaviorModel` is one): metrics
+    sits above `models`, so it names the two members it calls instead of importing the model classes."""
+
+    @property
+    def vocabulary(self) -> Vocabulary: ...
+
+    def predict_scores(self, examples: NextEventExamples) -> np.ndarray: ...
 
 
 def _checked(scores: np.ndarray, targets: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +219,7 @@ def ranking_metrics(scores: np.ndarray, targets: Sequence[int] | np.ndarray, ks:
     return metrics_of_ranks(Ranks.of(scores, targets, negatives, np.random.default_rng(seed)), ks, negatives=negatives)
 
 
-def target_columns(model: NextBehaviorModel, examples: NextEventExamples) -> np.ndarray:
+def target_columns(model: ScoringModel, examples: NextEventExamples) -> np.ndarray:
     """int64 [N]: each target's score column in `model`'s vocabulary; unknown targets are an error."""
     vocabulary = model.vocabulary
     unknown = sorted({t for t in examples.targets if t not in vocabulary})
@@ -229,7 +239,7 @@ def chunk_rows(n_actions: int, cells: int = CHUNK_CELLS) -> int:
     return max(1, cells // max(n_actions, 1))
 
 
-def example_ranks(model: NextBehaviorModel, examples: NextEventExamples, *, negatives: int | None = None,
+def example_ranks(model: ScoringModel, examples: NextEventExamples, *, negatives: int | None = None,
                   seed: int = 0, cells: int = CHUNK_CELLS) -> Ranks:
     """The ranks of a fitted model's targets over `examples`, scored in blocks of examples (exact: the
     same ranks and sampled negatives as scoring every example at once)."""
@@ -245,7 +255,7 @@ def example_ranks(model: NextBehaviorModel, examples: NextEventExamples, *, nega
     return Ranks.concat(parts)
 
 
-def ranking_report(model: NextBehaviorModel, examples: NextEventExamples, ks: Iterable[int] = (1, 5, 10),
+def ranking_report(model: ScoringModel, examples: NextEventExamples, ks: Iterable[int] = (1, 5, 10),
                    *, negatives: int | None = None, seed: int = 0, cells: int = CHUNK_CELLS) -> dict[str, float]:
     """`ranking_metrics` of a fitted model on prediction examples (full ranking unless `negatives`),
     computed in blocks of at most `cells` scores, so memory does not grow with examples x actions."""

@@ -24,6 +24,8 @@ POSITION = "position"
 ACTION = "action"
 # The optional extra that carries a dataset's own split (SmartThings): each row's part, train, valid or test.
 SPLIT = "split"
+# The optional extra that groups a synthetic log's sequences by the profile that made them (a "person").
+PERSON = "profile_id"
 
 Domain = Literal["smart_home", "activity", "mobility", "app_usage", "items", "generic"]
 TimeKind = Literal["timestamp", "position"]

@@ -10,7 +10,6 @@ import pytest
 from behaviorlab.cli import main
 from behaviorlab.cli.generate import GenerateJob, training_log
 from behaviorlab.evaluate.synthetic import SyntheticEvaluation
-from behaviorlab.generate.run import GROUNDING_KEY
 
 
 def _run_grounded_on(template, subset, folder):
@@ -19,7 +18,7 @@ def _run_grounded_on(template, subset, folder):
     job = GenerateJob(data=subset, out=folder)
     shutil.copytree(template, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["data"] = {GROUNDING_KEY: training_log(job).digest()}
+    manifest["data"]["grounding_digest"] = training_log(job).digest()
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 

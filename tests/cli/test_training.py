@@ -16,10 +16,14 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+import typer
+from typer.testing import CliRunner
 
 import behaviorlab
 from behaviorlab.cli import main
+from behaviorlab.cli.training import TrainingFlags, with_training_flags
 from behaviorlab.datasets import write_event_log
+from behaviorlab.models.settings import TrainSettings
 from behaviorlab.schema import EventLog, Schema
 
 SOURCES = Path(behaviorlab.__file__).parent.parent
@@ -185,3 +189,33 @@ def test_training_flags_apply_to_every_torch_model_and_to_no_other(data, tmp_pat
     assert main(["train", "--model", "popularity", "--data", str(data["timed"]), "--out", str(tmp_path / "p"),
                  "--device", "cpu"]) == 2
     assert "--device does not apply to the popularity model" in " ".join(capsys.readouterr().err.split())
+
+
+def test_every_training_command_takes_the_one_declaration_of_the_flags() -> None:
+    import inspect
+    from dataclasses import fields
+
+    from behaviorlab.cli.models import train
+    from behaviorlab.cli.tasks import ctr_train, timing_daily, timing_gaps, timing_hour_bin
+    flags = [f.name for f in fields(TrainingFlags)]
+    for command in (train, ctr_train, timing_gaps, timing_hour_bin, timing_daily):
+        parameters = list(inspect.signature(command).parameters)
+        assert parameters[-len(flags):] == flags and "training" not in parameters, command.__name__
+        # the command's own source declares none of them: they come from TrainingFlags alone
+        own = inspect.signature(inspect.unwrap(command)).parameters
+        assert not set(flags) & set(own), command.__name__
+
+
+def test_the_flags_reach_the_command_as_one_record() -> None:
+    seen: list[TrainingFlags] = []  # the command's annotations are read in this module, as in cli/*.py
+    app = typer.Typer()
+
+    @app.command()
+    @with_training_flags
+    def fit(name: str, *, training: TrainingFlags) -> None:
+        seen.append(training)
+
+    result = CliRunner().invoke(app, ["x", "--epochs", "3", "--time-budget", "9.5", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert seen == [TrainingFlags(epochs=3, time_budget=9.5, resume=True)]
+    assert seen[0].overrides(TrainSettings, "sasrec") == {"epochs": 3, "max_train_seconds": 9.5}

@@ -26,8 +26,8 @@ def test_real_dataset_generates_a_log_with_its_schema(name, tmp_path, fake):
     backend = fake()
     result = run_generation(log, tmp_path, CONFIG, backend)
     assert result.synthetic.schema == log.schema
-    assert result.synthetic.n_users == 3 - result.manifest["outliers"]["dropped"]
+    assert result.synthetic.n_users == 3 - result.manifest.outliers.dropped
     assert set(result.synthetic.frame.get_column("action")) <= set(log.vocabulary.actions)
     prompt = backend.requests[0].messages[1].content
     assert "<data>" in prompt and "Legend:" in prompt
-    assert result.manifest["tokens"]["prompt_tokens_per_generated_event_compressed"] > 0  # real tokenizer: LLM tests
+    assert result.manifest.tokens.prompt_tokens_per_generated_event_compressed > 0  # real tokenizer: LLM tests

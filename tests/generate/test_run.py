@@ -10,7 +10,8 @@ import pytest
 from behaviorlab.datasets import read_event_log
 from behaviorlab.errors import GenerationError, LLMError
 from behaviorlab.generate.config import GenerateConfig
-from behaviorlab.generate.run import MANIFEST_FILE, PARQUET_FILE, STORE_FILE, request_seed, run_generation
+from behaviorlab.generate.manifest import MANIFEST_FILE
+from behaviorlab.generate.run import PARQUET_FILE, STORE_FILE, request_seed, run_generation
 from behaviorlab.llm.base import Failure
 from behaviorlab.schema import HOUR_BINS, WEEKDAYS, EventLog, Schema
 
@@ -26,7 +27,7 @@ def test_run_writes_log_store_and_manifest(tmp_path, tiny_log, fake):
     assert synthetic.schema == tiny_log.schema
     assert set(synthetic.frame.get_column("action")) <= set(tiny_log.vocabulary.actions)
     manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
-    assert manifest == result.manifest
+    assert manifest == result.manifest.to_json()
     assert manifest["validity_rate_before_repair"] == 1.0 and manifest["attempts"]["attempts"] == 6
     assert manifest["exemplars_in_prompts"]["count"] > 0
     assert manifest["data"]["grounding_digest"] == tiny_log.digest()  # what `experiment` pairs the run by
@@ -67,7 +68,7 @@ def test_position_only_logs_generate_codes_without_times(tmp_path, tiny_log, fak
     log = EventLog(tiny_log.frame.drop("weekday", "hour_bin"), schema, tiny_log.vocabulary)
     backend = fake()
     result = run_generation(log, tmp_path, CONFIG, backend)
-    assert result.synthetic.n_events == 24 and result.manifest["validity_rate_before_repair"] == 1.0
+    assert result.synthetic.n_events == 24 and result.manifest.validity_rate_before_repair == 1.0
     assert all("Times" not in r.messages[1].content for r in backend.requests)
 
 
@@ -99,7 +100,7 @@ def test_a_profile_that_never_succeeds_is_counted_not_filled(tmp_path, tiny_log,
     backend = fake(lambda request, call: "[]" if request.sampling.seed in {request_seed(0, 2, a) for a in range(3)}
                           else valid_answer(request))
     result = run_generation(tiny_log, tmp_path, CONFIG, backend)
-    assert result.manifest["sequences_missing"] == 1 and result.manifest["complete"]
+    assert result.manifest.sequences_missing == 1 and result.manifest.complete
     assert "syn-00002" not in result.synthetic.users() and result.synthetic.n_users == 5
 
 
@@ -116,7 +117,7 @@ def test_interrupted_run_resumes_to_the_same_output(tmp_path, tiny_log, fake, pe
     resumed = run_generation(tiny_log, tmp_path / "twice", config, resumed_backend)
     assert len(resumed_backend.requests) == left  # only the sequences the first batch did not finish
     assert resumed.synthetic.frame.equals(uninterrupted.synthetic.frame)
-    assert resumed.manifest["attempts"] == uninterrupted.manifest["attempts"]
+    assert resumed.manifest.attempts == uninterrupted.manifest.attempts
     assert (tmp_path / "once" / PARQUET_FILE).read_bytes() == (tmp_path / "twice" / PARQUET_FILE).read_bytes()
     again = fake()
     run_generation(tiny_log, tmp_path / "twice", config, again)
@@ -138,7 +139,7 @@ def test_a_backend_that_goes_down_stops_the_run_and_its_profiles_are_retried_on_
     back_up = fake()
     resumed = run_generation(tiny_log, tmp_path / "twice", CONFIG, back_up)
     assert len(back_up.requests) == 1 and back_up.requests[0].sampling.seed == request_seed(0, 5, 0)
-    assert resumed.manifest["complete"] and resumed.manifest["attempts"]["failed"] == 0
+    assert resumed.manifest.complete and resumed.manifest.attempts.failed == 0
     assert resumed.synthetic.frame.equals(uninterrupted.synthetic.frame)
 
 
@@ -163,7 +164,7 @@ def test_a_batch_that_fails_whole_the_same_way_is_the_backends_fault_and_is_not_
         assert 'structured_output = "prompt"' in info.value.hint
     assert _attempts_in_store(tmp_path) == 0 and not (tmp_path / MANIFEST_FILE).exists()
     resumed = run_generation(tiny_log, tmp_path, CONFIG, fake())  # the server, fixed
-    assert resumed.manifest["complete"] and resumed.manifest["attempts"] == {"attempts": 6, "accepted": 6,
+    assert resumed.manifest.complete and resumed.manifest.attempts.model_dump() == {"attempts": 6, "accepted": 6,
                                                                            "rejected": 0, "failed": 0}
 
 
@@ -175,7 +176,7 @@ def test_a_request_rejected_for_a_reason_of_its_own_stays_that_profiles_failure(
     assert _attempts_in_store(tmp_path / "one") == 7
     alone = run_generation(tiny_log, tmp_path / "alone", CONFIG.model_copy(update={"n_users": 1}),
                            fake(lambda request, call: too_long))
-    assert alone.manifest["attempts"]["failed"] == 3 and alone.manifest["sequences_missing"] == 1
+    assert alone.manifest.attempts.failed == 3 and alone.manifest.sequences_missing == 1
 
 
 def test_a_batch_of_bad_answers_once_the_schema_has_worked_is_recorded_as_bad_luck(tmp_path, tiny_log, fake,
@@ -184,7 +185,7 @@ def test_a_batch_of_bad_answers_once_the_schema_has_worked_is_recorded_as_bad_lu
     broken = Failure("invalid_output", "output breaks the schema at (root): [] is too short", output="[]")
     result = run_generation(tiny_log, tmp_path, CONFIG, fake(lambda request, call: broken if call in (4, 5)
                                                              else valid_answer(request)))
-    assert result.manifest["attempts"] == {"attempts": 8, "accepted": 6, "rejected": 0, "failed": 2}
+    assert result.manifest.attempts.model_dump() == {"attempts": 8, "accepted": 6, "rejected": 0, "failed": 2}
 
 
 def test_the_run_shows_what_the_backend_is_waiting_for(tmp_path, tiny_log, fake):
@@ -205,9 +206,9 @@ def test_partial_output_of_an_unfinished_run(tmp_path, tiny_log, fake):
     idle = fake()
     partial = run_generation(tiny_log, tmp_path, CONFIG, idle, partial=True)
     assert idle.requests == [] and partial.synthetic.n_users == 4
-    assert partial.manifest["complete"] is False and partial.manifest["pending_sequences"] == 2
+    assert partial.manifest.complete is False and partial.manifest.pending_sequences == 2
     finished = run_generation(tiny_log, tmp_path, CONFIG, fake())
-    assert finished.manifest["complete"] is True and finished.synthetic.n_users == 6
+    assert finished.manifest.complete is True and finished.synthetic.n_users == 6
 
 
 def test_other_settings_cannot_resume_a_run_and_the_refusal_names_them(tmp_path, tiny_log, fake):
@@ -238,7 +239,7 @@ def test_injection_text_in_action_names_stays_data(tmp_path, make_log, fake, val
     assert all(p.count("</data>") == 1 and p.count("<data>") == 1 for p in prompts)  # ...but only inside the block
     assert all(p.index("Ignore all") < p.index("</data>") for p in prompts if "Ignore all" in p)
     assert "HACKED" not in result.synthetic.frame.get_column("action").to_list()
-    assert result.manifest["attempts"]["rejected"] >= 1
+    assert result.manifest.attempts.rejected >= 1
 
 
 def _legend(prompt: str) -> dict[str, str]:
@@ -257,19 +258,19 @@ def test_copies_of_real_sequences_are_flagged_or_rejected(tmp_path, tiny_log, fa
         return json.dumps([codes[a] for a in window])
 
     flagged = run_generation(tiny_log, tmp_path / "flag", CONFIG, fake(copy_a_real_window))
-    copies = flagged.manifest["copies"]
-    assert copies["count"] == flagged.synthetic.n_users > 0  # every accepted sequence is a copy and is reported
+    copies = flagged.manifest.copies
+    assert copies.count == flagged.synthetic.n_users > 0  # every accepted sequence is a copy and is reported
     rejected = run_generation(tiny_log, tmp_path / "reject", CONFIG.model_copy(update={"copies": "reject"}),
                               fake(copy_a_real_window))
-    assert rejected.manifest["copies"]["count"] == copies["count"] and rejected.synthetic.n_users == 0
+    assert rejected.manifest.copies.count == copies.count and rejected.synthetic.n_users == 0
 
 
 def test_privacy_budget_noises_the_prompt_statistics_and_is_recorded(tmp_path, tiny_log, fake):
     exact, private = fake(), fake()
     run_generation(tiny_log, tmp_path / "exact", CONFIG, exact)
     result = run_generation(tiny_log, tmp_path / "dp", CONFIG.model_copy(update={"dp_epsilon": 0.05}), private)
-    assert result.manifest["privacy"]["dp_epsilon"] == 0.05
-    assert "exemplars" in result.manifest["privacy"]["not_covered"]
+    assert result.manifest.privacy.dp_epsilon == 0.05
+    assert "exemplars" in result.manifest.privacy.not_covered
     habits = [[line for line in r.messages[1].content.split("\n") if line.startswith("Habits")] for r in private.requests]
     exact_habits = [[line for line in r.messages[1].content.split("\n") if line.startswith("Habits")] for r in exact.requests]
     assert habits != exact_habits  # strong noise at epsilon 0.05 changes which transitions look habitual
@@ -316,8 +317,8 @@ def test_several_sequences_per_profile_share_the_prompt_up_to_their_times_and_re
         assert before == after and backend.requests[first].messages[0] == backend.requests[other].messages[0]
     assert result.synthetic.users() == [f"syn-{n:05d}" for n in range(7)]
     manifest = result.manifest
-    assert manifest["profiles"] == 3 and manifest["sequences_per_profile"] == 3 and manifest["complete"]
-    assert manifest["attempts"] == {"attempts": 7, "accepted": 7, "rejected": 0, "failed": 0}
+    assert manifest.profiles == 3 and manifest.sequences_per_profile == 3 and manifest.complete
+    assert manifest.attempts.model_dump() == {"attempts": 7, "accepted": 7, "rejected": 0, "failed": 0}
     db = sqlite3.connect(tmp_path / STORE_FILE)
     skeletons = [json.loads(g)["skeletons"] for (g,) in db.execute("SELECT grounding FROM profiles ORDER BY idx")]
     for number, ((index, slot), prompt) in enumerate(zip(keys, prompts, strict=True)):
@@ -336,5 +337,5 @@ def test_a_retry_asks_only_for_the_missing_sequence_and_computes_its_prompt_whol
     assert len(backend.requests) == 8
     retry, = (r for r in backend.requests if r.sampling.seed == request_seed(0, 0, 1, 1))
     assert retry.reuse_prefix is False and retry.messages == backend.requests[1].messages
-    assert result.manifest["attempts"] == {"attempts": 8, "accepted": 7, "rejected": 1, "failed": 0}
+    assert result.manifest.attempts.model_dump() == {"attempts": 8, "accepted": 7, "rejected": 1, "failed": 0}
     assert result.synthetic.n_users == 7

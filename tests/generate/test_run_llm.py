@@ -9,7 +9,8 @@ import pytest
 from behaviorlab.datasets import read_event_log
 from behaviorlab.errors import LLMError
 from behaviorlab.generate.config import GenerateConfig
-from behaviorlab.generate.run import MANIFEST_FILE, PARQUET_FILE, STORE_FILE, run_generation
+from behaviorlab.generate.manifest import MANIFEST_FILE
+from behaviorlab.generate.run import PARQUET_FILE, STORE_FILE, run_generation
 from behaviorlab.llm.config import LLMConfig
 
 pytestmark = pytest.mark.llm
@@ -27,8 +28,8 @@ def test_pipeline_end_to_end_with_the_small_model(tmp_path, tiny_log, smollm2_pa
     finally:
         backend.close()
     manifest = result.manifest
-    attempts = manifest["attempts"]
-    assert attempts["accepted"] + attempts["rejected"] + attempts["failed"] == attempts["attempts"] >= 3
+    attempts = manifest.attempts
+    assert attempts.accepted + attempts.rejected + attempts.failed == attempts.attempts >= 3
     # constrained decoding: every completion the model wrote parsed into legend codes of the right length
     db = sqlite3.connect(tmp_path / STORE_FILE)
     for (text,) in db.execute("SELECT completion FROM attempts WHERE completion IS NOT NULL"):
@@ -36,15 +37,15 @@ def test_pipeline_end_to_end_with_the_small_model(tmp_path, tiny_log, smollm2_pa
     synthetic = read_event_log(tmp_path / PARQUET_FILE)
     assert set(synthetic.frame.get_column("action")) <= set(tiny_log.vocabulary.actions)
     assert synthetic.n_events == 4 * synthetic.n_users
-    tokens = manifest["tokens"]
-    assert 0 < tokens["prompt_tokens_per_generated_event_compressed"] < tokens["prompt_tokens_per_generated_event_plain_json"]
-    assert manifest["outliers"]["scored"] == attempts["accepted"]  # copies are flagged, not dropped, by default
+    tokens = manifest.tokens
+    assert 0 < tokens.prompt_tokens_per_generated_event_compressed < tokens.prompt_tokens_per_generated_event_plain_json
+    assert manifest.outliers.scored == attempts.accepted  # copies are flagged, not dropped, by default
 
 
 def test_an_ungrounded_run_shows_no_real_record_and_the_experiment_reads_it_as_the_ablation(tmp_path, tiny_log,
                                                                                              smollm2_path):
+    from behaviorlab.evaluate.scenarios import experiment_runs
     from behaviorlab.llm.embedded import EmbeddedBackend
-    from behaviorlab.report.run_files import experiment_runs
 
     backend = EmbeddedBackend(smollm2_path, model="smollm2-135m", parallel=1, threads=1, context_per_slot=1024)
     try:
@@ -85,8 +86,8 @@ def test_a_server_that_is_down_stops_the_run_and_a_resume_against_the_live_serve
         result = run_generation(tiny_log, tmp_path, config, live)
     finally:
         server.close()
-    assert result.manifest["complete"] and result.manifest["attempts"]["failed"] == 0
-    assert result.manifest["attempts"]["attempts"] >= SMALL["n_users"]  # every profile was asked of the live server
+    assert result.manifest.complete and result.manifest.attempts.failed == 0
+    assert result.manifest.attempts.attempts >= SMALL["n_users"]  # every profile was asked of the live server
 
 
 def test_several_sequences_per_profile_reuse_the_prompt_prefix_with_the_small_model(tmp_path, tiny_log, smollm2_path):
@@ -101,13 +102,13 @@ def test_several_sequences_per_profile_reuse_the_prompt_prefix_with_the_small_mo
     finally:
         backend.close()
     one, three = runs[1].manifest, runs[3].manifest
-    assert three["profiles"] == 2 and three["attempts"]["attempts"] >= 6
+    assert three.profiles == 2 and three.attempts.attempts >= 6
     assert runs[3].synthetic.n_events == 4 * runs[3].synthetic.n_users
     # the server reports the prompt tokens it reused: none with one sequence per profile (the cache is off by
     # default); with three, the second and third prompts of a profile reuse all but their last lines
-    assert one["tokens"]["prefix_cache_hit_rate"] == 0.0
+    assert one.tokens.prefix_cache_hit_rate == 0.0
     db = sqlite3.connect(tmp_path / "3" / STORE_FILE)
     reuse = db.execute("SELECT slot, prompt_tokens, prefix_cached_tokens FROM attempts WHERE attempt = 0").fetchall()
     assert all(cached == 0 for slot, _, cached in reuse if slot == 0)
     assert all(cached > 0.7 * prompt for slot, prompt, cached in reuse if slot > 0)
-    assert three["tokens"]["prefix_cache_hit_rate"] > 0.4
+    assert three.tokens.prefix_cache_hit_rate > 0.4

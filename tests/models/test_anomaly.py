@@ -111,8 +111,6 @@ def test_save_load_round_trip(home, tmp_path):
 
 def test_bad_inputs_are_typed_errors(home):
     train, valid, _ = home
-    with pytest.raises(DataError, match="no 'split' column"):
-        split_logs(_without_split(train))
     with pytest.raises(DataError, match="no 'room'"):
         sequences_with_context(train, "room")
     detector = SequenceAnomalyDetector(create_model("markov").fit(train))
@@ -120,10 +118,3 @@ def test_bad_inputs_are_typed_errors(home):
     only_normal = sequences_with_context(valid, "hour_bin")
     with pytest.raises(EvaluationError, match="normal and anomalous"):
         detector.calibrate(only_normal)
-
-
-def _without_split(log):
-    from behaviorlab.schema import EventLog, Schema
-
-    schema = Schema.model_validate(log.schema.model_dump() | {"extras": {"hour_bin": "str"}})
-    return EventLog(log.frame.drop("split"), schema, log.vocabulary)

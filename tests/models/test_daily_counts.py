@@ -1,4 +1,5 @@
-"""Daily event counts: the count matrix, the honest tails, ARIMA order choice, and the neural forecaster."""
+"""Daily event counts: the count matrix, the honest tails, ARIMA order choice (the neural forecaster against the
+baselines: tests/evaluate/test_timing.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
-import torch
 
 from behaviorlab.errors import DataError
-from behaviorlab.evaluate.timing import compare_forecasters
 from behaviorlab.models.daily_counts import (
     DailyCountsConfig,
     arima_forecast,
@@ -73,24 +72,3 @@ def test_arima_order_is_chosen_on_validation():
     result = arima_forecast(data, config)
     assert result.order == min(config.arima_orders, key=lambda o: result.validation_mae[str(o)])
     assert result.forecast.shape == (4, 7) and (result.forecast >= 0).all() and result.arima_failures == 0
-
-
-def test_neural_model_learns_the_weekly_rhythm():
-    torch.set_num_threads(1)
-    counts = weekly_counts()
-    config = DailyCountsConfig(arima_orders=((1, 0, 0),), window=14,
-                               epochs=150, batch_size=64, learning_rate=5e-3, patience=15)
-    report = compare_forecasters(log_from_counts(counts), config)
-    metrics = report.metrics
-    assert set(metrics) == {"ARIMA(1, 0, 0)", "neural (MLP, Poisson)", "mean of last 14 days", "same weekday last week"}
-    assert report.users == 16 and report.test_days[0] == "2024-03-04" and len(report.test_days) == 7
-    neural = metrics["neural (MLP, Poisson)"]["MAE"]
-    assert neural < 0.7 * metrics["mean of last 14 days"]["MAE"]
-    assert neural < metrics["ARIMA(1, 0, 0)"]["MAE"]
-
-
-def test_seasonal_baseline_is_exact_on_a_periodic_series():
-    counts = np.tile(np.array([[1, 2, 3, 4, 5, 6, 7]]), (2, 6))
-    config = DailyCountsConfig(arima_orders=((1, 0, 0),), epochs=1)
-    report = compare_forecasters(log_from_counts(counts), config)
-    assert report.metrics["same weekday last week"] == {"MAE": 0.0, "RMSE": 0.0}

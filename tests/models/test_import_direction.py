@@ -1,4 +1,5 @@
-"""`evaluate` and `cli` import `models`, never the reverse: the estimators stand alone."""
+"""`evaluate` and `cli` import `models`, never the reverse: the estimators stand alone. The modules DESIGN
+lists above `models` (metrics, sequences, schema, ...) import none of the packages below them either."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from pathlib import Path
 import behaviorlab.models
 
 MODELS = Path(behaviorlab.models.__file__).parent
+PACKAGE = MODELS.parent
 FORBIDDEN = ("behaviorlab.evaluate", "behaviorlab.cli")
+# DESIGN's layers under the foundation modules: metrics.py is where models validate, so it cannot lean on them.
+BELOW_THE_FOUNDATION = ("behaviorlab.models", "behaviorlab.evaluate", "behaviorlab.generate", "behaviorlab.serve",
+                        "behaviorlab.report", "behaviorlab.cli")
+FOUNDATION = ("errors.py", "atomic.py", "schema.py", "sequences.py", "metrics.py", "config.py", "progress.py")
 
 
 def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
@@ -23,9 +29,9 @@ def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
     return found
 
 
-def _violations(source: str) -> list[str]:
+def _violations(source: str, forbidden: tuple[str, ...] = FORBIDDEN) -> list[str]:
     return [f"line {line}: {name}" for line, name in _imported_modules(ast.parse(source))
-            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)]
+            if any(name == f or name.startswith(f + ".") for f in forbidden)]
 
 
 def test_no_module_under_models_imports_evaluate_or_cli() -> None:
@@ -47,3 +53,9 @@ from behaviorlab.metrics import mae
 """
     assert _violations(source) == ["line 2: behaviorlab.evaluate.metrics", "line 3: behaviorlab.cli.common.progress_bar",
                                    "line 4: behaviorlab.evaluate", "line 6: behaviorlab.evaluate.timing.gap_split"]
+
+
+def test_the_foundation_modules_import_no_package_below_them() -> None:
+    problems = {name: found for name in FOUNDATION
+                if (found := _violations((PACKAGE / name).read_text("utf-8"), BELOW_THE_FOUNDATION))}
+    assert problems == {}

@@ -19,7 +19,7 @@ from behaviorlab.models.anomaly import AnomalyConfig, fit_detector, sequences_wi
 from behaviorlab.models.base import MANIFEST
 from behaviorlab.models.daily_counts import DailyCountsConfig, DailyCountsModel, daily_count_matrix
 from behaviorlab.models.registry import create_model, load_model, model_names
-from behaviorlab.models.time_to_next import NextHourBinModel, TimeToNextModel, WindowConfig
+from behaviorlab.models.time_to_next import FeatureTableConfig, NextHourBinModel, TimeToNextModel
 from behaviorlab.schema import EventLog, Schema
 from behaviorlab.sequences import leave_one_out
 
@@ -50,13 +50,13 @@ def next_behavior(name: str, config: dict[str, Any]) -> Callable[..., tuple[Any,
 
 def time_to_next(chain_log: Callable[..., EventLog], home: EventLog) -> tuple[Any, Callable[[Any], Any]]:
     log = timed_log()
-    model = TimeToNextModel(WindowConfig(**LOOP))
+    model = TimeToNextModel(FeatureTableConfig(**LOOP))
     table = model.features(log)
     return model.fit(table), lambda m: m.predict_seconds(m.features(log))
 
 
 def hour_bin(chain_log: Callable[..., EventLog], home: EventLog) -> tuple[Any, Callable[[Any], Any]]:
-    model = NextHourBinModel(WindowConfig(**LOOP))
+    model = NextHourBinModel(FeatureTableConfig(**LOOP))
     table = model.features(home)
     return model.fit(table), lambda m: m.predict_proba(m.features(home))
 

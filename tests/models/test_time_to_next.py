@@ -1,4 +1,5 @@
-"""Time-to-next regression and next-hour-bin classification: features, splits, learning, save/load."""
+"""Time-to-next regression and next-hour-bin classification: features, learning, save/load (their splits and
+baselines: tests/evaluate/test_timing.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from behaviorlab.evaluate.timing import (
     hour_bin_split,
 )
 from behaviorlab.models.time_to_next import (
+    FeatureTableConfig,
     NextHourBinModel,
     TimeToNextModel,
-    WindowConfig,
     gap_table,
     hour_bin_table,
 )
@@ -31,7 +32,7 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 # After each action the next event follows after about this many seconds.
 TYPICAL_GAP = {"wake": 600.0, "coffee": 1800.0, "leave": 9 * 3600.0, "return": 4 * 3600.0, "sleep": 8 * 3600.0}
 ROUTINE = ["wake", "coffee", "leave", "return", "sleep"]
-FAST = WindowConfig(history=2, hidden=32, epochs=40, batch_size=64, learning_rate=5e-3, patience=5)
+FAST = FeatureTableConfig(history=2, hidden=32, epochs=40, batch_size=64, learning_rate=5e-3, patience=5)
 
 
 def timed_log(rows: list[tuple[str, float, str]]) -> EventLog:
@@ -65,14 +66,6 @@ def test_gap_table_by_hand():
     assert gaps[:, 0] == pytest.approx([0.0, np.log1p(60), np.log1p(120)])
     assert missing[:, 0].tolist() == [1.0, 0.0, 0.0] and missing[:, 1].tolist() == [1.0, 1.0, 0.0]
     assert table.numeric[:, 4] == pytest.approx([0.0, np.log1p(60), (np.log1p(60) + np.log1p(120)) / 2])
-
-
-def test_gap_split_assigns_rows_by_the_predicted_event():
-    log = routine_log(n_users=3, days=10)
-    table = gap_table(log, log.vocabulary, history=2)
-    train, valid, test = gap_split(table, log, 0.1, 0.2)
-    assert len(train) + len(valid) + len(test) == len(table)
-    assert train.key.max() < valid.key.min() and valid.key.max() < test.key.min()
 
 
 def test_learns_action_dependent_gaps_and_round_trips(tmp_path):
@@ -119,7 +112,7 @@ def bin_log(n_per_split: tuple[int, int, int] = (300, 60, 60), seed: int = 0) ->
     return EventLog(pl.DataFrame(rows, schema=schema.dtypes()), schema, Vocabulary.from_actions(actions))
 
 
-def test_hour_bin_table_and_split_by_hand():
+def test_hour_bin_table_by_hand():
     log = bin_log((2, 1, 1))
     table = hour_bin_table(log, log.vocabulary, history=2)
     assert len(table) == 4 * 5                                    # every event after the first
@@ -128,9 +121,6 @@ def test_hour_bin_table_and_split_by_hand():
     assert table.categorical[row, 0] == log.vocabulary.id_of(first["action"][0]) and table.categorical[row, 1] == 0
     assert table.categorical[row, 2] == HOUR_BINS.index(first["hour_bin"][0]) + 1
     assert table.target[row] == HOUR_BINS.index(first["hour_bin"][1])
-    train, valid, test = hour_bin_split(table, log)
-    assert len(train) == 10 and len(valid) == 1 and len(test) == 1     # valid/test: the last event only
-    assert set(test.users) == {"test-0"} and test.key.tolist() == [0]
 
 
 def test_hour_bin_model_learns_and_beats_baselines(tmp_path):
@@ -147,15 +137,6 @@ def test_hour_bin_model_learns_and_beats_baselines(tmp_path):
     assert ours["accuracy"] > baselines["majority bin"]["accuracy"] + 0.4
     model.save(tmp_path / "bins")
     assert np.array_equal(NextHourBinModel.load(tmp_path / "bins").predict_proba(test), probabilities)
-
-
-def test_persistence_baseline_by_hand():
-    log = bin_log((3, 1, 1))
-    table = hour_bin_table(log, log.vocabulary, history=1)
-    train, _, test = hour_bin_split(table, log)
-    persistence = hour_bin_baselines(train, test)["previous event's bin"]["accuracy"]
-    expected = float(test.categorical[0, 1] - 1 == test.target[0])
-    assert persistence == expected
 
 
 def test_hour_bin_needs_the_column():

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from behaviorlab.datasets import write_event_log
-from behaviorlab.generate.run import MANIFEST_FILE, PARQUET_FILE, STORE_FILE
+from behaviorlab.generate.manifest import MANIFEST_FILE
+from behaviorlab.generate.run import PARQUET_FILE, STORE_FILE
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 N_USERS = 12  # a batch (8 by default) and a part of one, so a kill can fall between two batches

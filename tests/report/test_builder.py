@@ -11,9 +11,21 @@ import pytest
 from behaviorlab.datasets import ColumnMapping, ReadOptions, load
 from behaviorlab.errors import DataError
 from behaviorlab.evaluate.baselines import markov_synthetic
-from behaviorlab.evaluate.synthetic import SyntheticEvaluationConfig, evaluate_synthetic, train_and_holdout
-from behaviorlab.report.builder import Experiment, ReportData, build_report, render_report, write_report
-from behaviorlab.report.run_files import EVALUATION_FILE, read_run
+from behaviorlab.evaluate.synthetic import (
+    EVALUATION_FILE,
+    SyntheticEvaluationConfig,
+    evaluate_synthetic,
+    train_and_holdout,
+)
+from behaviorlab.generate.run_files import read_run
+from behaviorlab.report.builder import (
+    Experiment,
+    ReportData,
+    build_report,
+    profile_examples,
+    render_report,
+    write_report,
+)
 from behaviorlab.schema import ACTION, USER
 
 
@@ -39,7 +51,7 @@ def test_full_report_is_self_contained(tiny_run, tmp_path) -> None:
     evaluation = evaluate_synthetic(train, holdout, run.synthetic, run.profiles, baseline=baseline)
     assert all(row.baseline is not None for row in evaluation.fidelity + evaluation.privacy)
     data = ReportData(title="Tiny <run>", manifest=run.manifest, real=holdout, synthetic=run.synthetic,
-                      evaluation=evaluation, profiles=run.profile_examples(),
+                      evaluation=evaluation, profiles=profile_examples(run),
                       experiments=[Experiment("Scenarios", SUMMARY)])
     path = write_report(tmp_path / "out" / "report.html", data)
     html = path.read_text(encoding="utf-8")
@@ -67,21 +79,12 @@ def test_sections_without_inputs_are_left_out(tiny_run) -> None:
     assert "data:image/png" not in html and "Fidelity" not in html and "Run manifest" not in html
 
 
-def test_run_reader_matches_profiles_to_generated_sequences(tiny_run) -> None:
-    run = read_run(tiny_run.run)
-    assert run.manifest["model"] == "test-model"
-    assert sorted(run.profiles) == [f"syn-{i:05d}" for i in range(24)]
-    examples = run.profile_examples()
+def test_profile_examples_pair_each_profile_with_its_sequences(tiny_run, tmp_path, run_writer) -> None:
+    examples = profile_examples(read_run(tiny_run.run))
     assert [p.profile_id for p, _ in examples] == [f"p{i:03d}" for i in range(24)]
     assert all(len(seqs) == 1 and len(seqs[0]) == 10 for _, seqs in examples)
-    bare = read_run(tiny_run.run / "synthetic.parquet")
-    assert bare.manifest is None and bare.profiles == {}
-    assert bare.synthetic.frame.equals(run.synthetic.frame)
-
-
-def test_run_reader_groups_by_profile_id_column(tmp_path, run_writer) -> None:
-    run_writer(tmp_path / "run", np.random.default_rng(1), sequences_per_profile=3)
-    examples = read_run(tmp_path / "run").profile_examples()
+    run_writer(tmp_path / "grouped", np.random.default_rng(1), sequences_per_profile=3)
+    examples = profile_examples(read_run(tmp_path / "grouped"))
     assert len(examples) == 8 and all(len(seqs) == 3 for _, seqs in examples)
 
 

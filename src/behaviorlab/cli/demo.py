@@ -117,8 +117,8 @@ def _generate(dataset: Path, read: ReadOptions, run_dir: Path, n_users: int, mod
 
 def _evaluate(run_dir: Path, dataset: Path, read: ReadOptions, seed: int) -> None:
     from behaviorlab.cli.evaluation import print_evaluation
-    from behaviorlab.evaluate.synthetic import evaluate_against_real
-    from behaviorlab.report.run_files import EVALUATION_FILE, read_run
+    from behaviorlab.evaluate.synthetic import EVALUATION_FILE, evaluate_against_real
+    from behaviorlab.generate.run_files import read_run
 
     run = read_run(run_dir)
     result = evaluate_against_real(load_log(dataset, read), run.synthetic, run.profiles, seed=seed)
@@ -130,8 +130,7 @@ def _evaluate(run_dir: Path, dataset: Path, read: ReadOptions, seed: int) -> Non
 def _experiment(dataset: Path, read: ReadOptions, run_dir: Path, seeds: str, scenarios: str) -> None:
     from behaviorlab.cli.evaluation import print_summary, scenario_progress
     from behaviorlab.evaluate.experiment import experiment, experiment_setting
-    from behaviorlab.evaluate.scenarios import ExperimentConfig
-    from behaviorlab.report.run_files import experiment_runs
+    from behaviorlab.evaluate.scenarios import ExperimentConfig, experiment_runs
 
     config = ExperimentConfig(predictor="markov", fractions=(1.0,), seeds=tuple(int(s) for s in seeds.split(",")),
                               scenarios=tuple(scenarios.split(",")))

@@ -60,8 +60,8 @@ def evaluate_synthetic_command(
         "Also evaluate Markov-chain data of the same size, fitted to the real training part."))] = True,
 ) -> None:
     """Fidelity, diversity/personality and privacy of synthetic data, each beside a real-data reference."""
-    from behaviorlab.evaluate.synthetic import evaluate_against_real
-    from behaviorlab.report.run_files import EVALUATION_FILE, read_run
+    from behaviorlab.evaluate.synthetic import EVALUATION_FILE, evaluate_against_real
+    from behaviorlab.generate.run_files import read_run
 
     read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
     run = read_run(synthetic)
@@ -147,8 +147,7 @@ def experiment_command(
     share of the gap to the oracle it closes, and whether it wins over the Markov source and the real->real control.
     """
     from behaviorlab.evaluate.experiment import experiment, experiment_setting
-    from behaviorlab.evaluate.scenarios import ExperimentConfig
-    from behaviorlab.report.run_files import experiment_runs
+    from behaviorlab.evaluate.scenarios import ExperimentConfig, experiment_runs
 
     read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
     overrides: dict[str, Any] = {

@@ -151,24 +151,26 @@ def _generate_run(job: GenerateJob, partial: bool, engine: str) -> None:
             result = run_generation(log, job.out, job.generate, llm, progress=report, partial=partial)
     finally:
         llm.close()
+    from behaviorlab.generate.manifest import MANIFEST_FILE
+
     manifest = result.manifest
-    tokens = manifest["tokens"]
-    console.print(f"[bold]{manifest['synthetic']['sequences']}[/] synthetic sequences -> {job.out / manifest['synthetic']['file']}")
-    console.print(f"validity before repair {manifest['validity_rate_before_repair']:.1%}, after repair "
-                  f"{manifest['validity_rate_after_repair']:.1%}; failed {manifest['attempts']['failed']}, "
-                  f"rejected {manifest['attempts']['rejected']}; verbatim copies of a real window {manifest['copies']['count']}; "
-                  f"outliers dropped {manifest['outliers']['dropped'] if manifest['outliers'] else 0}", highlight=False)
-    console.print(f"prompt tokens per generated event: {tokens['prompt_tokens_per_generated_event_compressed']} compressed vs "
-                  f"{tokens['prompt_tokens_per_generated_event_plain_json']} plain JSON "
-                  f"({tokens['compressed_over_plain']:.0%})", highlight=False)
-    missing = manifest["sequences_missing"]
+    tokens, attempts = manifest.tokens, manifest.attempts
+    console.print(f"[bold]{manifest.synthetic.sequences}[/] synthetic sequences -> {job.out / manifest.synthetic.file}")
+    console.print(f"validity before repair {manifest.validity_rate_before_repair:.1%}, after repair "
+                  f"{manifest.validity_rate_after_repair:.1%}; failed {attempts.failed}, "
+                  f"rejected {attempts.rejected}; verbatim copies of a real window {manifest.copies.count}; "
+                  f"outliers dropped {manifest.outliers.dropped if manifest.outliers else 0}", highlight=False)
+    console.print(f"prompt tokens per generated event: {tokens.prompt_tokens_per_generated_event_compressed} compressed vs "
+                  f"{tokens.prompt_tokens_per_generated_event_plain_json} plain JSON "
+                  f"({tokens.compressed_over_plain:.0%})", highlight=False)
+    missing = manifest.sequences_missing
     if missing:
         console.print(f"[yellow]{missing} of {job.generate.n_users} sequences were not made[/]: no valid answer in "
                       f"{job.generate.max_attempts} attempts each; the manifest's issues say why.", highlight=False)
-    if not manifest["complete"]:
-        console.print(f"[yellow]partial:[/] {manifest['pending_sequences']} sequences still to generate; "
+    if not manifest.complete:
+        console.print(f"[yellow]partial:[/] {manifest.pending_sequences} sequences still to generate; "
                       "re-run without --partial to complete the run.")
-    console.print(f"manifest: {job.out / 'manifest.json'}", highlight=False)
+    console.print(f"manifest: {job.out / MANIFEST_FILE}", highlight=False)
 
 
 profiles_app = typer.Typer(help="Simulated populations: sample profiles and measure their diversity.", no_args_is_help=True)

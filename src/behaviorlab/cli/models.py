@@ -33,17 +33,12 @@ from behaviorlab.cli.common import (
 )
 from behaviorlab.cli.training import (
     CHECKPOINT_FILE,
-    DeviceOption,
-    EpochsOption,
-    PatienceOption,
-    ResumeOption,
-    ThreadsOption,
-    TimeBudgetOption,
+    TrainingFlags,
     print_training_warnings,
     save_trained,
-    training_overrides,
     training_progress,
     training_run,
+    with_training_flags,
 )
 from behaviorlab.datasets import ReadOptions
 from behaviorlab.errors import ConfigError, ModelError
@@ -59,6 +54,7 @@ def _load_split(data: Path, read: ReadOptions, split: str | None) -> tuple[str, 
 
 
 @app.command("train")
+@with_training_flags
 def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (popularity, markov, gru4rec, lstm, sasrec, ...).")],
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The behavior log (any format `behaviorlab data` reads).")],
@@ -73,13 +69,9 @@ def train(
     item_attributes: ItemAttributesOption = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Train a next-behavior model on the train part of a split; early stopping on its validation part.
 
@@ -98,10 +90,10 @@ def train(
 
     read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
     cls = model_class(model)
-    overrides = {"seed": seed} | training_overrides(cls.config_class, model, epochs=epochs, threads=threads,
-                                                    patience=patience, time_budget=time_budget, device=device)
+    overrides = {"seed": seed} | training.overrides(cls.config_class, model)
     instance = cls(load_config(cls.config_class, config, overrides))
     learned = isinstance(instance.config, TrainSettings)  # trains in epochs, through the shared loop
+    resume = training.resume
     with training_run(out, model, resumable=learned, resume=resume) as checkpoint:
         split_name, parts = _load_split(data, read, split)
         console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")

@@ -7,6 +7,7 @@ test part scored once), prints a table and optionally writes the results as JSON
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,17 +34,12 @@ from behaviorlab.cli.common import (
     write_json,
 )
 from behaviorlab.cli.training import (
-    DeviceOption,
-    EpochsOption,
-    PatienceOption,
-    ResumeOption,
-    ThreadsOption,
-    TimeBudgetOption,
+    TrainingFlags,
     print_training_warnings,
     save_trained,
-    training_overrides,
     training_progress,
     training_run,
+    with_training_flags,
 )
 from behaviorlab.datasets import ReadOptions
 from behaviorlab.errors import ConfigError
@@ -86,6 +82,7 @@ def _ctr_split(data: Path, read: ReadOptions, split: str, value_column: str | No
 
 
 @ctr_app.command("train")
+@with_training_flags
 def ctr_train(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The interaction log (items as actions).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the model in.")],
@@ -103,13 +100,9 @@ def ctr_train(
     item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Train the CTR model on the train part; early stopping on the validation pairs.
 
@@ -120,12 +113,11 @@ def ctr_train(
     from behaviorlab.models.ctr import CTRConfig, CTRModel
 
     read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
-    flags = training_overrides(CTRConfig, "ctr", epochs=epochs, threads=threads, patience=patience,
-                               time_budget=time_budget, device=device)
+    flags = training.overrides(CTRConfig, "ctr")
     settings = load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
                                                "max_examples": max_examples} | flags)
     model = CTRModel(settings)
-    with training_run(out, "ctr", resumable=True, resume=resume) as checkpoint:
+    with training_run(out, "ctr", resumable=True, resume=training.resume) as checkpoint:
         parts = _ctr_split(data, read, split, value_column, min_value)
         with training_progress("training ctr") as report:
             model.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
@@ -171,16 +163,18 @@ def ctr_evaluate(
 # ---------------------------------------------------------------- timing
 
 
-def _window_config(config: Path | None, seed: int | None, history: int | None, **flags: Any) -> Any:
-    """The window models' config: the TOML file, then --seed, --history and the training flags."""
+def _feature_table_config(config: Path | None, seed: int | None, history: int | None, training: TrainingFlags) -> Any:
+    """The config of timing gaps / hour-bin (FeatureTableConfig): the TOML file, then --seed, --history and the
+    training flags."""
     from behaviorlab.config import load_config
-    from behaviorlab.models.time_to_next import WindowConfig
+    from behaviorlab.models.time_to_next import FeatureTableConfig
 
-    overrides = {"seed": seed, "history": history} | training_overrides(WindowConfig, "window", **flags)
-    return load_config(WindowConfig, config, overrides)
+    overrides = {"seed": seed, "history": history} | training.overrides(FeatureTableConfig, "timing")
+    return load_config(FeatureTableConfig, config, overrides)
 
 
 @timing_app.command("gaps")
+@with_training_flags
 def timing_gaps(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="A log with timestamps.")],
     valid_ratio: Annotated[float, typer.Option(help="Share of events (newest but the test ones) for validation.")] = 0.1,
@@ -195,35 +189,36 @@ def timing_gaps(
     item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
     from behaviorlab.evaluate.timing import timing_gaps as run
 
     log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
-    settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
-                              time_budget=time_budget, device=device)
-    with _optional_run(out, "time-to-next", resume) as checkpoint, training_progress("training time-to-next") as report:
-        result = run(log, settings, valid_ratio, test_ratio, report, checkpoint=checkpoint)
+    _timing_task("time-to-next", lambda settings, report, checkpoint: run(log, settings, valid_ratio, test_ratio, report,
+                                                                           checkpoint=checkpoint),
+                 _feature_table_config(config, seed, history, training), training, out, json_out,
+                 lambda rows: f"time to next event: test ({rows['test']:,} events, temporal split)")
+
+
+def _timing_task(task: str, run: Callable[[Any, Any, Path | None], Any], settings: Any, training: TrainingFlags,
+                 out: Path | None, json_out: Path | None, title: Callable[[dict[str, int]], str]) -> None:
+    """What `timing gaps` and `timing hour-bin` share: `run(settings, progress, checkpoint)` (an evaluate.timing
+    call) with a bar and the checkpoint of --out, then save the model and print the comparison."""
+    with _optional_run(out, task, training.resume) as checkpoint, training_progress(f"training {task}") as report:
+        result = run(settings, report, checkpoint)
         if out is not None:
             save_trained(result.model, out, checkpoint)
-    _print_timing(result, f"time to next event: test ({result.rows['test']:,} events, temporal split)", out, json_out)
-
-
-def _print_timing(result: Any, title: str, out: Path | None, json_out: Path | None) -> None:
-    console.print(comparison_table(title, result.test))
+    console.print(comparison_table(title(result.rows), result.test))
     if out is not None:
         console.print(f"Saved the model to {out}")
     write_json(json_out, {"task": result.task, "rows": result.rows, "test": result.test})
 
 
 @timing_app.command("hour-bin")
+@with_training_flags
 def timing_hour_bin(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="A log with an hour_bin column (e.g. SmartThings).")],
     history: HistoryOption = None,
@@ -236,28 +231,21 @@ def timing_hour_bin(
     item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
     from behaviorlab.evaluate.timing import timing_hour_bin as run
 
     log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
-    settings = _window_config(config, seed, history, epochs=epochs, threads=threads, patience=patience,
-                              time_budget=time_budget, device=device)
-    with _optional_run(out, "next-hour-bin", resume) as checkpoint, training_progress("training next-hour-bin") as report:
-        result = run(log, settings, report, checkpoint=checkpoint)
-        if out is not None:
-            save_trained(result.model, out, checkpoint)
-    _print_timing(result, f"next hour bin: test ({result.rows['test']:,} events)", out, json_out)
+    _timing_task("next-hour-bin", lambda settings, report, checkpoint: run(log, settings, report, checkpoint=checkpoint),
+                 _feature_table_config(config, seed, history, training), training, out, json_out,
+                 lambda rows: f"next hour bin: test ({rows['test']:,} events)")
 
 
 @timing_app.command("daily")
+@with_training_flags
 def timing_daily(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="A log with timestamps.")],
     horizon: Annotated[int | None, typer.Option(help="Days in the validation and in the test tail.")] = None,
@@ -273,13 +261,9 @@ def timing_daily(
     item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
-    epochs: EpochsOption = None,
-    threads: ThreadsOption = None,
-    patience: PatienceOption = None,
-    time_budget: TimeBudgetOption = None,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
     json_out: JsonOption = None,
+    *,
+    training: TrainingFlags,
 ) -> None:
     """Forecast per-user daily event counts: ARIMA (order chosen on validation) vs a neural model."""
     from dataclasses import asdict
@@ -288,13 +272,12 @@ def timing_daily(
     from behaviorlab.evaluate.timing import compare_forecasters
     from behaviorlab.models.daily_counts import DailyCountsConfig, DailyCountsModel
 
-    flags = training_overrides(DailyCountsConfig, "daily counts", epochs=epochs, threads=threads, patience=patience,
-                               time_budget=time_budget, device=device)
+    flags = training.overrides(DailyCountsConfig, "daily counts")
     settings = load_config(DailyCountsConfig, config, {
         "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users} | flags)
     log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
     neural = DailyCountsModel(settings)
-    with _optional_run(out, "daily-counts", resume) as checkpoint, training_progress("fitting ARIMA per user") as report:
+    with _optional_run(out, "daily-counts", training.resume) as checkpoint, training_progress("fitting ARIMA per user") as report:
         result = compare_forecasters(log, settings, progress=report, neural=neural, checkpoint=checkpoint)
         if out is not None:
             save_trained(neural, out, checkpoint)

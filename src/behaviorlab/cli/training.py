@@ -3,16 +3,21 @@ the progress of a run.
 
 Every torch model's config is a TrainSettings, so the same flags (--epochs, --patience, --time-budget,
 --device, --threads) override it in every command that trains one, the same --resume continues
-its checkpoint (OUT/checkpoint.pt), and the same `training_progress` shows it.
+its checkpoint (OUT/checkpoint.pt), and the same `training_progress` shows it. They are declared once,
+as TrainingFlags' fields; a command takes them with `@with_training_flags` and reads them as its
+`training` argument.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
@@ -40,17 +45,49 @@ ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the inter
                                                              "run saved in --out (same data and settings).")]
 
 
-def training_overrides(config_class: type[StrictConfig], model: str, *, epochs: int | None = None,
-                       threads: int | None = None, patience: int | None = None, time_budget: float | None = None,
-                       device: str | None = None) -> dict[str, Any]:
-    """The given training flags as config keys; they exist only for models that train in epochs."""
-    flags = {"--epochs": ("epochs", epochs), "--threads": ("threads", threads), "--patience": ("patience", patience),
-             "--time-budget": ("max_train_seconds", time_budget), "--device": ("device", device)}
-    given = {flag: (key, value) for flag, (key, value) in flags.items() if value is not None}
-    if given and not issubclass(config_class, TrainSettings):
-        raise ConfigError(f"{'/'.join(given)} {'does' if len(given) == 1 else 'do'} not apply to the {model} model",
-                          hint=f"Drop {'it' if len(given) == 1 else 'them'}.")
-    return dict(given.values())
+@dataclass(frozen=True)
+class TrainingFlags:
+    """The training flags of one command line, as `with_training_flags` hands them to the command."""
+
+    epochs: EpochsOption = None
+    threads: ThreadsOption = None
+    patience: PatienceOption = None
+    time_budget: TimeBudgetOption = None
+    device: DeviceOption = None
+    resume: ResumeOption = False
+
+    def overrides(self, config_class: type[StrictConfig], model: str) -> dict[str, Any]:
+        """The given flags as config keys (--resume is not one); they exist only for models that train in epochs."""
+        flags = {"--epochs": ("epochs", self.epochs), "--threads": ("threads", self.threads),
+                 "--patience": ("patience", self.patience), "--time-budget": ("max_train_seconds", self.time_budget),
+                 "--device": ("device", self.device)}
+        given = {flag: (key, value) for flag, (key, value) in flags.items() if value is not None}
+        if given and not issubclass(config_class, TrainSettings):
+            raise ConfigError(f"{'/'.join(given)} {'does' if len(given) == 1 else 'do'} not apply to the {model} model",
+                              hint=f"Drop {'it' if len(given) == 1 else 'them'}.")
+        return dict(given.values())
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def with_training_flags(command: Command) -> Command:
+    """Give a typer command the training flags, declared once here (TrainingFlags' fields): the command takes
+    them as one keyword argument, `training: TrainingFlags`, and its --help lists them after its own options."""
+    signature = inspect.signature(command, eval_str=True)  # typer reads the evaluated Annotated types
+    own = [p for name, p in signature.parameters.items() if name != "training"]
+    types = get_type_hints(TrainingFlags, include_extras=True)  # the Annotated option types, not their names
+    flags = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=types[f.name])
+             for f in fields(TrainingFlags)]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        training = TrainingFlags(**{f.name: kwargs.pop(f.name) for f in fields(TrainingFlags)})
+        return command(*args, training=training, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *flags])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *flags]} | {"return": signature.return_annotation}
+    return wrapper  # type: ignore[return-value]
 
 
 @contextmanager

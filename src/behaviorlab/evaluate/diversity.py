@@ -16,17 +16,15 @@ import numpy as np
 
 from behaviorlab.errors import EvaluationError
 from behaviorlab.evaluate.fidelity import MetricRow, jensen_shannon, matched_samples, ngrams
-from behaviorlab.schema import ACTION, USER, EventLog, Profile
-
-PERSON_COLUMN = "profile_id"
+from behaviorlab.schema import ACTION, PERSON, USER, EventLog, Profile
 
 
 def person_sequences(log: EventLog) -> dict[str, list[list[str]]]:
     """{person: [sequence, ...]}: one sequence per user id, grouped by `profile_id` when present."""
     person_of: Mapping[str, str]
-    if PERSON_COLUMN in log.frame.columns:
-        pairs = log.frame.select(USER, PERSON_COLUMN).unique(maintain_order=True)
-        person_of = dict(zip(pairs.get_column(USER).to_list(), pairs.get_column(PERSON_COLUMN).to_list()))
+    if PERSON in log.frame.columns:
+        pairs = log.frame.select(USER, PERSON).unique(maintain_order=True)
+        person_of = dict(zip(pairs.get_column(USER).to_list(), pairs.get_column(PERSON).to_list()))
     else:
         person_of = {u: u for u in log.users()}
     grouped: dict[str, list[list[str]]] = {}

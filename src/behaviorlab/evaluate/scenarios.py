@@ -49,6 +49,7 @@ from behaviorlab.evaluate.utility import (
     check_scenarios,
     train_scenario,
 )
+from behaviorlab.generate.run_files import read_run
 from behaviorlab.models.base import NextBehaviorModel
 from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import USER, EventLog, digest
@@ -90,6 +91,14 @@ class SyntheticRun:
     log: EventLog
     grounding_digest: str | None
     source: Source = "llm"  # "llm_ungrounded" for a run generated without grounding
+
+
+def experiment_runs(paths: Sequence[str | Path]) -> list[SyntheticRun]:
+    """Generation runs (directories or synthetic Parquet files) as the experiment takes them: log, grounding
+    digest, and source ("llm", or "llm_ungrounded" for a run generated without grounding)."""
+    runs = [(path, read_run(path)) for path in paths]
+    return [SyntheticRun(str(path), run.synthetic, run.grounding_digest, "llm" if run.grounded else "llm_ungrounded")
+            for path, run in runs]
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from behaviorlab.evaluate.privacy import PrivacyConfig, privacy_table
 from behaviorlab.schema import ACTION, SPLIT, USER, EventLog, Profile
 from behaviorlab.sequences import published_parts
 
+EVALUATION_FILE = "evaluation.json"  # evaluate-synthetic's results, by default beside the run they evaluate
+
 
 class SyntheticEvaluationConfig(StrictConfig):
     fidelity: FidelityConfig = Field(default_factory=FidelityConfig)

@@ -31,9 +31,9 @@ from behaviorlab.models.daily_counts import (
 from behaviorlab.models.time_to_next import (
     SECONDS_PER_HOUR,
     FeatureTable,
+    FeatureTableConfig,
     NextHourBinModel,
     TimeToNextModel,
-    WindowConfig,
 )
 from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import HOUR_BINS, SPLIT, USER, EventLog
@@ -169,22 +169,22 @@ def _compare(task: str, model: TimeToNextModel | NextHourBinModel, parts: tuple[
                         {neural: dict(score(test)), **baselines(train, test)})
 
 
-def timing_gaps(log: EventLog, config: WindowConfig | None = None, valid_ratio: float = 0.1, test_ratio: float = 0.1,
+def timing_gaps(log: EventLog, config: FeatureTableConfig | None = None, valid_ratio: float = 0.1, test_ratio: float = 0.1,
                 progress: ProgressReporter | None = None, checkpoint: str | Path | None = None) -> TimingResult:
     """Time to each user's next event on a temporal split (`gap_split`): MAE/RMSE against the baselines.
     `checkpoint` makes the training resumable (TimeToNextModel.fit); the fitted model is `result.model`."""
-    model = TimeToNextModel(config or WindowConfig())
+    model = TimeToNextModel(config or FeatureTableConfig())
     parts = gap_split(model.features(log), log, valid_ratio, test_ratio)
     return _compare("time-to-next", model, parts, "neural (MLP, L1 on log-seconds)",
                     lambda test: gap_metrics(test.target, model.predict_seconds(test)), gap_baselines, progress,
                     checkpoint)
 
 
-def timing_hour_bin(log: EventLog, config: WindowConfig | None = None, progress: ProgressReporter | None = None,
+def timing_hour_bin(log: EventLog, config: FeatureTableConfig | None = None, progress: ProgressReporter | None = None,
                     checkpoint: str | Path | None = None) -> TimingResult:
     """The next event's 3-hour bin on the published split, else leave-one-out (`hour_bin_split`): accuracy
     and macro recall against the baselines. `checkpoint` makes the training resumable (NextHourBinModel.fit)."""
-    model = NextHourBinModel(config or WindowConfig())
+    model = NextHourBinModel(config or FeatureTableConfig())
     parts = hour_bin_split(model.features(log), log)
     return _compare("next-hour-bin", model, parts, "neural (MLP, softmax)",
                     lambda test: hour_bin_metrics(model.predict_proba(test), test.target), hour_bin_baselines,

@@ -12,11 +12,12 @@ Usage (the CLI's `behaviorlab generate` does the same)::
     backend = create_backend(config.llm)
     result = run_generation(real, "/work/runs/night", config, backend)   # re-run to resume
     result.synthetic       # EventLog with the real log's schema; also run dir/synthetic.parquet
-    result.manifest        # validity before/after repair, tokens (compressed vs plain JSON), privacy, exemplars
+    result.manifest        # a RunManifest: validity before/after repair, tokens (compressed vs plain JSON), privacy, exemplars
 
 Stages: `profiles` samples a population and grounds each profile on its nearest real users;
 `grounding` picks SPPC exemplars, habits, a legend and a time skeleton (the weekday and hour bin of
 every event, sampled from real counts); `prompts` renders the template files; `output` builds the JSON
 schema (action codes only) and checks/repairs completions; `rules` holds domain rules;
-`outliers` filters with a Markov model; `store` and `run` make the run resumable and deterministic.
+`outliers` filters with a Markov model; `store` and `run` make the run resumable and deterministic;
+`manifest` is the run's typed record and `run_files` reads a run directory back (evaluation, report).
 """

@@ -38,16 +38,30 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from behaviorlab.atomic import exclusive_writer, write_text_atomic
+from behaviorlab.atomic import exclusive_writer
 from behaviorlab.compress.encode import CodeBook
 from behaviorlab.compress.tokens import PromptCost, message_tokens
-from behaviorlab.errors import GenerationError, LLMError
+from behaviorlab.errors import DataError, GenerationError, LLMError
 from behaviorlab.generate.config import GenerateConfig
 from behaviorlab.generate.grounding import Grounding, TimeSlot, ground_profile, neighbourhood_stats
+from behaviorlab.generate.manifest import (
+    AttemptCounts,
+    CopyFigures,
+    ExemplarFacts,
+    OutlierFigures,
+    PrivacyFacts,
+    RunData,
+    RunManifest,
+    ScenarioFacts,
+    SyntheticFigures,
+    TimeFigures,
+    TokenFigures,
+)
 from behaviorlab.generate.outliers import markov_outliers
 from behaviorlab.generate.output import check_completion, output_schema
 from behaviorlab.generate.prompts import build_messages
 from behaviorlab.generate.rules import DomainRules
+from behaviorlab.generate.run_files import GENERATED_USER
 from behaviorlab.generate.scenario import Scenario, parse_scenario
 from behaviorlab.generate.store import (
     STORE_FORMAT,
@@ -67,8 +81,7 @@ from behaviorlab.profiles.sampling import PopulationConfig, sample_population
 from behaviorlab.progress import ProgressReporter
 from behaviorlab.schema import ACTION, HOUR_BINS, TIMESTAMP, USER, WEEKDAYS, EventLog, Population, Profile
 
-STORE_FILE, PARQUET_FILE, MANIFEST_FILE = "run.sqlite", "synthetic.parquet", "manifest.json"
-GROUNDING_KEY = "grounding_digest"  # manifest["data"][GROUNDING_KEY]: EventLog.digest() of the grounding log
+STORE_FILE, PARQUET_FILE = "run.sqlite", "synthetic.parquet"
 # Failures that say the backend itself is down (left after the backend's own retries), not that this
 # profile's attempt went wrong: they are not recorded as attempts, and the run stops so that a re-run
 # retries those profiles once the server is back.
@@ -125,7 +138,7 @@ def _fingerprint(config: GenerateConfig, log: EventLog, model: str) -> str:
 class RunResult:
     out_dir: Path
     synthetic: EventLog
-    manifest: dict[str, Any]
+    manifest: RunManifest
 
 
 class RunContext:
@@ -418,7 +431,7 @@ def _synthetic_log(ctx: RunContext, sequences: dict[int, list[list[Any]]]) -> Ev
             if weekday is not None and previous_day is not None:
                 day_offset += (weekday - previous_day) % 7
             previous_day = weekday if weekday is not None else previous_day
-            rows[USER].append(f"syn-{index:05d}")
+            rows[USER].append(GENERATED_USER.format(index=index))
             rows[ACTION].append(action)
             minute = 180 * seen_in_slot[(weekday, hour_bin)] // max(slot_counts[(weekday, hour_bin)], 1)
             seen_in_slot[(weekday, hour_bin)] += 1
@@ -469,12 +482,12 @@ def _finish(ctx: RunContext, store: RunStore, backend: LLMBackend, out_dir: Path
     synthetic = _synthetic_log(ctx, kept)
     write_event_log(synthetic, out_dir / PARQUET_FILE)
     manifest = _manifest(ctx, store, backend, copies, outliers, len(kept), wall_s)
-    write_text_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=2, ensure_ascii=False))
+    manifest.write(out_dir)
     return RunResult(out_dir, synthetic, manifest)
 
 
 def _manifest(ctx: RunContext, store: RunStore, backend: LLMBackend, copies: list[int], outliers, kept: int,
-              wall_s: float) -> dict[str, Any]:
+              wall_s: float) -> RunManifest:
     config = ctx.config
     totals = store.totals()
     profiles = store.profiles()
@@ -487,51 +500,53 @@ def _manifest(ctx: RunContext, store: RunStore, backend: LLMBackend, copies: lis
     per_accepted = max(totals["accepted"], 1)
     issue_counts = Counter(message.split(":")[0].split(" (")[0][:60] for message, _ in totals["issues"])
     completed = totals["accepted"] + totals["rejected"]
-    return {
-        "config": config.model_dump(mode="json"),
-        "backend": backend.name, "model": backend.model, "seed": config.seed,
+    return RunManifest(
+        config=config.model_dump(mode="json"),
+        backend=backend.name, model=backend.model, seed=config.seed,
         # The exact real log the run was grounded on: `experiment` pairs the run only with cells of that subset.
-        "data": {"schema": ctx.log.schema.model_dump(mode="json"), "real_users": ctx.log.n_users,
-                 "real_events": ctx.log.n_events, GROUNDING_KEY: ctx.log.digest()},
-        "sequence_length": ctx.length,
-        "scenario": {"names": config.scenario, "text": ctx.scenario.text, "bins": sorted(ctx.scenario.bins),
-                     "days": sorted(ctx.scenario.days)},
-        "population": diversity_report(ctx.population, ctx.priors) | {"diversity": config.diversity},
-        "attempts": {k: totals[k] for k in ("attempts", "accepted", "rejected", "failed")},
-        "profiles": ctx.n_profiles, "sequences_per_profile": ctx.per_profile,
-        "validity_rate_before_repair": round(totals["valid_before_repair"] / max(totals["attempts"], 1), 4),
-        "validity_rate_before_repair_of_completions": round(totals["valid_before_repair"] / max(completed, 1), 4),
-        "validity_rate_after_repair": round(totals["accepted"] / max(totals["attempts"], 1), 4),
-        "complete": pending == 0,
-        "pending_sequences": pending,
-        "sequences_missing": config.n_users - totals["accepted"] - pending,  # every attempt at them failed
-        "issues": dict(issue_counts.most_common()),
-        "domain_rules": {"enforced": sorted(ctx.rules.enforced),
-                         "real_repeat_rates": {k: round(v, 4) for k, v in ctx.rules.real_rates.items()}},
-        "tokens": {"prompt": totals["prompt_tokens"], "completion": totals["completion_tokens"],
-                   # share of the prompt tokens the server reused from the previous prompt instead of computing them
-                   "prefix_cache_hit_rate": round(totals["prefix_cached_tokens"] / max(totals["prompt_tokens"], 1), 4),
-                   "prompt_tokens_per_generated_event_compressed": round(cost.compressed_per_event, 2),
-                   "prompt_tokens_per_generated_event_plain_json": round(cost.plain_per_event, 2),
-                   "compressed_over_plain": round(cost.ratio, 4),
-                   "prompt_per_accepted_sequence": round(totals["prompt_tokens"] / per_accepted, 1),
-                   "completion_per_accepted_sequence": round(totals["completion_tokens"] / per_accepted, 1),
-                   "counted_with": f"{backend.name}:{backend.model} tokenizer (message text)"},
-        "time": {"llm_wall_s": round(totals["llm_wall_s"], 2), "this_invocation_wall_s": round(wall_s, 2),
-                 "completion_tokens_per_s": round(totals["completion_tokens"] / max(totals["llm_wall_s"], 1e-9), 2),
-                 "accepted_sequences_per_minute": round(60 * totals["accepted"] / max(totals["llm_wall_s"], 1e-9), 2)},
-        "copies": {"policy": config.copies, "count": len(copies), "sequences": copies},
-        "outliers": outliers.to_dict() if outliers is not None else None,
-        "synthetic": {"sequences": kept, "events": kept * ctx.length, "file": PARQUET_FILE},
-        "privacy": {"dp_epsilon": config.dp_epsilon,
-                    "covers": ("Laplace noise on per-stratum count tables behind habits, legend and time skeleton "
-                               "(actions, transitions, time slots; epsilon/3 each, one episode per user)")
-                    if config.dp_epsilon is not None else "nothing: no differential privacy requested",
-                    "not_covered": "the exemplars below are real records shown verbatim in prompts; stratum "
-                                   "assignment and neighbour choice use exact data"},
-        "exemplars_in_prompts": {"count": len(exemplars), "records": exemplars},
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+        data=RunData(schema=ctx.log.schema.model_dump(mode="json"), real_users=ctx.log.n_users,
+                     real_events=ctx.log.n_events, grounding_digest=ctx.log.digest()),
+        sequence_length=ctx.length,
+        scenario=ScenarioFacts(names=config.scenario, text=ctx.scenario.text, bins=sorted(ctx.scenario.bins),
+                               days=sorted(ctx.scenario.days)),
+        population=diversity_report(ctx.population, ctx.priors) | {"diversity": config.diversity},
+        attempts=AttemptCounts(**{k: totals[k] for k in ("attempts", "accepted", "rejected", "failed")}),
+        profiles=ctx.n_profiles, sequences_per_profile=ctx.per_profile,
+        validity_rate_before_repair=round(totals["valid_before_repair"] / max(totals["attempts"], 1), 4),
+        validity_rate_before_repair_of_completions=round(totals["valid_before_repair"] / max(completed, 1), 4),
+        validity_rate_after_repair=round(totals["accepted"] / max(totals["attempts"], 1), 4),
+        complete=pending == 0,
+        pending_sequences=pending,
+        sequences_missing=config.n_users - totals["accepted"] - pending,  # every attempt at them failed
+        issues=dict(issue_counts.most_common()),
+        domain_rules={"enforced": sorted(ctx.rules.enforced),
+                      "real_repeat_rates": {k: round(v, 4) for k, v in ctx.rules.real_rates.items()}},
+        tokens=TokenFigures(
+            prompt=totals["prompt_tokens"], completion=totals["completion_tokens"],
+            prefix_cache_hit_rate=round(totals["prefix_cached_tokens"] / max(totals["prompt_tokens"], 1), 4),
+            prompt_tokens_per_generated_event_compressed=round(cost.compressed_per_event, 2),
+            prompt_tokens_per_generated_event_plain_json=round(cost.plain_per_event, 2),
+            compressed_over_plain=round(cost.ratio, 4),
+            prompt_per_accepted_sequence=round(totals["prompt_tokens"] / per_accepted, 1),
+            completion_per_accepted_sequence=round(totals["completion_tokens"] / per_accepted, 1),
+            counted_with=f"{backend.name}:{backend.model} tokenizer (message text)"),
+        time=TimeFigures(
+            llm_wall_s=round(totals["llm_wall_s"], 2), this_invocation_wall_s=round(wall_s, 2),
+            completion_tokens_per_s=round(totals["completion_tokens"] / max(totals["llm_wall_s"], 1e-9), 2),
+            accepted_sequences_per_minute=round(60 * totals["accepted"] / max(totals["llm_wall_s"], 1e-9), 2)),
+        copies=CopyFigures(policy=config.copies, count=len(copies), sequences=copies),
+        outliers=OutlierFigures(**outliers.to_dict()) if outliers is not None else None,
+        synthetic=SyntheticFigures(sequences=kept, events=kept * ctx.length, file=PARQUET_FILE),
+        privacy=PrivacyFacts(
+            dp_epsilon=config.dp_epsilon,
+            covers=("Laplace noise on per-stratum count tables behind habits, legend and time skeleton "
+                    "(actions, transitions, time slots; epsilon/3 each, one episode per user)")
+            if config.dp_epsilon is not None else "nothing: no differential privacy requested",
+            not_covered="the exemplars below are real records shown verbatim in prompts; stratum "
+                        "assignment and neighbour choice use exact data"),
+        exemplars_in_prompts=ExemplarFacts(count=len(exemplars), records=exemplars),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
 
 
 def _changed_settings(before: Mapping[str, Any], now: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -553,8 +568,8 @@ def _with_changed_settings(refused: GenerationError, out_dir: Path, config: Gene
     """The refusal, with the settings that differ from the run's manifest when it has one (the store keeps
     only a hash of them)."""
     try:
-        before = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["config"]
-    except (OSError, ValueError, KeyError, TypeError):
+        before = RunManifest.read(out_dir).config
+    except (OSError, DataError):
         return refused
     changed = _changed_settings(before, _output_settings(config))
     if not changed:

@@ -9,6 +9,10 @@ once from the days before it:
   the mean validation MAE over users (fit on the training days, forecast the validation tail),
   then each user's model is refit on training + validation days to forecast the test tail.
   A fit that raises is counted in `arima_failures` and that user's forecast is its training mean.
+  ARIMA is the task's baseline, not a model behaviorlab trains and saves: each fit is a deterministic
+  maximum-likelihood fit of one short series (no epochs, no random state, nothing another command reads),
+  so it has no checkpoint; after a kill, `compare_forecasters` (and `timing daily --resume`) refits it and
+  gets the same forecasts, while the neural model, the one learned across users, resumes from its own.
 - Neural: one MLP shared by all users. Input: log1p of the last `window` days' counts and the
   weekday of the first forecast day; output: the log of the expected count for each of the next
   `horizon` days, trained with the Poisson likelihood on every window that ends inside the training

@@ -49,7 +49,10 @@ SECONDS_PER_HOUR = 3600.0
 WEIGHTS_FILE = "weights.pt"
 
 
-class WindowConfig(TrainSettings):
+class FeatureTableConfig(TrainSettings):
+    """The two models' settings: one FeatureTable row per event (features of it and the `history` events before
+    it), an embedding and an MLP. (A "window" elsewhere is a run of one user's consecutive events or days.)"""
+
     history: int = Field(3, ge=1)          # how many past events the features look back
     embedding_dim: int = Field(16, ge=1)
     hidden: int = Field(64, ge=1)
@@ -82,7 +85,7 @@ class FeatureTable:
                             self.users[mask], self.key[mask])
 
 
-class WindowNetwork(nn.Module):
+class FeatureTableNetwork(nn.Module):
     """Embedding of every categorical column + numeric columns -> MLP -> `outputs` values.
 
     Categorical column c has ids 0..cardinalities[c] - 1; each column gets its own id range in one
@@ -192,14 +195,14 @@ def hour_bin_table(log: EventLog, vocabulary: Vocabulary, history: int) -> Featu
 # ---------------------------------------------------------------- the two models
 
 
-class _WindowModel(ABC):
-    """Shared fit/predict/save of the two window models; subclasses say how to build tables."""
+class _FeatureTableModel(ABC):
+    """Shared fit/predict/save of the two models over a FeatureTable; subclasses say how to build tables."""
 
     name: str  # the registry name of the kind
     outputs: int
 
-    def __init__(self, config: WindowConfig | None = None) -> None:
-        self.config = config or WindowConfig()
+    def __init__(self, config: FeatureTableConfig | None = None) -> None:
+        self.config = config or FeatureTableConfig()
         self.vocabulary_: Vocabulary | None = None
         self.network_: nn.Module | None = None
         self.training_record_: TrainingRecord | None = None
@@ -223,7 +226,7 @@ class _WindowModel(ABC):
         if self.vocabulary_ is None:
             raise ModelError(f"Build the {self.name} tables with this model's `features(log)` first")
         torch.manual_seed(self.config.seed)
-        network = self.network_ = WindowNetwork(train.cardinalities, train.numeric.shape[1], self.outputs,
+        network = self.network_ = FeatureTableNetwork(train.cardinalities, train.numeric.shape[1], self.outputs,
                                                 self.config.embedding_dim, self.config.hidden)
         criterion = self._loss()
 
@@ -271,16 +274,16 @@ class _WindowModel(ABC):
     @classmethod
     def load(cls, path: str | Path) -> Self:
         directory, manifest = open_saved(path, cls.name)
-        model = cls(parse_config(WindowConfig, manifest["config"], where=f"config in {directory / MANIFEST}"))
+        model = cls(parse_config(FeatureTableConfig, manifest["config"], where=f"config in {directory / MANIFEST}"))
         model.vocabulary_ = read_vocabulary(directory)
-        model.network_ = WindowNetwork(tuple(manifest["cardinalities"]), manifest["numeric_width"], cls.outputs,
+        model.network_ = FeatureTableNetwork(tuple(manifest["cardinalities"]), manifest["numeric_width"], cls.outputs,
                                        model.config.embedding_dim, model.config.hidden)
         model.network_.load_state_dict(torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True))
         model.network_.eval()
         return model
 
 
-class TimeToNextModel(_WindowModel):
+class TimeToNextModel(_FeatureTableModel):
     """Predicts the seconds until a user's next event (trained on log1p seconds with an L1 loss)."""
 
     name = "time-to-next"
@@ -300,7 +303,7 @@ class TimeToNextModel(_WindowModel):
         return np.expm1(np.clip(self._outputs(table)[:, 0].astype(np.float64), 0.0, None))
 
 
-class NextHourBinModel(_WindowModel):
+class NextHourBinModel(_FeatureTableModel):
     """Predicts the 3-hour bin of a user's next event (softmax over the 8 bins)."""
 
     name = "next-hour-bin"

@@ -18,15 +18,18 @@ from typing import Any
 from behaviorlab.atomic import write_text_atomic
 from behaviorlab.datasets import ReadOptions, load
 from behaviorlab.errors import DataError
+from behaviorlab.evaluate.diversity import person_sequences
 from behaviorlab.evaluate.scenarios import WIN_RULE, plain_summary, read_results, row_texts
-from behaviorlab.evaluate.synthetic import SyntheticEvaluation
+from behaviorlab.evaluate.synthetic import EVALUATION_FILE, SyntheticEvaluation
 from behaviorlab.evaluate.utility import TRAINING_SCENARIOS
+from behaviorlab.generate.manifest import RunManifest
+from behaviorlab.generate.run_files import GenerationRun, read_run
 from behaviorlab.report import plots
-from behaviorlab.report.run_files import EVALUATION_FILE, EXPERIMENT_PATTERN, read_run
 from behaviorlab.schema import SPLIT, EventLog, Profile
 from behaviorlab.sequences import published_parts
 
 MAX_PROFILES = 6
+EXPERIMENT_PATTERN = "experiment*.json"  # experiment results written beside the run (`experiment --out`)
 MAX_SEQUENCES_PER_PROFILE = 3
 
 
@@ -42,7 +45,7 @@ class Experiment:
 @dataclass
 class ReportData:
     title: str
-    manifest: Mapping[str, Any] | None = None
+    manifest: RunManifest | None = None
     real: EventLog | None = None  # the real reference for the distribution plots (e.g. the test split)
     synthetic: EventLog | None = None
     evaluation: SyntheticEvaluation | None = None
@@ -77,10 +80,10 @@ def _spread(value: Any) -> str:
     return f"{value * 100:.1f}%"
 
 
-def _manifest_facts(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _manifest_facts(manifest: RunManifest) -> list[tuple[str, str]]:
     """Scalar entries of the manifest and of its first-level sections, as (dotted key, text)."""
     facts = []
-    for key, value in manifest.items():
+    for key, value in manifest.to_json().items():
         if isinstance(value, Mapping):
             facts += [(f"{key}.{k}", _num(v)) for k, v in value.items() if not isinstance(v, (Mapping, list))]
         elif isinstance(value, list):
@@ -90,24 +93,21 @@ def _manifest_facts(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     return facts
 
 
-def _generated_facts(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _generated_facts(manifest: RunManifest) -> list[tuple[str, str]]:
     """What was generated and how, in a few lines: the summary's first block."""
-    config, attempts = manifest.get("config") or {}, manifest.get("attempts") or {}
-    tokens, time = manifest.get("tokens") or {}, manifest.get("time") or {}
-    synthetic, scenario = manifest.get("synthetic") or {}, manifest.get("scenario") or {}
-    accepted, wall = attempts.get("accepted", 0), time.get("llm_wall_s") or 0
-    tried = max(attempts.get("attempts", 0), 1)
+    accepted, wall = manifest.attempts.accepted, manifest.time.llm_wall_s
+    tried = max(manifest.attempts.attempts, 1)
     facts = [
-        ("generated", (f"{synthetic.get('sequences', '?')} sequences of {manifest.get('sequence_length', '?')} "
-                       f"events, from {(manifest.get('data') or {}).get('real_users', '?')} real users")),
-        ("model", f"{manifest.get('backend', '?')}: {manifest.get('model', '?')}, seed {manifest.get('seed', '?')}"),
-        ("grounding", "real exemplars, habits and counts" if config.get("grounding", "real") == "real"
+        ("generated", (f"{manifest.synthetic.sequences} sequences of {manifest.sequence_length} "
+                       f"events, from {manifest.data.real_users} real users")),
+        ("model", f"{manifest.backend}: {manifest.model}, seed {manifest.seed}"),
+        ("grounding", "real exemplars, habits and counts" if manifest.grounded
                       else "none (profile and scenario only: the ablation)"),
-        ("scenario", scenario.get("text") or "none"),
+        ("scenario", manifest.scenario.text or "none"),
         ("accepted", (f"{accepted} of {tried} attempts ({accepted / tried:.0%}); "
-                      f"{(manifest.get('copies') or {}).get('count', 0)} verbatim copies of a real window")),
-        ("tokens per attempt", (f"{tokens.get('prompt', 0) / tried:.0f} prompt, "
-                                f"{tokens.get('completion', 0) / tried:.0f} completion")),
+                      f"{manifest.copies.count} verbatim copies of a real window")),
+        ("tokens per attempt", (f"{manifest.tokens.prompt / tried:.0f} prompt, "
+                                f"{manifest.tokens.completion / tried:.0f} completion")),
     ]
     if wall:
         facts.append(("speed", f"{60 * accepted / wall:.1f} accepted sequences per minute of LLM time"))
@@ -177,7 +177,7 @@ def render_report(data: ReportData) -> str:
         title=data.title, version=__version__, generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         sections=sections, summary=summary, manifest=data.manifest,
         manifest_facts=_manifest_facts(data.manifest) if data.manifest else [],
-        manifest_json=json.dumps(data.manifest, indent=2, default=str) if data.manifest else "",
+        manifest_json=json.dumps(data.manifest.to_json(), indent=2) if data.manifest else "",
         evaluation=evaluation, metric_sections=metric_sections,
         consistency=evaluation.profile_consistency if evaluation else None,
         plots=figures,
@@ -224,7 +224,7 @@ def build_report(run: str | Path, real: str | Path | None = None, *, real_read: 
             real_log = published_parts(real_log)[2]
     experiments = [_experiment(path) for path in sorted(run.glob(EXPERIMENT_PATTERN), key=lambda p: (len(p.name), p.name))]
     return ReportData(title=title or f"behaviorlab report: {run.name}", manifest=generation.manifest, real=real_log,
-                      synthetic=generation.synthetic, evaluation=evaluation, profiles=generation.profile_examples(),
+                      synthetic=generation.synthetic, evaluation=evaluation, profiles=profile_examples(generation),
                       experiments=experiments)  # experiment.json first: sorted by name length, then name
 
 
@@ -236,6 +236,12 @@ def _real_read(given: ReadOptions | None, inputs: dict[str, str]) -> ReadOptions
     if inputs.get("real_read"):
         return ReadOptions.model_validate_json(inputs["real_read"])
     return ReadOptions(format=inputs.get("real_format") or None)
+
+
+def profile_examples(run: GenerationRun) -> list[tuple[Profile, list[list[str]]]]:
+    """Each profile of the run that has generated sequences, with them, in profile order."""
+    by_person = person_sequences(run.synthetic)
+    return [(p, by_person[pid]) for pid, p in run.profiles.items() if pid in by_person]
 
 
 def _experiment(path: Path) -> Experiment:
