@@ -10,10 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from rich.console import Console
+from typer.testing import CliRunner
 
 from behaviorlab.cli import main
-from behaviorlab.cli.common import progress_bar, progress_bars
+from behaviorlab.cli.common import ReadFlags, progress_bar, progress_bars, with_read_flags
+from behaviorlab.cli.training import TrainingFlags, with_training_flags
 from behaviorlab.datasets import read_event_log
 
 
@@ -234,3 +237,23 @@ def test_a_sequence_lines_file_trains_and_evaluates(tmp_path, capsys) -> None:
         assert main(["evaluate", str(model), "--data", str(data), "--json-out", str(model / "test.json")]) == 0
         test = _json(model / "test.json")["test"]
         assert test["HR@1"] == 1.0 and test["examples"] == 30  # the ring is deterministic
+
+
+def test_option_groups_stack_each_handing_its_record_to_the_command() -> None:
+    seen: list[tuple[int, ReadFlags, TrainingFlags]] = []
+    cli = typer.Typer()
+
+    @cli.command()
+    @with_training_flags
+    @with_read_flags
+    def command(count: int = 1, *, read_flags: ReadFlags, training: TrainingFlags) -> None:
+        seen.append((count, read_flags, training))
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--count", "3", "--sep", "semicolon", "--no-header", "--epochs", "4", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert seen == [(3, ReadFlags(sep="semicolon", no_header=True), TrainingFlags(epochs=4, resume=True))]
+    assert seen[0][1].command_line() == " --sep semicolon --no-header"
+    assert seen[0][1].options().separator == ";" and seen[0][1].options().header is False
+    help_text = runner.invoke(cli, ["--help"]).output
+    assert help_text.index("--count") < help_text.index("--sep") < help_text.index("--epochs")

@@ -1,7 +1,7 @@
 import json
 
 from behaviorlab.cli import main
-from behaviorlab.cli.common import read_options
+from behaviorlab.cli.common import ReadFlags
 from behaviorlab.cli.generate import load_job
 from behaviorlab.datasets import read_event_log, write_event_log
 from behaviorlab.generate.run import request_seed
@@ -27,7 +27,7 @@ def test_a_read_table_in_toml_and_read_flags_give_the_same_job(tmp_path):
                       '[read.mapping]\nuser = "0"\ntime = "1"\naction = "2"\n')
     from_file = load_job(config, {})
     assert from_file.read.separator == ";" and not from_file.read.header and from_file.read.mapping.action == "2"
-    flags = read_options(None, "user=0,time=1,action=2", None, "semicolon", True).model_dump(exclude_defaults=True)
+    flags = ReadFlags(map_flag="user=0,time=1,action=2", sep="semicolon", no_header=True).options().model_dump(exclude_defaults=True)
     assert load_job(None, {"data": "d.txt", "out": "run", "read": flags}) == from_file
     # A flag overrides its key of the file, and the file's other keys stay.
     assert load_job(config, {"read": {"separator": "|"}}).read == from_file.read.model_copy(update={"separator": "|"})

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import shlex
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 from rich.console import Console
@@ -49,8 +53,7 @@ def data_source(ctx: typer.Context, path: Path | None) -> Path | None:
         return resolve_data(path, progress=report)
 
 
-# How a log is read: every command that reads one takes these six options and builds its ReadOptions with
-# read_options(...) in one line (Typer has no option groups, so each command lists them).
+# How a log is read: every command that reads one takes these options as one ReadFlags (`@with_read_flags`).
 FormatOption = Annotated[str | None, typer.Option("--format", "-f", help="Force the data format (see `behaviorlab data formats`).")]
 MapOption = Annotated[str | None, typer.Option("--map", help="Column mapping for generic tables: user=COL,time=COL,action=COL "
                                                "(COL a name, or an index with --no-header), optionally with time_format "
@@ -67,15 +70,63 @@ JsonOption = Annotated[Path | None, typer.Option("--json-out", callback=output_f
                                                  help="Also write the results as JSON to this file.")]
 
 
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def option_group(record: type, name: str) -> Callable[[Command], Command]:
+    """A decorator that gives a typer command the options declared once as the fields of the dataclass `record`
+    (Annotated option types with defaults): the command takes them as one keyword argument `name` (a `record`),
+    and its --help lists them after its own options. Typer has no option groups; this is one."""
+    types = get_type_hints(record, include_extras=True)  # the Annotated option types, not their names
+    grouped = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=types[f.name])
+               for f in fields(record)]
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)  # typer reads the evaluated Annotated types
+        own = [p for key, p in signature.parameters.items() if key != name]
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = record(**{f.name: kwargs.pop(f.name) for f in fields(record)})
+            return command(*args, **{name: values}, **kwargs)
+
+        parameters = [*own, *grouped]
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class ReadFlags:
+    """The read options of one command line, as `with_read_flags` hands them to a command that reads a log."""
+
+    format_name: FormatOption = None
+    map_flag: MapOption = None
+    extra: ExtraOption = None
+    sep: SepOption = None
+    no_header: NoHeaderOption = False
+    item_attributes: ItemAttributesOption = None
+
+    def options(self, mapping_file: Path | None = None) -> ReadOptions:
+        """The ReadOptions these flags stand for (`mapping_file`: a TOML file of ColumnMapping keys, which
+        --map and --extra override)."""
+        return ReadOptions(format=self.format_name, mapping=_mapping(self.map_flag, self.extra, mapping_file),
+                           separator=self.sep, header=not self.no_header, item_attributes=self.item_attributes)
+
+    def command_line(self) -> str:
+        """The flags as given, for a printed command that repeats them ('' when none was given)."""
+        flags = [("--format", self.format_name), ("--map", self.map_flag), *(("--extra", e) for e in self.extra or ()),
+                 ("--sep", self.sep), ("--item-attributes", self.item_attributes)]
+        text = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in flags if value is not None)
+        return text + (" --no-header" if self.no_header else "")
+
+
+with_read_flags = option_group(ReadFlags, "read_flags")
+
+
 READ_KEY = "read"  # where a saved model's metadata keeps the ReadOptions of its training data
-
-
-def read_options(format_name: str | None, map_flag: str | None = None, extra: list[str] | None = None, sep: str | None = None,
-                 no_header: bool = False, item_attributes: Path | None = None, mapping_file: Path | None = None) -> ReadOptions:
-    """The ReadOptions the read flags of a command stand for (`mapping_file`: a TOML file of ColumnMapping keys,
-    which --map and --extra override)."""
-    return ReadOptions(format=format_name, mapping=_mapping(map_flag, extra, mapping_file), separator=sep,
-                       header=not no_header, item_attributes=item_attributes)
 
 
 def _mapping(map_flag: str | None, extras: list[str] | None, mapping_file: Path | None) -> ColumnMapping | None:

@@ -11,18 +11,13 @@ from rich.table import Table
 
 from behaviorlab.cli.app import app, console
 from behaviorlab.cli.common import (
-    ExtraOption,
-    FormatOption,
-    ItemAttributesOption,
-    MapOption,
-    NoHeaderOption,
-    SepOption,
+    ReadFlags,
     data_source,
     load_log,
     output_file,
     progress_bar,
-    read_options,
     scan_log,
+    with_read_flags,
 )
 from behaviorlab.datasets import FORMATS, detect_format, scan, write_event_log
 from behaviorlab.errors import ConfigError
@@ -37,13 +32,12 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML file w
 
 
 @data_app.command("inspect")
-def inspect(path: DataArgument, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
-            config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False,
-            item_attributes: ItemAttributesOption = None) -> None:
+@with_read_flags
+def inspect(path: DataArgument, config: ConfigOption = None, *, read_flags: ReadFlags) -> None:
     """Users, events, actions, time span, events per user and the top actions of a log (streamed: memory grows
     with users and actions, not with events)."""
-    log = scan_log(path, read_options(format_name, map_flag, extra, sep, no_header, item_attributes, config))
-    print_inspection(log, f"{path} ({format_name or detect_format(path).name})")
+    log = scan_log(path, read_flags.options(config))
+    print_inspection(log, f"{path} ({read_flags.format_name or detect_format(path).name})")
 
 
 def print_inspection(log: EventLog | LazyEventLog, title: str) -> None:
@@ -77,16 +71,16 @@ def print_inspection(log: EventLog | LazyEventLog, title: str) -> None:
 
 
 @data_app.command("convert")
-def convert(path: DataArgument, out: Path, format_name: FormatOption = None, map_flag: MapOption = None, extra: ExtraOption = None,
-            config: ConfigOption = None, sep: SepOption = None, no_header: NoHeaderOption = False,
-            item_attributes: ItemAttributesOption = None,
-            drop_duplicates: Annotated[bool, typer.Option("--drop-duplicates", help="Remove exact duplicate events first.")] = False) -> None:
+@with_read_flags
+def convert(path: DataArgument, out: Path, config: ConfigOption = None,
+            drop_duplicates: Annotated[bool, typer.Option("--drop-duplicates", help="Remove exact duplicate events first.")] = False,
+            *, read_flags: ReadFlags) -> None:
     """Write a log as Parquet with its schema and vocabulary (reads back losslessly)."""
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
     output_file(out)
     # Streamed from the input into the Parquet file in bounded memory; dropping duplicates needs the log in memory.
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes, config)
+    read = read_flags.options(config)
     log = load_log(path, read) if drop_duplicates else scan_log(path, read)
     if isinstance(log, EventLog) and drop_duplicates:
         log, report = drop_exact_duplicates(log)

@@ -7,7 +7,6 @@ Each step is the same command a user would run by hand; the demo prints those co
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -15,16 +14,11 @@ import typer
 
 from behaviorlab.cli.app import app, console
 from behaviorlab.cli.common import (
-    ExtraOption,
-    FormatOption,
-    ItemAttributesOption,
-    MapOption,
-    NoHeaderOption,
-    SepOption,
+    ReadFlags,
     data_source,
     load_log,
     output_folder,
-    read_options,
+    with_read_flags,
 )
 from behaviorlab.datasets import ReadOptions
 from behaviorlab.errors import DataError
@@ -46,25 +40,22 @@ def find_default_dataset(starts: list[Path]) -> Path:
 
 
 @app.command("demo")
+@with_read_flags
 def demo(
     data: Annotated[Path | None, typer.Option("--data", callback=data_source, help="Real log (default: ../shared/datasets/smartthings-fr).")] = None,
     out: Annotated[Path, typer.Option("--out", callback=output_folder, help="Demo folder: the generation run, evaluation and report.")] = Path("runs/demo"),
     n_users: Annotated[int, typer.Option("--n-users", min=1, help="Synthetic sequences to generate.")] = 24,
     model: Annotated[str, typer.Option(help="Embedded model name or .gguf path.")] = "qwen2.5-coder-1.5b",
     seed: Annotated[int, typer.Option(help="Seed of the whole demo.")] = 0,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """Run the main job: generate synthetic behavior from real logs, evaluate it, train with it, report.
 
     The read options (--format, --map, --sep, ...) say how --data is read; every step reads it so."""
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    read = read_flags.options()
     dataset = data or find_default_dataset([Path.cwd(), Path(__file__).resolve()])
-    flags = _read_flags(format_name, map_flag, extra, sep, no_header, item_attributes)
+    flags = read_flags.command_line()
     run_dir = out / "generation"
     # Three seeds: the least that gives each gain an interval (the Markov source and the model fits vary with
     # the seed; the LLM run is one run, so its own sampling variation is not in the interval).
@@ -89,15 +80,6 @@ def demo(
     console.rule("[bold green]demo finished")
     console.print(f"Open {run_dir / 'report.html'} in a browser. Re-running the demo resumes and reuses finished work.",
                   highlight=False)
-
-
-def _read_flags(format_name: str | None, map_flag: str | None, extra: list[str] | None, sep: str | None,
-                no_header: bool, item_attributes: Path | None) -> str:
-    """The read options as the flags the printed commands repeat ('' when none was given)."""
-    flags = [("--format", format_name), ("--map", map_flag), *(("--extra", e) for e in extra or ()), ("--sep", sep),
-             ("--item-attributes", item_attributes)]
-    text = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in flags if value is not None)
-    return text + (" --no-header" if no_header else "")
 
 
 # Each step: the library call its command makes, printed by that command's own printer.

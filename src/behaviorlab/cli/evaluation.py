@@ -12,19 +12,14 @@ from rich.table import Table
 from behaviorlab.cli.app import app, console
 from behaviorlab.cli.common import (
     EngineOption,
-    ExtraOption,
-    FormatOption,
-    ItemAttributesOption,
-    MapOption,
-    NoHeaderOption,
-    SepOption,
+    ReadFlags,
     data_source,
     load_log,
     output_file,
     output_folder,
     progress_bar,
     progress_bars,
-    read_options,
+    with_read_flags,
 )
 from behaviorlab.config import load_config
 from behaviorlab.errors import ConfigError
@@ -45,25 +40,22 @@ def _metric_table(title: str, rows: list) -> Table:
 
 
 @app.command("evaluate-synthetic")
+@with_read_flags
 def evaluate_synthetic_command(
     synthetic: Annotated[Path, typer.Argument(help="A generation run directory, or a synthetic .parquet file.")],
     real: RealOption,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     out: Annotated[Path | None, typer.Option("--out", "--json-out", callback=output_file, help="Where to write the JSON (default: RUN/evaluation.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the real-vs-real halves, the classifier folds and samples.")] = 0,
     baseline: Annotated[bool, typer.Option(help=(
         "Also evaluate Markov-chain data of the same size, fitted to the real training part."))] = True,
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """Fidelity, diversity/personality and privacy of synthetic data, each beside a real-data reference."""
     from behaviorlab.evaluate.synthetic import EVALUATION_FILE, evaluate_against_real
     from behaviorlab.generate.run_files import read_run
 
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    read = read_flags.options()
     run = read_run(synthetic)
     real_log = load_log(real, read)
     with console.status("Evaluating the synthetic data..."):
@@ -95,6 +87,7 @@ def _numbers(text: str, cast: type, what: str) -> tuple:
 
 
 @app.command("experiment")
+@with_read_flags
 def experiment_command(
     real: RealOption,
     out: Annotated[Path | None, typer.Option(callback=output_file, help=(
@@ -102,12 +95,6 @@ def experiment_command(
     synthetic: Annotated[list[Path] | None, typer.Option(help=(
         "LLM generation run directory (the 'llm' source), repeatable: each cell takes the run grounded on exactly "
         "its real subset, which --write-subsets writes; one run from the full training data serves fraction 1."))] = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     model: Annotated[str | None, typer.Option(help="Prediction model (see `behaviorlab train --help`).")] = None,
     fractions: Annotated[str | None, typer.Option(help="Shares of the real training users, e.g. 0.1,0.25,1.")] = None,
     seeds: Annotated[str | None, typer.Option(help="Seeds, e.g. 0,1,2,3,4 (intervals need two, five are better).")] = None,
@@ -138,6 +125,8 @@ def experiment_command(
     epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs per fit (early stopping on validation).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with an \\[experiment] section (ExperimentConfig keys).")] = None,
     engine: EngineOption = "local",
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """BehaviorGen's training scenarios with real, Markov-synthetic and LLM-synthetic data; tested once on real test data.
 
@@ -149,7 +138,7 @@ def experiment_command(
     from behaviorlab.evaluate.experiment import experiment, experiment_setting
     from behaviorlab.evaluate.scenarios import ExperimentConfig, experiment_runs
 
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    read = read_flags.options()
     overrides: dict[str, Any] = {
         "predictor": model,
         "fractions": _numbers(fractions, float, "fractions") if fractions else None,
@@ -256,22 +245,19 @@ def print_summary(result, out: Path) -> None:
 
 
 @app.command("report")
+@with_read_flags
 def report_command(
     run: Annotated[Path, typer.Argument(help="A generation run directory.")],
     real: Annotated[Path | None, typer.Option(callback=data_source, help="Real data for the distribution plots (default: the one evaluate-synthetic used).")] = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     out: Annotated[Path | None, typer.Option(callback=output_file, help="HTML file to write (default: RUN/report.html).")] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """One self-contained HTML report: manifest, evaluation tables, plots, profiles, scenario results."""
     from behaviorlab.report.builder import build_report, write_report
 
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    read = read_flags.options()
     data = build_report(run, real, real_read=read, title=title)
     print_report(data, write_report(out or run / "report.html", data))
 

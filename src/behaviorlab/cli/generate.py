@@ -13,18 +13,13 @@ from pydantic import Field
 from behaviorlab.cli.app import app, console, err_console
 from behaviorlab.cli.common import (
     EngineOption,
-    ExtraOption,
-    FormatOption,
-    ItemAttributesOption,
-    MapOption,
-    NoHeaderOption,
-    SepOption,
+    ReadFlags,
     data_source,
     load_log,
     output_file,
     output_folder,
     progress_bar,
-    read_options,
+    with_read_flags,
 )
 from behaviorlab.config import StrictConfig, parse_config, read_toml
 from behaviorlab.datasets import ReadOptions
@@ -74,6 +69,7 @@ def training_log(job: GenerateJob) -> EventLog:
 
 
 @app.command("generate")
+@with_read_flags
 def generate(
     data: Annotated[Path | None, typer.Option("--data", callback=data_source, help="Real log (any format `behaviorlab data formats` lists).")] = None,
     out: Annotated[Path | None, typer.Option("--out", callback=output_folder, help="Run directory; re-run the same command to resume.")] = None,
@@ -95,22 +91,18 @@ def generate(
     parallel: Annotated[int | None, typer.Option(min=1, help="Requests decoded at once (embedded: default 1, the only setting whose "
                                                            "output the seed fixes; http: default 4).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads of the embedded model.")] = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     split: Annotated[str | None, typer.Option(help="Published split to learn from (default: train).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file (see GenerateJob); flags override it.")] = None,
     partial: Annotated[bool, typer.Option("--partial", help="Generate nothing more: write the log and manifest of the "
                                                             "work finished so far (re-run without it to complete).")] = False,
     engine: EngineOption = "local",
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """Generate synthetic behavior sequences grounded on a real log, resumably."""
     job = load_job(config, {
         "data": data, "out": out, "split": split,
-        "read": read_options(format_name, map_flag, extra, sep, no_header, item_attributes).model_dump(exclude_defaults=True),
+        "read": read_flags.options().model_dump(exclude_defaults=True),
         "generate": {"n_users": n_users, "sequences_per_profile": per_profile, "scenario": scenario, "diversity": diversity, "seed": seed, "length": length,
                      "dp_epsilon": dp_epsilon, "grounding": grounding,
                      "llm": {"backend": backend, "model": model, "parallel": parallel, "threads": threads}},
@@ -178,6 +170,7 @@ app.add_typer(profiles_app, name="profiles")
 
 
 @profiles_app.command("sample")
+@with_read_flags
 def sample(
     data: Annotated[Path, typer.Option("--data", callback=data_source, help="Real log the priors are estimated from.")],
     out: Annotated[Path, typer.Option("--out", callback=output_file, help="Population JSON file to write.")],
@@ -186,12 +179,8 @@ def sample(
     seed: Annotated[int, typer.Option()] = 0,
     length: Annotated[int, typer.Option(min=2, help="Episode length for the per-user statistics.")] = 10,
     split: Annotated[str | None, typer.Option(help="Published split to learn from.")] = "train",
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """Sample a population from ATUS routine priors and the real log; print its diversity measures."""
     from behaviorlab.atomic import write_text_atomic
@@ -200,7 +189,7 @@ def sample(
     from behaviorlab.profiles.realstats import estimate_real_priors
     from behaviorlab.profiles.sampling import PopulationConfig, sample_population
 
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    read = read_flags.options()
     log = training_log(GenerateJob(data=data, out=out, split=split, read=read))
     priors = estimate_real_priors(log, length, seed=seed)
     population = sample_population(priors, load_atus_priors(), PopulationConfig(n_profiles=n, seed=seed, diversity=diversity))

@@ -16,19 +16,14 @@ from rich.table import Table
 from behaviorlab.cli.app import app, console, err_console
 from behaviorlab.cli.common import (
     READ_KEY,
-    ExtraOption,
-    FormatOption,
-    ItemAttributesOption,
     JsonOption,
-    MapOption,
-    NoHeaderOption,
-    SepOption,
+    ReadFlags,
     data_source,
     load_log,
     metrics_table,
     output_folder,
-    read_options,
     trained_read,
+    with_read_flags,
     write_json,
 )
 from behaviorlab.cli.training import (
@@ -55,23 +50,19 @@ def _load_split(data: Path, read: ReadOptions, split: str | None) -> tuple[str, 
 
 @app.command("train")
 @with_training_flags
+@with_read_flags
 def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (popularity, markov, gru4rec, lstm, sasrec, ...).")],
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The behavior log (any format `behaviorlab data` reads).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the trained model in.")],
     split: Annotated[str | None, typer.Option(help="loo (leave-one-out), temporal, or published (the dataset's own; "
                                                    "the default when the data has one, else loo).")] = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with the model's config keys.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
     json_out: JsonOption = None,
     *,
     training: TrainingFlags,
+    read_flags: ReadFlags,
 ) -> None:
     """Train a next-behavior model on the train part of a split; early stopping on its validation part.
 
@@ -88,7 +79,7 @@ def train(
     from behaviorlab.models.registry import model_class
     from behaviorlab.models.settings import TrainSettings
 
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    read = read_flags.options()
     cls = model_class(model)
     overrides = {"seed": seed} | training.overrides(cls.config_class, model)
     instance = cls(load_config(cls.config_class, config, overrides))
@@ -135,19 +126,16 @@ def _load_predictor(model_dir: Path) -> Any:
 
 
 @app.command("evaluate")
+@with_read_flags
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab train`.")],
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The behavior log the model was trained on.")],
     split: Annotated[str | None, typer.Option(help="Defaults to the split the model was trained with.")] = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     ks: Annotated[str, typer.Option(help="Cut-offs K for HR@K / NDCG@K / MRR@K, comma separated.")] = "1,5,10",
     negatives: Annotated[int | None, typer.Option(help="Rank among this many sampled negatives instead of all actions (labelled).")] = None,
     json_out: JsonOption = None,
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """Score a trained model on the test part of the split (full ranking over all actions by default).
 
@@ -167,7 +155,7 @@ def evaluate(
         # Another split's test part holds events this model trained on: its scores would be inflated.
         raise ConfigError(f"{model_dir} was trained on the {trained_on} split; the test part of the {split} split "
                           "overlaps its training data", hint=f"Drop --split to use {trained_on}, or train a model with --split {split}.")
-    read = trained_read(read_options(format_name, map_flag, extra, sep, no_header, item_attributes), model.metadata_)
+    read = trained_read(read_flags.options(), model.metadata_)
     split_name, parts = _load_split(data, read, split or trained_on)
     metrics = ranking_report(model, parts.test, ks=cutoffs, negatives=negatives)
     ranking = "full ranking" if negatives is None else f"{negatives} sampled negatives"

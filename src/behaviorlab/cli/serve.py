@@ -9,19 +9,15 @@ import typer
 
 from behaviorlab.cli.app import app, err_console
 from behaviorlab.cli.common import (
-    ExtraOption,
-    FormatOption,
-    ItemAttributesOption,
-    MapOption,
-    NoHeaderOption,
-    SepOption,
+    ReadFlags,
     data_source,
-    read_options,
+    with_read_flags,
 )
 from behaviorlab.errors import ConfigError
 
 
 @app.command("serve")
+@with_read_flags
 def serve(
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="NAME=DIR of a saved model (repeatable): "
                                                     "next-behavior models answer /predict, anomaly detectors /score.")] = None,
@@ -39,12 +35,8 @@ def serve(
     generate_config: Annotated[Path | None, typer.Option(help="TOML file whose [generate] table (with [generate.llm]) "
                                                                 "configures /generate, as for `behaviorlab generate`.")] = None,
     queue_size: Annotated[int, typer.Option(help="/generate requests that may wait; more get 429.")] = 8,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """Serve predictions, anomaly scores and generation over HTTP (OpenAPI at /docs); SIGHUP reloads the models.
 
@@ -55,7 +47,7 @@ def serve(
     from behaviorlab.serve.config import parse_model_spec
     from behaviorlab.serve.server import serve as run_server
 
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    read = read_flags.options()
     if read.given() and generate_data is None:
         raise ConfigError("The read options (--format, --map, --sep, ...) say how --generate-data is read, and it is not given",
                           hint="Add --generate-data LOG, or drop them.")

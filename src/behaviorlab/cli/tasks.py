@@ -17,20 +17,15 @@ from rich.table import Table
 from behaviorlab.cli.app import app, console
 from behaviorlab.cli.common import (
     READ_KEY,
-    ExtraOption,
-    FormatOption,
-    ItemAttributesOption,
     JsonOption,
-    MapOption,
-    NoHeaderOption,
-    SepOption,
+    ReadFlags,
     comparison_table,
     data_source,
     load_log,
     metrics_table,
     output_folder,
-    read_options,
     trained_read,
+    with_read_flags,
     write_json,
 )
 from behaviorlab.cli.training import (
@@ -83,6 +78,7 @@ def _ctr_split(data: Path, read: ReadOptions, split: str, value_column: str | No
 
 @ctr_app.command("train")
 @with_training_flags
+@with_read_flags
 def ctr_train(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The interaction log (items as actions).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the model in.")],
@@ -92,17 +88,12 @@ def ctr_train(
     value_column: Annotated[str | None, typer.Option(help="Keep only events whose value column is >= --min-value.")] = None,
     min_value: Annotated[float | None, typer.Option(help="e.g. 4 with --value-column rating: ratings >= 4.")] = None,
     max_examples: Annotated[int | None, typer.Option(help="Train on a seeded sample of this many positives.")] = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
     json_out: JsonOption = None,
     *,
     training: TrainingFlags,
+    read_flags: ReadFlags,
 ) -> None:
     """Train the CTR model on the train part; early stopping on the validation pairs.
 
@@ -112,7 +103,7 @@ def ctr_train(
     from behaviorlab.evaluate.ctr import ctr_report
     from behaviorlab.models.ctr import CTRConfig, CTRModel
 
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    read = read_flags.options()
     flags = training.overrides(CTRConfig, "ctr")
     settings = load_config(CTRConfig, config, {"seed": seed, "head": head, "category_column": category_column,
                                                "max_examples": max_examples} | flags)
@@ -132,17 +123,14 @@ def ctr_train(
 
 
 @ctr_app.command("evaluate")
+@with_read_flags
 def ctr_evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab ctr train`.")],
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The interaction log the model was trained on.")],
     negatives: Annotated[int, typer.Option(help="Sampled negatives per held-out positive for the AUC.")] = 100,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     json_out: JsonOption = None,
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """AUC of held-out pairs and full-ranking HR/NDCG of each user's held-out next item (test, once).
 
@@ -150,7 +138,7 @@ def ctr_evaluate(
     from behaviorlab.evaluate.ctr import ctr_report
     from behaviorlab.models.ctr import CTRModel
 
-    read = read_options(format_name, map_flag, extra, sep, no_header, item_attributes)
+    read = read_flags.options()
     model = CTRModel.load(model_dir)
     stored = model.metadata_
     parts = _ctr_split(data, trained_read(read, stored), stored.get("split", "loo"), stored.get("value_column"),
@@ -175,28 +163,24 @@ def _feature_table_config(config: Path | None, seed: int | None, history: int | 
 
 @timing_app.command("gaps")
 @with_training_flags
+@with_read_flags
 def timing_gaps(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="A log with timestamps.")],
     valid_ratio: Annotated[float, typer.Option(help="Share of events (newest but the test ones) for validation.")] = 0.1,
     test_ratio: Annotated[float, typer.Option(help="Share of the newest events for the test.")] = 0.1,
     history: HistoryOption = None,
     out: SaveOption = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
     json_out: JsonOption = None,
     *,
     training: TrainingFlags,
+    read_flags: ReadFlags,
 ) -> None:
     """Predict the time to each user's next event (temporal split); MAE/RMSE against baselines."""
     from behaviorlab.evaluate.timing import timing_gaps as run
 
-    log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
+    log = load_log(data, read_flags.options())
     _timing_task("time-to-next", lambda settings, report, checkpoint: run(log, settings, valid_ratio, test_ratio, report,
                                                                            checkpoint=checkpoint),
                  _feature_table_config(config, seed, history, training), training, out, json_out,
@@ -219,26 +203,22 @@ def _timing_task(task: str, run: Callable[[Any, Any, Path | None], Any], setting
 
 @timing_app.command("hour-bin")
 @with_training_flags
+@with_read_flags
 def timing_hour_bin(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="A log with an hour_bin column (e.g. SmartThings).")],
     history: HistoryOption = None,
     out: SaveOption = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
     json_out: JsonOption = None,
     *,
     training: TrainingFlags,
+    read_flags: ReadFlags,
 ) -> None:
     """Predict the next event's 3-hour bin (published split, else leave-one-out); accuracy, macro recall."""
     from behaviorlab.evaluate.timing import timing_hour_bin as run
 
-    log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
+    log = load_log(data, read_flags.options())
     _timing_task("next-hour-bin", lambda settings, report, checkpoint: run(log, settings, report, checkpoint=checkpoint),
                  _feature_table_config(config, seed, history, training), training, out, json_out,
                  lambda rows: f"next hour bin: test ({rows['test']:,} events)")
@@ -246,6 +226,7 @@ def timing_hour_bin(
 
 @timing_app.command("daily")
 @with_training_flags
+@with_read_flags
 def timing_daily(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="A log with timestamps.")],
     horizon: Annotated[int | None, typer.Option(help="Days in the validation and in the test tail.")] = None,
@@ -253,17 +234,12 @@ def timing_daily(
     min_events: Annotated[int | None, typer.Option(help="Leave out users with fewer events before the tails.")] = None,
     max_users: Annotated[int | None, typer.Option(help="A seeded sample of this many users.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", callback=output_folder, help="Also save the neural model here.")] = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     seed: SeedOption = None,
     json_out: JsonOption = None,
     *,
     training: TrainingFlags,
+    read_flags: ReadFlags,
 ) -> None:
     """Forecast per-user daily event counts: ARIMA (order chosen on validation) vs a neural model."""
     from dataclasses import asdict
@@ -275,7 +251,7 @@ def timing_daily(
     flags = training.overrides(DailyCountsConfig, "daily counts")
     settings = load_config(DailyCountsConfig, config, {
         "seed": seed, "horizon": horizon, "window": window, "min_events": min_events, "max_users": max_users} | flags)
-    log = load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes))
+    log = load_log(data, read_flags.options())
     neural = DailyCountsModel(settings)
     with _optional_run(out, "daily-counts", training.resume) as checkpoint, training_progress("fitting ARIMA per user") as report:
         result = compare_forecasters(log, settings, progress=report, neural=neural, checkpoint=checkpoint)
@@ -304,19 +280,16 @@ def _anomaly_table(report: Any) -> Table:
 
 
 @anomaly_app.command("train")
+@with_read_flags
 def anomaly_train(
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="Smart-home sequences with a published split (SmartThings).")],
     out: Annotated[Path, typer.Option("--out", "-o", callback=output_folder, help="Directory to save the detector in.")],
     model: Annotated[str, typer.Option("--model", "-m", help="The sequence model whose likelihood scores events.")] = "markov",
     model_config: Annotated[Path | None, typer.Option(help="TOML file with the sequence model's config keys.")] = None,
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     config: ConfigOption = None,
     json_out: JsonOption = None,
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """Fit the sequence model on train, choose the threshold on valid with injected anomalies."""
     from behaviorlab.config import load_config
@@ -328,7 +301,7 @@ def anomaly_train(
     settings = load_config(AnomalyConfig, config)
     cls = model_class(model)
     sequence_model = cls(load_config(cls.config_class, model_config))
-    train, valid, _ = split_logs(load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes)))
+    train, valid, _ = split_logs(load_log(data, read_flags.options()))
     with training_progress(f"training {model}") as report:
         detector = fit_detector(sequence_model, train, valid, settings, progress=report)
     detector.model.metadata_ |= {"data": str(data), TRAIN_DIGEST: train.digest()}  # what `serve` shows as trained-on
@@ -338,23 +311,20 @@ def anomaly_train(
 
 
 @anomaly_app.command("evaluate")
+@with_read_flags
 def anomaly_evaluate(
     detector_dir: Annotated[Path, typer.Argument(help="A directory written by `behaviorlab anomaly train`.")],
     data: Annotated[Path, typer.Option("--data", "-d", callback=data_source, help="The same data, with its test split.")],
-    format_name: FormatOption = None,
-    map_flag: MapOption = None,
-    extra: ExtraOption = None,
-    sep: SepOption = None,
-    no_header: NoHeaderOption = False,
-    item_attributes: ItemAttributesOption = None,
     json_out: JsonOption = None,
+    *,
+    read_flags: ReadFlags,
 ) -> None:
     """Precision, recall and F1 per anomaly kind on the test split with injected anomalies (once)."""
     from behaviorlab.evaluate.anomaly import evaluate_detector, split_logs
     from behaviorlab.models.anomaly import SequenceAnomalyDetector
 
     detector = SequenceAnomalyDetector.load(detector_dir)
-    _, _, test = split_logs(load_log(data, read_options(format_name, map_flag, extra, sep, no_header, item_attributes)))
+    _, _, test = split_logs(load_log(data, read_flags.options()))
     report = evaluate_detector(detector, test)
     console.print(_anomaly_table(report))
     write_json(json_out, {"detector": str(detector_dir), "model": detector.model.name, "test": report.to_dict()})

@@ -10,20 +10,18 @@ as TrainingFlags' fields; a command takes them with `@with_training_flags` and r
 
 from __future__ import annotations
 
-import functools
-import inspect
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_type_hints
+from typing import Annotated, Any
 
 import typer
 
 from behaviorlab.atomic import atomic_path, exclusive_writer
 from behaviorlab.cli.app import console, err_console
-from behaviorlab.cli.common import progress_bar
+from behaviorlab.cli.common import option_group, progress_bar
 from behaviorlab.config import StrictConfig
 from behaviorlab.errors import ConfigError, Interrupted
 from behaviorlab.models.settings import TrainSettings
@@ -68,26 +66,7 @@ class TrainingFlags:
         return dict(given.values())
 
 
-Command = TypeVar("Command", bound=Callable[..., Any])
-
-
-def with_training_flags(command: Command) -> Command:
-    """Give a typer command the training flags, declared once here (TrainingFlags' fields): the command takes
-    them as one keyword argument, `training: TrainingFlags`, and its --help lists them after its own options."""
-    signature = inspect.signature(command, eval_str=True)  # typer reads the evaluated Annotated types
-    own = [p for name, p in signature.parameters.items() if name != "training"]
-    types = get_type_hints(TrainingFlags, include_extras=True)  # the Annotated option types, not their names
-    flags = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=types[f.name])
-             for f in fields(TrainingFlags)]
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        training = TrainingFlags(**{f.name: kwargs.pop(f.name) for f in fields(TrainingFlags)})
-        return command(*args, training=training, **kwargs)
-
-    wrapper.__signature__ = signature.replace(parameters=[*own, *flags])  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *flags]} | {"return": signature.return_annotation}
-    return wrapper  # type: ignore[return-value]
+with_training_flags = option_group(TrainingFlags, "training")  # the flags declared once, as TrainingFlags' fields
 
 
 @contextmanager
