@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from recbole_setup import recbole_script  # bench/, the folder of this script
 from rich.console import Console
 from rich.table import Table
 
@@ -97,21 +98,7 @@ def stage_beauty(args: argparse.Namespace) -> dict:
             "users": len(split.test), "actions": len(split.train.vocabulary)}
 
 
-RECBOLE_SCRIPT = r"""
-import json, resource, sys, time, torch
-config_dict = json.loads(sys.argv[1])
-torch.set_num_threads(config_dict.pop("threads"))
-budget = config_dict.pop("budget_seconds")
-from recbole.config import Config
-from recbole.data import create_dataset, data_preparation
-from recbole.model.sequential_recommender import SASRec
-from recbole.utils import get_trainer, init_seed
-config = Config(model="SASRec", dataset="beauty", config_dict=config_dict)
-init_seed(config["seed"], config["reproducibility"])
-train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
-init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-model = SASRec(config, train_data._dataset).to(config["device"])
-trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+RECBOLE_SCRIPT = recbole_script("beauty", r"""
 started = time.perf_counter()
 epochs, reached, train_seconds = [], [], []
 train_epoch, evaluate_valid = trainer._train_epoch, trainer._valid_epoch
@@ -125,7 +112,7 @@ def recording(*args, **kwargs):
     epochs.append(score)
     reached.append(time.perf_counter() - started)
     print("RECBOLE_EPOCH " + json.dumps({"epoch": len(epochs), "valid_ndcg10": score, "seconds": reached[-1]}), flush=True)
-    if reached[-1] > budget:
+    if reached[-1] > bench["budget_seconds"]:
         trainer.stopping_step = 10 ** 9  # RecBole's early stop reads cur_step > stopping_step: stop now
         trainer.cur_step = 10 ** 9 + 1
     return score, result
@@ -136,7 +123,7 @@ test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
 print("BENCH_RESULT " + json.dumps({"test": {k: float(v) for k, v in test.items()}, "valid_ndcg10": epochs,
                                      "reached_seconds": reached, "train_seconds": train_seconds, "fit_seconds": fit_seconds,
                                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
-"""
+""")
 
 
 def write_atomic_files(datasets: Path, folder: Path) -> None:
