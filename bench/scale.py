@@ -25,7 +25,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -99,29 +98,64 @@ def stage_beauty(args: argparse.Namespace) -> dict:
 
 
 RECBOLE_SCRIPT = recbole_script("beauty", r"""
-started = time.perf_counter()
-epochs, reached, train_seconds = [], [], []
+import os, random, numpy
+# Resumable across sessions: after every validated epoch the trainer's state (RecBole's own checkpoint format) goes
+# to saved/last.pth and this run's record to progress.json, each written to a temporary name and renamed. A restart
+# resumes from the last finished epoch (an epoch in progress is lost); the best-epoch file stays RecBole's own.
+work = os.path.dirname(config["checkpoint_dir"].rstrip("/"))
+progress_path, last_path = os.path.join(work, "progress.json"), os.path.join(config["checkpoint_dir"], "last.pth")
+if os.path.exists(progress_path) and os.path.exists(last_path):
+    record = json.load(open(progress_path))
+    trainer.resume_checkpoint(last_path)
+    trainer.saved_model_file = record["best_file"]  # resume_checkpoint points it at last.pth
+    rng = torch.load(os.path.join(config["checkpoint_dir"], "last_rng.pth"), weights_only=False)
+    torch.set_rng_state(rng["torch"]); numpy.random.set_state(rng["numpy"]); random.setstate(rng["python"])
+    print(f"RECBOLE_RESUMED at epoch {trainer.start_epoch + 1}", flush=True)
+else:
+    record = {"valid_ndcg10": [], "reached_seconds": [], "train_seconds": [], "best_file": trainer.saved_model_file,
+              "sessions": 0}
+record["sessions"] += 1
 train_epoch, evaluate_valid = trainer._train_epoch, trainer._valid_epoch
+epoch_started = [0.0]
 def timed_train(*args, **kwargs):
-    t0 = time.perf_counter()
+    epoch_started[0] = time.perf_counter()
     out = train_epoch(*args, **kwargs)
-    train_seconds.append(time.perf_counter() - t0)
+    record["train_seconds"].append(time.perf_counter() - epoch_started[0])
     return out
 def recording(*args, **kwargs):
     score, result = evaluate_valid(*args, **kwargs)
-    epochs.append(score)
-    reached.append(time.perf_counter() - started)
-    print("RECBOLE_EPOCH " + json.dumps({"epoch": len(epochs), "valid_ndcg10": score, "seconds": reached[-1]}), flush=True)
-    if reached[-1] > bench["budget_seconds"]:
-        trainer.stopping_step = 10 ** 9  # RecBole's early stop reads cur_step > stopping_step: stop now
-        trainer.cur_step = 10 ** 9 + 1
+    total = (record["reached_seconds"][-1] if record["reached_seconds"] else 0.0) + time.perf_counter() - epoch_started[0]
+    record["valid_ndcg10"].append(score)
+    record["reached_seconds"].append(total)  # training + validation seconds summed over sessions
+    print("RECBOLE_EPOCH " + json.dumps({"epoch": len(record["valid_ndcg10"]), "valid_ndcg10": score, "seconds": total}),
+          flush=True)
     return score, result
+class BudgetSpent(Exception):
+    pass
+def checkpoint(epoch_idx, valid_score):  # RecBole's callback, after its early-stopping bookkeeping of the epoch
+    trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=last_path + ".tmp")
+    torch.save({"torch": torch.get_rng_state(), "numpy": numpy.random.get_state(), "python": random.getstate()},
+               last_path + ".rng.tmp")
+    os.replace(last_path + ".rng.tmp", os.path.join(config["checkpoint_dir"], "last_rng.pth"))
+    os.replace(last_path + ".tmp", last_path)
+    with open(progress_path + ".tmp", "w") as f:
+        json.dump(record, f)
+    os.replace(progress_path + ".tmp", progress_path)
+    if record["reached_seconds"][-1] > bench["budget_seconds"] and not record.get("finished"):
+        record["stopped_by_budget"] = True
+        raise BudgetSpent  # out of RecBole's epoch loop, after this epoch's best-model file and checkpoint are written
 trainer._train_epoch, trainer._valid_epoch = timed_train, recording
-trainer.fit(train_data, valid_data, saved=True, show_progress=False)
-fit_seconds = time.perf_counter() - started
-test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
-print("BENCH_RESULT " + json.dumps({"test": {k: float(v) for k, v in test.items()}, "valid_ndcg10": epochs,
-                                     "reached_seconds": reached, "train_seconds": train_seconds, "fit_seconds": fit_seconds,
+if trainer.start_epoch < trainer.epochs and not record.get("finished"):
+    try:
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=checkpoint)
+    except BudgetSpent:
+        pass
+record["finished"] = True
+checkpoint(len(record["valid_ndcg10"]) - 1, None)
+test = trainer.evaluate(test_data, load_best_model=True, model_file=record["best_file"], show_progress=False)
+print("BENCH_RESULT " + json.dumps({"test": {k: float(v) for k, v in test.items()}, "valid_ndcg10": record["valid_ndcg10"],
+                                     "reached_seconds": record["reached_seconds"], "train_seconds": record["train_seconds"],
+                                     "sessions": record["sessions"], "stopped_by_budget": record.get("stopped_by_budget", False),
                                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 """)
 
@@ -134,15 +168,17 @@ def write_atomic_files(datasets: Path, folder: Path) -> None:
     log = beauty_log(datasets)
     inter = log.frame.select(USER, ACTION, log.schema.time).sort(USER, log.schema.time)
     inter.columns = ["user_id:token", "item_id:token", "timestamp:float"]
-    inter.write_csv(folder / "beauty" / "beauty.inter", separator="\t")
+    inter.write_csv(folder / "beauty" / "beauty.inter.tmp", separator="\t")
+    (folder / "beauty" / "beauty.inter.tmp").replace(folder / "beauty" / "beauty.inter")
 
 
 def stage_recbole(args: argparse.Namespace) -> dict:
     python = Path(args.recbole_python)
     if not python.exists():
         return {"skipped": f"no RecBole environment at {python} (make one as /work/shared/notes/recbole-reference.md says)"}
-    work = Path(tempfile.mkdtemp(prefix="recbole-beauty-"))
-    write_atomic_files(args.datasets, work)
+    work = args.out / "recbole-work"  # kept: the run resumes from its last finished epoch (delete to start over)
+    if not (work / "beauty" / "beauty.inter").exists():
+        write_atomic_files(args.datasets, work)
     config = {
         "data_path": str(work), "checkpoint_dir": str(work / "saved"), "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
         "MAX_ITEM_LIST_LENGTH": 50, "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
