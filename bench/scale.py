@@ -81,8 +81,9 @@ def stage_beauty(args: argparse.Namespace) -> dict:
         if info is not None and "batch" in info:  # a report from inside an epoch
             return
         reached.append(time.perf_counter() - started)
-        console.print(f"  {label} epoch {done}: " + "  ".join(f"{k} {v:.4f}" for k, v in (info or {}).items()
-                                                               if k != "epoch"), highlight=False)
+        console.print(f"  {label} epoch {done} at {reached[-1]:.0f} s: " + "  ".join(
+            f"{k} {v:.4f}" for k, v in (info or {}).items() if k != "epoch"), highlight=False)
+        sys.stdout.flush()  # the log is read while the stage runs
 
     model.fit(split.train, split.valid, progress=progress)
     record = model.training_record_
@@ -93,6 +94,7 @@ def stage_beauty(args: argparse.Namespace) -> dict:
             "epochs_run": record.epoch, "stopped_by_time": record.stopped_by_time,
             "valid_by_epoch": [e.get("valid_ndcg10") for e in record.epochs], "epoch_seconds": epoch_seconds,
             "median_epoch_seconds": statistics.median(epoch_seconds), "seconds_to_best": reached[record.best_epoch - 1],
+            "reached_seconds": reached,
             "fit_seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb(),
             "users": len(split.test), "actions": len(split.train.vocabulary)}
 
@@ -239,6 +241,29 @@ STAGES = {"beauty": stage_beauty, "recbole": stage_recbole, "markov_memory": sta
 # ---------------------------------------------------------------- printing
 
 
+def print_time_to_match(ours: dict[str, dict], curve: dict) -> None:
+    """Validation only (the test split is read once, at the end of each run): how long each of our runs took to reach
+    RecBole's best validation NDCG@10 so far, against RecBole's time to that epoch; `curve` is RecBole's record
+    (progress.json while it runs, or its result), with valid_ndcg10 and reached_seconds per epoch."""
+    scores, reached = curve["valid_ndcg10"], curve["reached_seconds"]
+    best = max(range(len(scores)), key=scores.__getitem__)
+    finished = "finished" if curve.get("finished") or "test" in curve else "still running"
+    table = Table(title=f"Time to RecBole's best validation NDCG@10 so far ({scores[best]:.4f}, its epoch {best + 1} of "
+                        f"{len(scores)}, at {reached[best]:.0f} s; RecBole {finished})")
+    for column in ("system", "epoch reaching it", "seconds", "RecBole's seconds / ours"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for label, r in ours.items():
+        if "reached_seconds" not in r:
+            continue
+        hit = next((e for e, v in enumerate(r["valid_by_epoch"]) if v is not None and v >= scores[best]), None)
+        if hit is None:
+            table.add_row(f"behaviorlab, {label}", f"not in {r['epochs_run']} epochs", "-", "-")
+        else:
+            seconds = r["reached_seconds"][hit]
+            table.add_row(f"behaviorlab, {label}", str(hit + 1), f"{seconds:.0f}", f"{reached[best] / seconds:.1f}x")
+    console.print(table)
+
+
 def print_beauty(ours: dict[str, dict], recbole: dict | None) -> None:
     table = Table(title="Amazon Beauty, leave-one-out (test; full ranking and 100 sampled negatives), SASRec L=50 d=64 2x2")
     for column in ("system", "s/epoch", "best epoch", "s to best", "HR@10", "NDCG@10", "HR@10 (100)", "NDCG@10 (100)",
@@ -303,6 +328,12 @@ def main() -> None:
     ours = {k.removeprefix("beauty "): v for k, v in results.items() if k.startswith("beauty ")}
     if ours or "recbole" in results:
         print_beauty(ours, results.get("recbole"))
+    progress = args.out / "recbole-work" / "progress.json"  # RecBole's record, also while it runs
+    curve = results.get("recbole", {})
+    if "valid_ndcg10" not in curve and progress.exists():
+        curve = json.loads(progress.read_text(encoding="utf-8"))
+    if ours and curve.get("valid_ndcg10"):
+        print_time_to_match(ours, curve)
     if "markov_memory" in results:
         m = results["markov_memory"]
         console.print(f"Markov, generated log ({m['users']:,} users, {m['actions']:,} actions, {m['events']:,} events): "
