@@ -41,3 +41,29 @@ def test_a_prediction_does_not_depend_on_the_other_histories_of_its_batch(chain_
     monkeypatch.undo()
     np.testing.assert_allclose(alone, untrimmed, rtol=0, atol=1e-5)
     assert model.predict_next_batch([short, long], [3, 3])[0] == model.predict_next(short, 3)
+
+
+def test_prediction_shortest_first_and_length_bucketed_training_change_no_result(chain_log):
+    """Histories of every length scored together (read shortest first, in small batches cut to their longest) give
+    each row what it gets alone; training on length-bucketed batches learns the chain as well as plain random
+    batches (measured: test HR@1 0.53 against 0.48 after 10 epochs; 0.61 against 0.63 after 30)."""
+    import polars as pl
+
+    from behaviorlab.metrics import ranking_report
+    from behaviorlab.models.registry import create_model
+    from behaviorlab.schema import EventLog
+    from behaviorlab.sequences import leave_one_out
+
+    log = chain_log(n_users=100, length=20)
+    cut = log.frame.filter(pl.col("position") < pl.col("user_id").hash(0) % 17 + 4)  # users of 4 to 20 events
+    split = leave_one_out(EventLog(cut, log.schema, log.vocabulary))
+    config = {"embedding_dim": 16, "inner_size": 16, "max_len": 12, "epochs": 10, "batch_size": 32, "threads": 1,
+              "patience": 5, "learning_rate": 5e-3, "dropout": 0.1, "eval_batch_size": 3}
+    model = create_model("sasrec", **config).fit(split.train, split.valid)
+    histories = [[f"a{(i + j) % 12:02d}" for j in range(n)] for i, n in enumerate([9, 1, 14, 2, 5, 3, 12, 1])]
+    together = model._log_probs(histories, {})  # [8, V]: batches of 3 rows after sorting by length
+    for row, history in enumerate(histories):
+        np.testing.assert_allclose(together[row], model._log_probs([history], {})[0], rtol=0, atol=1e-5)
+    plain = create_model("sasrec", **config | {"length_buckets": False}).fit(split.train, split.valid)
+    bucketed_hr, plain_hr = (ranking_report(m, split.test, ks=(1,))["HR@1"] for m in (model, plain))
+    assert plain_hr > 0.3 and bucketed_hr >= plain_hr - 0.1

@@ -198,3 +198,29 @@ def test_the_record_says_when_the_kept_weights_may_fall_short():
     many = Validation(lambda: next(falling), metric="valid_ndcg10", higher_is_better=True, examples=500)
     assert train_network(network, loss_fn, data, _settings(patience=2, min_epochs=0, min_steps=0), 0,
                          many).warnings == []  # stopped by patience, on enough examples
+
+
+def test_length_bucketed_batches_hold_every_row_once_and_rows_of_similar_length():
+    """Each full batch is a run of one sorted pool, the short batch comes last (so slicing by batch size finds every
+    batch), and the same generator state gives the same order (a resumed epoch draws it again)."""
+    import torch
+
+    from behaviorlab.models.training import BUCKET_POOL_BATCHES, length_bucketed
+
+    rows, batch = 1003, 8
+    lengths = torch.randint(1, 51, (rows,), generator=torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    order = length_bucketed(torch.randperm(rows, generator=generator), lengths, batch, generator)
+    assert sorted(order.tolist()) == list(range(rows))
+    batches = order.split(batch)
+    assert [len(b) for b in batches[:-1]] == [batch] * (rows // batch) and len(batches[-1]) == rows % batch
+    for b in batches[:-1]:
+        assert lengths[b].tolist() == sorted(lengths[b].tolist())
+    plain = torch.randperm(rows, generator=torch.Generator().manual_seed(3)).split(batch)
+    spread = float(np.mean([float(lengths[b].max() - lengths[b].min()) for b in batches[:-1]]))
+    assert spread < 0.25 * float(np.mean([float(lengths[b].max() - lengths[b].min()) for b in plain[:-1]]))
+    assert BUCKET_POOL_BATCHES * batch < rows  # the test crosses pools
+    generator.set_state(state)
+    again = length_bucketed(torch.randperm(rows, generator=generator), lengths, batch, generator)
+    assert torch.equal(order, again)
