@@ -28,7 +28,7 @@ class LossSettings(StrictConfig):
     """How a sequence model's loss is computed (part of every torch sequence model's config)."""
 
     loss: Literal["auto", "softmax", "bpr", "bce", "gbce", "sampled_softmax"] = "auto"
-    negatives: int = Field(256, ge=1)  # K, sampled per batch by the sampled objectives
+    negatives: int = Field(256, ge=1)  # K, drawn for each training window by the sampled objectives
     negative_sampler: Literal["uniform", "popularity"] = "uniform"  # the proposal q of the negatives
     gbce_t: float = Field(0.75, ge=0.0, le=1.0)  # gSASRec's calibration t (0.75 in the paper)
     full_softmax_max_actions: int = Field(FULL_SOFTMAX_MAX_ACTIONS, ge=1)  # "auto": softmax up to this many
@@ -61,4 +61,4 @@ def describe(settings: LossSettings, n_actions: int) -> str:
     if name == "softmax":
         return f"loss: full softmax over {n_actions} actions ({why})"
     extra = f", beta {gbce_beta(settings.negatives, n_actions, settings.gbce_t):.4g}" if name == "gbce" and n_actions > 1 else ""
-    return f"loss: {name} with {settings.negatives} {settings.negative_sampler} negatives per batch{extra} ({why})"
+    return f"loss: {name} with {settings.negatives} {settings.negative_sampler} negatives per window{extra} ({why})"
