@@ -11,7 +11,7 @@ h . e_j with the tied output, W_j h + b_j untied.
     gbce             -beta log sigmoid(s_y) - sum_k log sigmoid(-s_k)   (gSASRec, Petrov & Macdonald,
                      RecSys 2023), beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = K / (V - 1): a
                      model trained on K negatives is over-confident by the sampling rate; t in [0, 1]
-                     calibrates (t = 0 is bce, t = 1 fully corrects it)
+                     calibrates (t = 0 is bce, t = 1 fully corrects it; the correction assumes uniform q)
     sampled_softmax  -log softmax([s_y, s_k - log Q(k)])_0, Q(j) = K q(j) the expected count of j
                      among the K draws from the proposal q (log-Q correction, Bengio & Senecal 2008):
                      sum_k exp(s_k) / Q(k) over the draws that are not the target estimates the
