@@ -74,16 +74,17 @@ class InterruptInside:
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("name", ["sasrec", "lstm"])
-def test_a_fit_interrupted_inside_an_epoch_resumes_at_its_next_batch(name, split, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("name", "loss"), [("sasrec", "softmax"), ("lstm", "softmax"), ("sasrec", "gbce")])
+def test_a_fit_interrupted_inside_an_epoch_resumes_at_its_next_batch(name, loss, split, tmp_path, monkeypatch):
     """Saved after every batch (checkpoint_seconds below a batch's time), interrupted after batch 1 of epoch 2:
-    the resumed fit trains the rest of epoch 2 and ends with the uninterrupted weights and record."""
+    the resumed fit trains the rest of epoch 2 and ends with the uninterrupted weights and record (with a
+    sampled objective too: the resumed batches draw the negatives the uninterrupted ones drew)."""
     import torch
 
     from behaviorlab.models import training
 
     monkeypatch.setattr(training, "REPORT_SECONDS", 0.0)
-    config = TINY | {"checkpoint_seconds": 1e-9}
+    config = TINY | {"checkpoint_seconds": 1e-9, "loss": loss, "negatives": 8}
     straight = create_model(name, **config).fit(split.train, split.valid)
     checkpoint = tmp_path / "checkpoint.pt"
     with pytest.raises(KeyboardInterrupt):

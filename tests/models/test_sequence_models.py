@@ -124,7 +124,7 @@ def test_sampled_objectives_learn_the_chain_and_the_choice_is_kept(loss, split, 
     popularity = ranking_report(trained("popularity"), split.test)
     model = create_model("sasrec", **TINY, loss=loss, negatives=8).fit(split.train, split.valid)
     assert ranking_report(model, split.test)["HR@1"] > popularity["HR@1"] + 0.2
-    assert model.objective_ == f"loss: {loss} with 8 uniform negatives per batch" + (
+    assert model.objective_ == f"loss: {loss} with 8 uniform negatives per window" + (
         f", beta {0.75 * 8 / 11 + 0.25:.4g}" if loss == "gbce" else "") + " (set in the config)"
     model.save(tmp_path / "m")
     assert load_model(tmp_path / "m").objective_ == model.objective_

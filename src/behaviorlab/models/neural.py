@@ -90,10 +90,10 @@ class SequenceNetwork(nn.Module):
         return self.output(hidden)
 
     def column_scores(self, hidden: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
-        """hidden [M, D], action columns [K] -> scores [M, K]: `logits` restricted to those columns."""
+        """hidden [B, L, D], each window's action columns [B, K] -> scores [B, L, K]: `logits` at those columns."""
         if self.output is None:
-            return hidden @ self.action_embedding(columns + 1).T  # [K, D] rows; id = column + 1
-        return hidden @ self.output.weight[columns].T + self.output.bias[columns]
+            return hidden @ self.action_embedding(columns + 1).transpose(1, 2)  # [B, D, K]; id = column + 1
+        return hidden @ self.output.weight[columns].transpose(1, 2) + self.output.bias[columns][:, None, :]
 
     def target_scores(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """hidden [M, D], one action column per row targets [M] -> [M]: each row's score of its target."""
@@ -208,8 +208,9 @@ class NeuralModel(SequenceModel):
                 batch = {name: tensor[:, first:] for name, tensor in batch.items()}  # [B, L', ...]
             hidden = network.hidden(batch["inputs"])  # [B, L, D]
             scored = batch["targets"] != 0  # [B, L]: positions that take loss
-            hidden = network.add_context(hidden[scored], batch["context"][scored])  # [M, D]
-            return objective(network, hidden, batch["targets"][scored] - 1)
+            with_context = network.add_context(hidden[scored], batch["context"][scored])  # [M, D]
+            hidden = hidden.index_put((scored,), with_context)  # [B, L, D]: the objectives need the windows
+            return objective(network, hidden, batch["targets"] - 1)  # columns [B, L]; -1 = no loss
 
         validation = None
         if valid is not None and len(valid):
