@@ -28,7 +28,7 @@ def record_of(scores: list[float], losses: list[float], *, stopped_by_time: bool
 
 
 def warning(record: TrainingRecord, examples: int = 500, config: RecurrentConfig = CONFIG) -> str | None:
-    return shortfall("gru4rec", record.best_valid if record.best_valid is not None else 0.1, record, config, examples)
+    return shortfall("gru4rec", record.best_valid if record.best_valid is not None else 0.1, record, config, examples, 8)
 
 
 def test_no_warning_at_or_above_the_baseline_or_without_one():
@@ -59,12 +59,23 @@ def test_a_run_ended_before_patience_is_undertrained():
     capped = RecurrentConfig(epochs=3, patience=3, patience_fraction=0.0)
     assert "its epoch cap (3) ended it at epoch 3" in warning(record_of([0.1, 0.2, 0.3], [3.0, 2.5, 2.0]), config=capped)
     never = TrainingRecord(baseline_valid=0.5, stopped_by_time=True)  # the budget ran out inside epoch 1
-    assert "the time budget ended it inside epoch 1" in shortfall("sasrec", 0.01, never, CONFIG, 500)
+    assert "the time budget ended it inside epoch 1" in shortfall("sasrec", 0.01, never, CONFIG, 500, 8)
 
 
 def test_few_validation_examples_may_explain_the_gap():
     text = warning(record_of([0.3, 0.4, 0.4, 0.4, 0.4], [3.0, 2.0, 1.9, 1.8, 1.7]), examples=8)
     assert "only 8 validation examples: one moves NDCG@10 by up to 0.12, so the gap may be noise" in text
+
+
+def test_a_model_at_the_popularity_level_needs_more_optimiser_steps():
+    record = record_of([0.10, 0.23, 0.24, 0.24, 0.235, 0.235], [5.0, 4.0, 3.9, 3.9, 3.9, 3.9])
+    record.popularity_valid = 0.233
+    assert warning(record).endswith(
+        "it scores about what the popularity model does (NDCG@10 0.2330): it has learned which actions are common, not "
+        "yet what follows what, in 48 optimiser steps (8 an epoch); give it more steps: a smaller batch_size (now 128) "
+        "or a larger learning_rate (now 0.001)")
+    record.popularity_valid = 0.2  # well below the model: not the cause
+    assert warning(record).endswith(NO_CAUSE)
 
 
 def test_when_nothing_in_the_history_explains_it_the_warning_says_so():

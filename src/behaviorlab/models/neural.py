@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,7 +25,13 @@ from torch import nn
 
 from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import SequenceModel
-from behaviorlab.models.baseline_check import RECORD_KEY, markov_baseline, shortfall, validation_score
+from behaviorlab.models.baseline_check import (
+    RECORD_KEY,
+    markov_baseline,
+    popularity_score,
+    shortfall,
+    validation_score,
+)
 from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
 from behaviorlab.models.explain import Contribution, Explanation
 from behaviorlab.models.loss_settings import choose_loss
@@ -226,15 +233,18 @@ class NeuralModel(SequenceModel):
                 "context": torch.from_numpy(windows.context)}
         record = train_network(network, loss_fn, data, self.config, self.config.seed, validation, progress, run)
         if validation is not None and self.config.markov_baseline:
-            self._compare_with_markov(record, train, valid)
+            self._compare_with_markov(record, train, valid, math.ceil(len(windows) / self.config.batch_size))
         self.training_record_ = record
         return self
 
-    def _compare_with_markov(self, record: TrainingRecord, train: EventLog, valid: NextEventExamples) -> None:
+    def _compare_with_markov(self, record: TrainingRecord, train: EventLog, valid: NextEventExamples,
+                             steps_per_epoch: int) -> None:
         """Put the Markov baseline's validation score in `record`, and a warning with the cause when below it."""
         record.baseline_valid, record.baseline_seconds = markov_baseline(train, valid)
         score = record.best_valid if record.best_valid is not None else validation_score(self, valid)  # never validated
-        warning = shortfall(self.name, score, record, self.config, len(valid))
+        if score < record.baseline_valid:  # is it at the level of a model that ignores the history?
+            record.popularity_valid = popularity_score(train, valid)
+        warning = shortfall(self.name, score, record, self.config, len(valid), steps_per_epoch)
         if warning is not None:
             record.warnings.append(warning)
 

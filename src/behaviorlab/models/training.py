@@ -149,6 +149,7 @@ class TrainingRecord:
     warnings: list[str] = field(default_factory=list)  # why the kept weights may not be what the data allows
     baseline_valid: float | None = None  # the Markov model's validation score on the same split (baseline_check.py)
     baseline_seconds: float | None = None  # what fitting and scoring that baseline cost
+    popularity_valid: float | None = None  # the popularity model's, fitted when the model is below the baseline
 
     @property
     def epoch(self) -> int:
