@@ -5,6 +5,7 @@ one, and a long epoch reports its progress."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -180,11 +181,14 @@ def test_train_says_when_few_validation_examples_chose_the_epoch(data, tmp_path,
 
 
 def test_train_reads_the_model_against_markov_and_says_why_it_falls_short(data, tmp_path, capsys):
-    """One epoch on a ring that Markov predicts exactly: train prints the baseline and the warning with its cause;
-    markov_baseline = false in the config skips both."""
+    """One epoch on a ring that Markov predicts exactly: train prints its first lines before the data and the first
+    batch, then the baseline and the warning with its cause; markov_baseline = false in the config skips both."""
     args = [*command("gru4rec", data, tmp_path / "model"), "--epochs", "1", "--threads", "1", "--device", "cpu"]
     assert main(args) == 0
     captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("Reading ") and "(read and split in " in lines[1]  # said before the slow parts
+    assert any(re.match(r"epoch 1: \d+ batches over \d+ rows; batch 1 running", line) for line in lines)
     assert "Markov baseline on the same validation examples: NDCG@10 1.0000" in captured.out
     err = " ".join(captured.err.split())
     assert "warning: gru4rec's validation NDCG@10" in err and "is below the Markov model's (1.0000)" in err

@@ -74,8 +74,11 @@ def test_a_model_at_the_popularity_level_needs_more_optimiser_steps():
         "it scores about what the popularity model does (NDCG@10 0.2330): it has learned which actions are common, not "
         "yet what follows what, in 48 optimiser steps (8 an epoch); give it more steps: a smaller batch_size (now 128) "
         "or a larger learning_rate (now 0.001)")
-    record.popularity_valid = 0.2  # well below the model: not the cause
-    assert warning(record).endswith(NO_CAUSE)
+    for popularity in (0.2, 0.3):  # well below or well above the model: not the cause
+        record.popularity_valid = popularity
+        assert warning(record).endswith(NO_CAUSE)
+    never = TrainingRecord(baseline_valid=0.5, popularity_valid=0.01, stopped_by_time=True)  # no epoch finished
+    assert "popularity" not in shortfall("sasrec", 0.01, never, CONFIG, 500, 8)
 
 
 def test_when_nothing_in_the_history_explains_it_the_warning_says_so():

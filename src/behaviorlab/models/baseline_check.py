@@ -39,7 +39,7 @@ FLAT = 0.05  # scores whose range is within this fraction of the best one never 
 NO_CAUSE = ("no sign in the run's history explains it (patience ended it, on enough validation examples, after a rise "
             "and without a clear decline): on this data the Markov model's short context may simply fit better; "
             "use the markov model, or try a shorter max_len")
-POPULARITY_LEVEL = 0.05  # a score at most this fraction above the popularity model's is popularity's level
+POPULARITY_LEVEL = 0.05  # a score within this fraction of the popularity model's is popularity's level
 STILL_LOSS = 0.05  # a training loss that fell by less than this fraction over the run barely moved
 
 
@@ -69,7 +69,7 @@ def shortfall(model: str, score: float, record: TrainingRecord, config: NeuralCo
     if baseline is None or score >= baseline:
         return None
     causes = _causes(record, config, examples)
-    if popularity is not None and score <= (1 + POPULARITY_LEVEL) * popularity:
+    if popularity is not None and record.epoch and abs(score - popularity) <= POPULARITY_LEVEL * popularity:
         causes.append(f"it scores about what the popularity model does ({METRIC} {popularity:.4f}): it has learned "
                       f"which actions are common, not yet what follows what, in {record.epoch * steps_per_epoch:,} "
                       f"optimiser steps ({steps_per_epoch:,} an epoch); give it more steps: a smaller batch_size "
