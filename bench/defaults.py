@@ -9,6 +9,7 @@ validation examples) are kept with each result. Results go to OUT/results.json a
 re-running the same command skips the finished cells, so an interrupted run resumes.
 
     .venv/bin/python bench/defaults.py [--datasets ../shared/datasets] [--budget 90] [--out /tmp/defaults]
+        [--only foursquare-nyc] [--models gru4rec] [--set dropout=0.5 --set weight_decay=1e-4]
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ def datasets(root: Path) -> dict[str, Callable[[], object]]:
     }
 
 
-def run_cell(parts, model: str, budget: float, threads: int) -> dict:
+def run_cell(parts, model: str, budget: float, threads: int, settings: dict[str, str] | None = None) -> dict:
     from behaviorlab.metrics import ranking_report
     from behaviorlab.models.registry import model_class
 
     cls = model_class(model)
-    overrides = {} if model == "markov" else {"max_train_seconds": budget, "threads": threads}
+    overrides = {} if model == "markov" else {"max_train_seconds": budget, "threads": threads} | (settings or {})
     instance = cls(cls.config_class(**overrides))
     started = time.perf_counter()
     instance.fit(parts.train, parts.valid)
@@ -66,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=90.0, help="Training seconds per neural model and dataset.")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-defaults"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="A config key for every neural model instead of its default (repeatable), to try a "
+                             "change of defaults; use another --out for each set of changes.")
     args = parser.parse_args(argv)
+    settings = dict(item.split("=", 1) for item in args.set)  # values as text: the config's validation types them
 
     from behaviorlab.sequences import make_split, split_rule
 
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             key = f"{name}/{model}"
             if key in results:
                 continue
-            results[key] = run_cell(parts, model, args.budget, args.threads)
+            results[key] = run_cell(parts, model, args.budget, args.threads, settings)
             console.print(f"  {model}: {results[key]}", highlight=False)
             results_path.write_text(json.dumps(results, indent=1))
     print_table(results)

@@ -5,6 +5,7 @@ one, and a long epoch reports its progress."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -157,6 +158,7 @@ def test_training_progress_prints_the_epochs_and_a_long_epoch_every_so_often(cap
         return {"epoch": 1, "batch": batch, "batches": 400, "examples_per_s": 1234.4, "eta_seconds": 245.0}
 
     with training_cli.training_progress("training x") as report:
+        report(0, 2, {"epoch": 1, "batch": 0, "batches": 400, "rows": 51_200})  # the first batch starts
         report(0, 2, inside(1))
         report(0, 2, inside(2))  # within IN_EPOCH_LINE_SECONDS of the first: no line
         report(1, 2, {"epoch": 1, "loss": 0.5})
@@ -165,6 +167,7 @@ def test_training_progress_prints_the_epochs_and_a_long_epoch_every_so_often(cap
         report(1, 2, inside(3) | {"epoch": 2, "eta_seconds": 7600.0})
         report(1, 2, inside(4) | {"epoch": 2, "eta_seconds": 12.4})
     lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "epoch 1: 400 batches over 51,200 rows; batch 1 running (it times the epoch)" in lines
     assert "epoch 1: batch 1/400  1,234 examples/s  ETA 4m05s" in lines and not any("batch 2/" in x for x in lines)
     assert "epoch 1  loss 0.5000" in lines
     assert "epoch 2: batch 3/400  1,234 examples/s  ETA 2h06m" in lines
@@ -175,6 +178,29 @@ def test_train_says_when_few_validation_examples_chose_the_epoch(data, tmp_path,
     args = [*command("gru4rec", data, tmp_path / "model"), "--epochs", "2", "--threads", "1", "--device", "cpu"]
     assert main(args) == 0
     assert "warning: only 30 validation examples chose epoch" in " ".join(capsys.readouterr().err.split())
+
+
+def test_train_reads_the_model_against_markov_and_says_why_it_falls_short(data, tmp_path, capsys):
+    """One epoch on a ring that Markov predicts exactly: train prints its first lines before the data and the first
+    batch, then the baseline and the warning with its cause; markov_baseline = false in the config skips both."""
+    args = [*command("gru4rec", data, tmp_path / "model"), "--epochs", "1", "--threads", "1", "--device", "cpu"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("Reading ") and "(read and split in " in lines[1]  # said before the slow parts
+    assert any(re.match(r"epoch 1: \d+ batches over \d+ rows; batch 1 running", line) for line in lines)
+    assert "Markov baseline on the same validation examples: NDCG@10 1.0000" in captured.out
+    err = " ".join(captured.err.split())
+    assert "warning: gru4rec's validation NDCG@10" in err and "is below the Markov model's (1.0000)" in err
+    assert "its epoch cap (1) ended it at epoch 1" in err
+
+    config = tmp_path / "no-baseline.toml"
+    config.write_text(data["config"].read_text() + "markov_baseline = false\n")
+    args[args.index(str(data["config"]))] = str(config)
+    args[args.index(str(tmp_path / "model"))] = str(tmp_path / "plain")
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "Markov baseline" not in captured.out and "Markov" not in captured.err
 
 
 def test_training_flags_apply_to_every_torch_model_and_to_no_other(data, tmp_path, capsys):

@@ -116,7 +116,9 @@ def test_a_finished_checkpoint_gives_back_the_same_model_without_training(split,
     heard = Interrupt()
     again = create_model("sasrec", **config).fit(split.train, split.valid, progress=heard, checkpoint=checkpoint)
     assert heard.epochs == []
-    assert again.training_record_.to_dict() == first.training_record_.to_dict()
+    timed = ("baseline_seconds",)  # the Markov baseline is fitted again after each fit: its time is measured anew
+    assert {k: v for k, v in again.training_record_.to_dict().items() if k not in timed} == \
+        {k: v for k, v in first.training_record_.to_dict().items() if k not in timed}
     np.testing.assert_array_equal(again.predict_scores(split.test), first.predict_scores(split.test))
 
 

@@ -4,6 +4,8 @@ an epoch."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -97,14 +99,16 @@ def _settings(**changes):
 
 
 def test_progress_hears_from_inside_the_epochs(monkeypatch):
-    """The first batch is reported at once (a long first epoch is not silent), then at most every REPORT_SECONDS."""
+    """The start of the first batch is reported (the epoch's size), then that batch at once (a long first epoch is
+    not silent), then at most one every REPORT_SECONDS."""
     from behaviorlab.models import training
 
     heard = []
     network, loss_fn, data = _regression()
     training.train_network(network, loss_fn, data, _settings(), 0,
                            progress=lambda done, total, info=None: heard.append((done, total, dict(info or {}))))
-    done, total, first = heard[0]
+    assert heard[0] == (0, 3, {"epoch": 1, "batch": 0, "batches": 10, "rows": 40})
+    done, total, first = heard[1]
     assert (done, total, first["epoch"], first["batch"], first["batches"]) == (0, 3, 1, 1, 10)
     assert first["examples_per_s"] > 0 and first["eta_seconds"] > 0
     assert [(done, info["epoch"]) for done, _, info in heard if "batch" not in info] == [(1, 1), (2, 2), (3, 3)]
@@ -114,7 +118,8 @@ def test_progress_hears_from_inside_the_epochs(monkeypatch):
     network, loss_fn, data = _regression()
     training.train_network(network, loss_fn, data, _settings(epochs=2), 0,
                            progress=lambda done, total, info=None: heard.append((done, dict(info or {}))))
-    inside = [(done, info["epoch"], info["batch"]) for done, info in heard if "batch" in info]
+    assert heard[0][1]["batch"] == 0 and "eta_seconds" not in heard[0][1]  # only this call's first batch is announced
+    inside = [(done, info["epoch"], info["batch"]) for done, info in heard if "eta_seconds" in info]
     assert inside == [(e - 1, e, b) for e in (1, 2) for b in range(1, 11)]
     assert inside[-1] and heard[-1][1]["epoch"] == 2 and "batch" not in heard[-1][1]  # the epoch's own report last
 
@@ -224,3 +229,27 @@ def test_length_bucketed_batches_hold_every_row_once_and_rows_of_similar_length(
     generator.set_state(state)
     again = length_bucketed(torch.randperm(rows, generator=generator), lengths, batch, generator)
     assert torch.equal(order, again)
+
+
+@pytest.mark.parametrize(("fraction", "epochs_run"), [(0.0, 32), (0.5, 45), (0.05, 32), (1.0, 60)])
+def test_patience_grows_with_the_epochs_to_the_best_one(fraction, epochs_run):
+    """A score that rises for 30 epochs, then falls: patience 2 stops at epoch 32, unless the fraction of the best
+    epoch is larger (0.5 x 30 = 15: epoch 45); the epoch cap (60) still holds."""
+    import torch
+
+    from behaviorlab.models.settings import TrainSettings
+    from behaviorlab.models.training import Validation, train_network
+
+    network = torch.nn.Linear(2, 1)
+    data = {"inputs": torch.ones((4, 2), dtype=torch.int64)}
+    scores = iter([*np.linspace(0.1, 0.9, 30), *np.linspace(0.8, 0.1, 30)])
+
+    def loss_fn(batch):
+        return network(batch["inputs"].float()).pow(2).mean()
+
+    settings = TrainSettings(epochs=60, batch_size=4, patience=2, patience_fraction=fraction, min_epochs=0, min_steps=0,
+                             threads=1, device="cpu")
+    validation = Validation(lambda: float(next(scores)), metric="valid_ndcg10", higher_is_better=True)
+    record = train_network(network, loss_fn, data, settings, 0, validation)
+    assert (record.epoch, record.best_epoch) == (epochs_run, 30)
+    assert settings.patience_after(30) == max(2, math.ceil(fraction * 30))

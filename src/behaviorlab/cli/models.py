@@ -7,6 +7,7 @@ examples; `evaluate` rebuilds the same split from the same data and scores the t
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from behaviorlab.cli.common import (
 from behaviorlab.cli.training import (
     CHECKPOINT_FILE,
     TrainingFlags,
+    print_baseline,
     print_training_warnings,
     save_trained,
     training_progress,
@@ -80,14 +82,17 @@ def train(
     from behaviorlab.models.settings import TrainSettings
 
     read = read_flags.options()
+    console.print(f"Reading {data} to train {model}", highlight=False)  # first: a large log and torch take seconds
     cls = model_class(model)
     overrides = {"seed": seed} | training.overrides(cls.config_class, model)
     instance = cls(load_config(cls.config_class, config, overrides))
     learned = isinstance(instance.config, TrainSettings)  # trains in epochs, through the shared loop
     resume = training.resume
     with training_run(out, model, resumable=learned, resume=resume) as checkpoint:
+        started = time.perf_counter()
         split_name, parts = _load_split(data, read, split)
-        console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation examples.")
+        console.print(f"{'Resuming' if resume else 'Training'} {model} on {parts.train!r}; {len(parts.valid):,} validation "
+                      f"examples (read and split in {time.perf_counter() - started:.1f} s).", highlight=False)
         if not len(parts.valid):
             # Said up front: without validation a torch model runs every epoch and keeps the last one.
             consequence = (f"no early stopping: all {instance.config.epochs} epochs run and the last one is saved"
@@ -101,6 +106,7 @@ def train(
                 instance.fit(parts.train, parts.valid, progress=report, checkpoint=checkpoint)
             else:
                 instance.fit(parts.train, parts.valid, progress=report)
+        print_baseline(instance)
         print_training_warnings(instance)
         valid_metrics = ranking_report(instance, parts.valid, ks=(1, 5, 10)) if len(parts.valid) else {}
         instance.metadata_ = {"data": str(data), READ_KEY: read.model_dump(mode="json"), "split": split_name, "valid": valid_metrics,

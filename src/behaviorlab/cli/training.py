@@ -115,13 +115,22 @@ def print_training_warnings(model: Any) -> None:
         err_console.print(f"warning: {warning}", highlight=False)
 
 
+def print_baseline(model: Any) -> None:
+    """The Markov baseline a sequence model's fit was read against (TrainingRecord.baseline_valid), when it was."""
+    record = getattr(model, "training_record_", None)
+    if record is not None and record.baseline_valid is not None:
+        console.print(f"Markov baseline on the same validation examples: NDCG@10 {record.baseline_valid:.4f} "
+                      f"(fitted and scored in {record.baseline_seconds:.1f} s; markov_baseline = false "
+                      "in the config skips it)", highlight=False)
+
+
 IN_EPOCH_LINE_SECONDS = 30.0  # a line per finished epoch, and inside a long one the first batch, then this often
 
 
 @contextmanager
 def training_progress(title: str) -> Iterator[ProgressReporter]:
     """A bar of epochs for a torch model's training: a line of figures per finished epoch and, from inside the
-    epochs, a line after the first batch and then one every IN_EPOCH_LINE_SECONDS (batch, examples/s, the
+    epochs, a line as the first batch starts (the epoch's size), a line after it and then one every IN_EPOCH_LINE_SECONDS (batch, examples/s, the
     epoch's ETA), so a long epoch is seen moving in a terminal and in a log file alike. Other reports (ARIMA's,
     say) pass through to the bar unchanged."""
     printed_at: float | None = None
@@ -132,6 +141,10 @@ def training_progress(title: str) -> Iterator[ProgressReporter]:
                 report(done, total, info)
                 return
             report(done, total)
+            if "eta_seconds" not in info:  # the start of the first batch: the epoch's size, before any timing
+                console.print(f"epoch {info['epoch']}: {info['batches']:,} batches over {info['rows']:,} rows; "
+                              f"batch {info['batch'] + 1:,} running (it times the epoch)", highlight=False)
+                return
             if printed_at is None or time.monotonic() - printed_at >= IN_EPOCH_LINE_SECONDS:
                 printed_at = time.monotonic()
                 console.print(f"epoch {info['epoch']}: batch {info['batch']:,}/{info['batches']:,}  "

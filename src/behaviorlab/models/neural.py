@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,13 @@ from torch import nn
 
 from behaviorlab.errors import ModelError, NotFittedError
 from behaviorlab.models.base import SequenceModel
+from behaviorlab.models.baseline_check import (
+    RECORD_KEY,
+    markov_baseline,
+    popularity_score,
+    shortfall,
+    validation_score,
+)
 from behaviorlab.models.checkpoint import Checkpoint, fingerprint, run_identity
 from behaviorlab.models.explain import Contribution, Explanation
 from behaviorlab.models.loss_settings import choose_loss
@@ -214,12 +222,12 @@ class NeuralModel(SequenceModel):
 
         validation = None
         if valid is not None and len(valid):
-            from behaviorlab.metrics import example_ranks, metrics_of_ranks, target_columns
+            from behaviorlab.metrics import target_columns
 
             target_columns(self, valid)  # unknown targets or history actions fail now, not after the first epoch
             self.check_known([a for history in valid.histories for a in history])
-            validation = Validation(lambda: metrics_of_ranks(example_ranks(self, valid), (10,))["NDCG@10"],  # in blocks
-                                    metric="valid_ndcg10", higher_is_better=True, examples=len(valid))
+            validation = Validation(lambda: validation_score(self, valid), metric=RECORD_KEY, higher_is_better=True,
+                                    examples=len(valid))
 
         run = None
         if checkpoint is not None:
@@ -228,13 +236,27 @@ class NeuralModel(SequenceModel):
         data = {"inputs": torch.from_numpy(windows.inputs), "targets": torch.from_numpy(windows.targets),
                 "context": torch.from_numpy(windows.context)}
         lengths = self.training_lengths(windows)
-        self.training_record_ = train_network(network, loss_fn, data, self.config, self.config.seed, validation, progress,
-                                              run, None if lengths is None else torch.from_numpy(lengths))
+        record = train_network(network, loss_fn, data, self.config, self.config.seed, validation, progress, run,
+                               None if lengths is None else torch.from_numpy(lengths))
+        if validation is not None and self.config.markov_baseline:
+            self._compare_with_markov(record, train, valid, math.ceil(len(windows) / self.config.batch_size))
+        self.training_record_ = record
         return self
 
     def training_lengths(self, windows: Windows) -> np.ndarray | None:
         """int64 [W]: each window's length, for batches of similar length (None: batches in a plain random order)."""
         return None
+
+    def _compare_with_markov(self, record: TrainingRecord, train: EventLog, valid: NextEventExamples,
+                             steps_per_epoch: int) -> None:
+        """Put the Markov baseline's validation score in `record`, and a warning with the cause when below it."""
+        record.baseline_valid, record.baseline_seconds = markov_baseline(train, valid)
+        score = record.best_valid if record.best_valid is not None else validation_score(self, valid)  # never validated
+        if score < record.baseline_valid:  # is it at the level of a model that ignores the history?
+            record.popularity_valid = popularity_score(train, valid)
+        warning = shortfall(self.name, score, record, self.config, len(valid), steps_per_epoch)
+        if warning is not None:
+            record.warnings.append(warning)
 
     def _objective(self, windows: Windows) -> Objective:
         """The loss of this fit (the configured one, or chosen by catalog size), stated in `objective_`."""

@@ -3,7 +3,8 @@
 `train_network` is mini-batch Adam over tensors with aligned rows and a model's own `loss_fn(batch)`. After
 each epoch `validation.score()` judges the weights on validation data only (NDCG@10 for the sequence
 models, the validation loss for the feature-table models) and the best epoch's weights are kept (on a tie,
-the later epoch's). Training stops after `patience` epochs without improvement, but not before
+the later epoch's). Training stops after `patience` epochs without improvement (more once the best epoch
+is late: `TrainSettings.patience_after`), but not before
 `min_epochs` epochs and `min_steps` optimiser steps: with little data an epoch is one or two steps, and
 five noisy validation scores in a row then stopped a model that had barely started (SmartThings FR at 5%
 of its users: NDCG@10 0.73 +/- 0.06 over seeds, while training the same model a second time gave
@@ -12,7 +13,8 @@ order. The loop's state is a `TrainingRecord` and, inside an epoch, an `EpochPos
 the optimiser and the generators; with a checkpoint it is saved after every epoch, every
 `checkpoint_seconds` inside one and when the budget runs out, and a run of the same identity continues
 at the batch after it, ending with the weights an uninterrupted run computes. The record's `warnings`
-say when the kept weights may fall short (best epoch last, few validation examples).
+say when the kept weights may fall short (best epoch last, few validation examples); the sequence models add
+the Markov baseline's score and, below it, the cause (baseline_check.py).
 
 The sequence models train on windows of each user's sequence: inputs are the actions, targets the
 action that follows each input (0 where no loss is taken). Every position of a window is a next-action
@@ -63,6 +65,9 @@ class NeuralConfig(TrainSettings, LossSettings):
     text_init: Literal["none", "frozen", "finetune"] = "none"  # action embeddings from MiniLM descriptions
     context_columns: tuple[str, ...] = ()  # extras of the target event used as extra embeddings
     eval_batch_size: int = Field(1024, ge=1)
+    # After a fit with validation, fit the Markov model on the same split and compare (baseline_check.py): off
+    # saves that fit (seconds even on Amazon Beauty), at the cost of the log's word on a model below it.
+    markov_baseline: bool = True
     seed: int = 0
 
 
@@ -142,6 +147,9 @@ class TrainingRecord:
     train_seconds: float = 0.0  # the training time of every call of the run, not the time between them
     stopped_by_time: bool = False
     warnings: list[str] = field(default_factory=list)  # why the kept weights may not be what the data allows
+    baseline_valid: float | None = None  # the Markov model's validation score on the same split (baseline_check.py)
+    baseline_seconds: float | None = None  # what fitting and scoring that baseline cost
+    popularity_valid: float | None = None  # the popularity model's, fitted when the model is below the baseline
 
     @property
     def epoch(self) -> int:
@@ -168,10 +176,14 @@ class TrainingRecord:
 
     def judge(self, settings: TrainSettings, steps_per_epoch: int) -> bool:
         """Whether the run stops now, by patience (after min_epochs and min_steps) or by its time budget."""
-        patient = (self.epochs_without_gain >= settings.patience and self.epoch >= settings.min_epochs
+        patient = (self.patience_ran_out(settings) and self.epoch >= settings.min_epochs
                    and self.epoch * steps_per_epoch >= settings.min_steps)
         self.stopped_by_time = self.out_of_time(settings) and not patient
         return patient or self.stopped_by_time
+
+    def patience_ran_out(self, settings: TrainSettings) -> bool:
+        """Whether the epochs since the best one are enough for patience to stop the run (min_epochs aside)."""
+        return self.epochs_without_gain >= settings.patience_after(self.best_epoch)
 
     def out_of_time(self, settings: TrainSettings) -> bool:
         return settings.max_train_seconds is not None and self.train_seconds > settings.max_train_seconds
@@ -220,9 +232,10 @@ def train_network(network: nn.Module, loss_fn: LossFn, data: Mapping[str, torch.
     `loss_fn(batch)` returns the mean loss of a batch: `data`'s tensors at the same rows, on the device.
     `seed` orders the batches (the caller seeds the initial weights). Without validation every epoch runs
     and the last weights are kept. The time budget is checked after every batch. `progress(epochs done,
-    epochs, info)` hears of each finished epoch (info: its record entry) and, inside an epoch, of the first
-    batch and then one batch every REPORT_SECONDS (info with "batch", "batches", "examples_per_s" and
-    "eta_seconds", the epoch's remaining time). With `checkpoint` the loop's state is saved after every
+    epochs, info)` hears of each finished epoch (info: its record entry) and, inside an epoch, of the start of
+    this call's first batch (info with "batch", the batches done, "batches" and "rows"), of that batch and then
+    one batch every REPORT_SECONDS (info with "batch", "batches", "examples_per_s" and "eta_seconds", the
+    epoch's remaining time). With `checkpoint` the loop's state is saved after every
     epoch (before `progress` hears of it), inside an epoch every `checkpoint_seconds`, and when the budget
     runs out; a state found there is resumed at the batch after it. Stopping is judged again with this
     call's settings, so a larger budget continues a stopped run, and a run that had already stopped returns
@@ -235,6 +248,9 @@ def train_network(network: nn.Module, loss_fn: LossFn, data: Mapping[str, torch.
     stopped = record.judge(settings, run.steps_per_epoch)
     while not stopped and record.epoch < settings.epochs:
         position = run.position = run.position or EpochPosition(run.generator.get_state())
+        if run.reported_at is None:  # before this call's first batch, which may take seconds on a large catalog
+            report(record.epoch, settings.epochs, {"epoch": record.epoch + 1, "batch": position.batches,
+                                                   "batches": run.steps_per_epoch, "rows": run.rows})
         for _ in _batches(network, loss_fn, data, run, position, lengths):  # steps `position` batch by batch
             record.train_seconds = run.clock()
             stopped = record.stopped_by_time = record.out_of_time(settings)
@@ -264,11 +280,11 @@ def _warnings(record: TrainingRecord, settings: TrainSettings, validation: Valid
     if run.position is not None and record.epoch == 0:
         warnings.append(f"the time budget ran out inside epoch 1 (batch {run.position.batches:,} of "
                         f"{run.steps_per_epoch:,}): the weights were never validated; resume with a larger budget")
-    elif validation is not None and record.epoch and record.epochs_without_gain < settings.patience and (
-            record.stopped_by_time or record.epoch == settings.epochs):  # stopped before patience could judge it
+    elif validation is not None and record.epoch and not record.patience_ran_out(settings):  # ended by budget or cap
         ended = "time budget" if record.stopped_by_time else "epoch cap"
         warnings.append(f"training ended by its {ended} at epoch {record.epoch}, {record.epochs_without_gain} after "
-                        f"the best one ({record.best_epoch}) and before patience ({settings.patience}) judged it done: "
+                        f"the best one ({record.best_epoch}) and before patience ({settings.patience_after(record.best_epoch)}) "
+                        "judged it done: "
                         "the model may be undertrained; more epochs or a larger time budget may still help")
     few = validation is not None and validation.examples is not None and validation.examples < FEW_VALIDATION_EXAMPLES
     if few and record.epoch:
@@ -341,6 +357,7 @@ class _Run:
     device: torch.device
     settings: TrainSettings
     steps_per_epoch: int
+    rows: int  # of the training tensors
     checkpoint: Checkpoint | None
     record: TrainingRecord
     best_state: dict[str, torch.Tensor] | None = None
@@ -359,9 +376,9 @@ class _Run:
         network.to(device)
         optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=settings.learning_rate,
                                      weight_decay=settings.weight_decay)
-        steps = math.ceil(len(next(iter(data.values()))) / settings.batch_size)
-        run = cls(network, optimizer, torch.Generator().manual_seed(seed), device, settings, steps, checkpoint,
-                  TrainingRecord())
+        rows = len(next(iter(data.values())))
+        run = cls(network, optimizer, torch.Generator().manual_seed(seed), device, settings,
+                  math.ceil(rows / settings.batch_size), rows, checkpoint, TrainingRecord())
         saved = checkpoint.load() if checkpoint is not None else None
         if saved is not None:
             run._restore(saved)
