@@ -125,7 +125,7 @@ def _check_reads_back(written: Path, log: EventLog | LazyEventLog, columns: pl.S
     the row count. The data pages are not decoded again: what fails to read back is a footer grown past the
     readers' limits (a huge value in the column statistics, a huge vocabulary), not the pages pyarrow encodes."""
     try:
-        metadata = event_log_metadata(written)
+        metadata = event_log_metadata(read_footer(written))
         scan = pl.scan_parquet(written)
         same = metadata is not None and (
             Schema.from_json(metadata[SCHEMA_KEY].decode()) == log.schema
@@ -148,12 +148,9 @@ def _unreadable_output(target: Path, reason: str) -> DataError:
                           "vocabulary: Parquet keeps them in a footer that its readers limit in size.")
 
 
-def read_parquet_schema(path: str | Path) -> pa.Schema:
-    """The Arrow schema of a Parquet file, or a DataError when it is unreadable."""
-    return _footer(path).schema.to_arrow_schema()
-
-
-def _footer(path: str | Path) -> pq.FileMetaData:
+def read_footer(path: str | Path) -> pq.FileMetaData:
+    """The footer of a Parquet file (its schema, row groups and key-value metadata), or a DataError when it is
+    unreadable. Parsed once per load: with a large vocabulary in it, it is not free."""
     try:
         return pq.read_metadata(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -161,13 +158,10 @@ def _footer(path: str | Path) -> pq.FileMetaData:
                         hint="Check that the file is Parquet and complete.") from exc
 
 
-def event_log_metadata(path: str | Path) -> dict[bytes, bytes] | None:
-    """The behaviorlab metadata of a Parquet file, or None when it was not written by write_event_log."""
-    return _event_log_metadata(_footer(path))
+def event_log_metadata(footer: pq.FileMetaData) -> dict[bytes, bytes] | None:
+    """The behaviorlab metadata in a Parquet footer, or None when write_event_log did not write the file.
 
-
-def _event_log_metadata(footer: pq.FileMetaData) -> dict[bytes, bytes] | None:
-    """Read from the footer's key-value pairs, where both pyarrow and polars' sink put it (pyarrow's schema
+    Read from the footer's key-value pairs, where both pyarrow and polars' sink put it (pyarrow's schema
     reader would take the copy inside its own ARROW:schema entry instead, which only pyarrow writes)."""
     metadata = footer.metadata or {}
     return metadata if SCHEMA_KEY in metadata and VOCABULARY_KEY in metadata else None
@@ -191,9 +185,10 @@ def scan_parquet(path: Path) -> pl.LazyFrame:
     return pl.scan_parquet(parts, hive_partitioning=True)
 
 
-def read_event_log(path: str | Path) -> EventLog:
-    footer = _footer(path)
-    metadata = _event_log_metadata(footer)
+def read_event_log(path: str | Path, footer: pq.FileMetaData | None = None) -> EventLog:
+    """The EventLog in a file write_event_log wrote; `footer` is its read_footer, when the caller has it."""
+    footer = read_footer(path) if footer is None else footer
+    metadata = event_log_metadata(footer)
     if metadata is None:
         raise DataError(f"{path} has no behaviorlab schema in its metadata",
                         hint="Load it as a generic table with --format parquet --map user=...,time=...,action=....")
