@@ -12,7 +12,7 @@ repository). On the generated log the comparison is like for like (issue 15, sec
   behaviorlab-parquet-foreign, polars-bare-parquet-foreign  the same for the Parquet folder generate_log.py
                        writes (plain polars parts, no behaviorlab metadata: every row is checked)
 
-    .venv/bin/python bench/loaders.py [--datasets ../shared/datasets] [--events 10000000] [--repeats 3]
+    .venv/bin/python bench/loaders.py [--datasets ../shared/datasets] [--events 10000000] [--repeats 3] [--clock cpu]
 
 Other processes on the machine change absolute numbers; the ratios within one run are what count.
 """
@@ -31,6 +31,9 @@ from pathlib import Path
 from generate_log import generate  # bench/ is on the path when this file runs as a script
 
 REPO = Path(__file__).resolve().parents[1]
+# wall: elapsed seconds. cpu: the process's CPU seconds, all threads: on a machine busy with other work, closer to
+# what a load costs than elapsed time (on one free core, taskset -c 1, the two agree).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def peak_rss_mb() -> float:
@@ -97,18 +100,19 @@ def converted_path(csv: Path) -> Path:
     return csv.with_name(f"{csv.stem}.converted.parquet")
 
 
-def run_case(kind: str, path: str, pandas_sep: str) -> dict:
-    """Runs inside the child: load once, report events, seconds and peak RSS."""
+def run_case(kind: str, path: str, pandas_sep: str, clock: str) -> dict:
+    """Runs inside the child: load once, report events, seconds (of `clock`) and peak RSS."""
     call = _load_call(kind, path, pandas_sep)
+    timer = CLOCKS[clock]
     before = peak_rss_mb()
-    start = time.perf_counter()
+    start = timer()
     events = call()
-    seconds = time.perf_counter() - start
+    seconds = timer() - start
     return {"events": events, "seconds": seconds, "rss_before_mb": before, "peak_rss_mb": peak_rss_mb()}
 
 
-def measure(kind: str, path: Path, pandas_sep: str = ",") -> dict:
-    command = [sys.executable, __file__, "--child", kind, str(path), pandas_sep]
+def measure(kind: str, path: Path, pandas_sep: str = ",", clock: str = "wall") -> dict:
+    command = [sys.executable, __file__, "--child", kind, str(path), pandas_sep, clock]
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
     if result.returncode != 0:
         raise SystemExit(f"{kind} on {path} failed:\n{result.stderr}")
@@ -121,6 +125,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--out", type=Path, default=Path("/tmp/behaviorlab-bench"))
     parser.add_argument("--repeats", type=int, default=3, help="runs per loader and case; the median run is shown")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="what 'seconds' counts: elapsed time, or CPU time (for a machine busy with other work)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     big, folder = generate(args.out, args.events)
@@ -132,12 +138,13 @@ def main() -> None:
     ]
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start "
           "(polars uses every core; pandas.read_csv one, so a loaded machine hurts polars more)")
+    print(f"seconds are {args.clock} seconds")
     print(f"{'case':<28} {'loader':<12} {'events':>12} {'seconds':>8} {'events/s':>12} {'peak RSS MB':>12} {'RSS before':>11}")
     for name, path, sep, kinds in cases:
         if not path.exists():
             print(f"{name:<28} skipped: {path} not found")
             continue
-        results = _median_runs([(kind, path) for kind in kinds], sep, args.repeats)
+        results = _median_runs([(kind, path) for kind in kinds], sep, args.repeats, args.clock)
         for kind, r in results.items():
             print(f"{name:<28} {kind:<20} {r['events']:>12,} {r['seconds']:>8.3f} {r['events'] / r['seconds']:>12,.0f} "
                   f"{r['peak_rss_mb']:>12,.0f} {r['rss_before_mb']:>11,.0f}")
@@ -146,12 +153,12 @@ def main() -> None:
         print(f"{name:<28} speed vs {kinds[0]} x{theirs['seconds'] / ours['seconds']:.2f}{target}, "
               f"peak memory vs {kinds[0]} x{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}")
         if "polars-bare" in results:
-            convert = measure("behaviorlab-convert", path)  # once: it writes the file the Parquet cases read
+            convert = measure("behaviorlab-convert", path, sep, args.clock)  # once: it writes the file the Parquet cases read
             print(f"{name:<28} {'behaviorlab-convert':<20} {convert['events']:>12,} {convert['seconds']:>8.3f} "
                   f"{convert['events'] / convert['seconds']:>12,.0f} {convert['peak_rss_mb']:>12,.0f}")
             files = (("", converted_path(path)), ("-foreign", folder))
             parquets = _median_runs([(f"{kind}{suffix}", file) for suffix, file in files
-                                     for kind in ("behaviorlab-parquet", "polars-bare-parquet")], sep, args.repeats)
+                                     for kind in ("behaviorlab-parquet", "polars-bare-parquet")], sep, args.repeats, args.clock)
             for kind, r in parquets.items():
                 print(f"{name:<28} {kind:<20} {r['events']:>12,} {r['seconds']:>8.3f} "
                       f"{r['events'] / r['seconds']:>12,.0f} {r['peak_rss_mb']:>12,.0f}")
@@ -165,18 +172,18 @@ def main() -> None:
     print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 
-def _median_runs(cases: list[tuple[str, Path]], sep: str, repeats: int) -> dict[str, dict]:
+def _median_runs(cases: list[tuple[str, Path]], sep: str, repeats: int, clock: str) -> dict[str, dict]:
     """Each (kind, path) run `repeats` times, alternating between kinds so that load from other processes on
     the shared machine hits all alike; the median run of each kind."""
     runs: dict[str, list[dict]] = {kind: [] for kind, _ in cases}
     for _ in range(repeats):
         for kind, path in cases:
-            runs[kind].append(measure(kind, path, sep))
+            runs[kind].append(measure(kind, path, sep, clock))
     return {kind: sorted(r, key=lambda x: x["seconds"])[len(r) // 2] for kind, r in runs.items()}
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        print(json.dumps(run_case(sys.argv[2], sys.argv[3], sys.argv[4])))
+    if len(sys.argv) == 6 and sys.argv[1] == "--child":
+        print(json.dumps(run_case(*sys.argv[2:])))
     else:
         main()
