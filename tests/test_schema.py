@@ -127,3 +127,23 @@ def test_digest_is_the_stored_hash_of_the_joined_parts():
     assert digest("payload", length=64) == hashlib.sha256(b"payload").hexdigest()
     log = EventLog(pl.DataFrame({"user_id": ["u", "u"], "position": [0, 1], "action": ["x", "y"]}), Schema(time="position"))
     assert log.digest() == digest(f"{log.row_hash()}:2")
+
+
+def test_rows_known_to_be_checked_skip_only_the_passes_over_the_rows(monkeypatch):
+    log = make_log(["u", "v"], [t(1), t(2)], ["a", "b"])
+    frame = log.frame.select("action", "user_id", "timestamp")  # columns in another order come back in schema order
+    import behaviorlab.schema as schema_module
+
+    def no_row_pass(*args):
+        raise AssertionError("the rows were checked again")
+
+    monkeypatch.setattr(schema_module, "_validated", no_row_pass)
+    checked = EventLog.with_rows_checked(frame, log.schema, log.vocabulary)
+    assert checked.frame.equals(log.frame) and checked.vocabulary == log.vocabulary
+    # What costs no pass over the rows is still checked, with the errors of construction.
+    with pytest.raises(DataError) as info:
+        EventLog.with_rows_checked(frame.rename({"timestamp": "when"}), log.schema, log.vocabulary)
+    assert {p.column for p in info.value.problems} == {"timestamp", "when"}
+    with pytest.raises(DataError, match="does not match") as info:
+        EventLog.with_rows_checked(frame.with_columns(pl.lit(None, pl.String).alias("user_id")), log.schema, log.vocabulary)
+    assert {(p.row, p.column) for p in info.value.problems} == {(1, "user_id"), (2, "user_id")}

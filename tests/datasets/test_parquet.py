@@ -42,7 +42,7 @@ def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pq, "write_table", broken)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", broken)
     with pytest.raises(OSError):
         write_event_log(sample_log(), path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["events.parquet"]
@@ -76,3 +76,80 @@ def test_a_file_that_would_not_read_back_never_replaces_the_target(tmp_path, mon
         write_event_log(sample_log(), path)
     assert "Exceeded size limit" in info.value.problems[0].message
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["events.parquet"]
+
+
+def _footer_metadata(path):
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).metadata
+
+
+def test_a_file_written_here_records_its_checked_rows_and_reloads_without_the_row_pass(tmp_path, monkeypatch):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from behaviorlab import schema as schema_module
+    from behaviorlab.datasets.parquet import CHECKED_KEY
+
+    log = sample_log()
+    for written in (write_event_log(log, tmp_path / "eager.parquet"), write_event_log(log.lazy(), tmp_path / "lazy.parquet")):
+        footer = pq.read_metadata(written)
+        record = json.loads(footer.metadata[CHECKED_KEY])
+        assert record["rows"] == log.n_events and record["data_bytes"] == written.stat().st_size - footer.serialized_size - 8
+        with monkeypatch.context() as patched:
+            patched.setattr(schema_module, "_validated", lambda *args: pytest.fail("an unchanged file was checked row by row"))
+            back = load(written)
+        assert back.frame.equals(log.frame) and (back.schema, back.vocabulary) == (log.schema, log.vocabulary)
+
+
+def test_a_changed_file_is_checked_row_by_row_with_the_errors_of_any_load(tmp_path):
+    """A tool that rewrites the rows and keeps the footer's key-value metadata (as pyarrow does) keeps our checked
+    record too: its digest no longer matches, so every row is checked again."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from behaviorlab.datasets.parquet import rows_unchanged
+
+    path = write_event_log(sample_log(), tmp_path / "events.parquet")
+    metadata = _footer_metadata(path)
+    table = pq.read_table(path)
+    for action, message in (("z", "1 actions in the log are missing from its vocabulary"), ("", "does not match")):
+        changed = table.set_column(2, "action", pa.array(table.column("action").to_pylist()[:-1] + [action]))
+        pq.write_table(changed.replace_schema_metadata(metadata), path)
+        assert _footer_metadata(path)[b"behaviorlab.checked"] == metadata[b"behaviorlab.checked"]
+        assert not rows_unchanged(path, pq.read_metadata(path))
+        with pytest.raises(DataError, match=message):
+            load(path)
+
+
+def test_one_changed_byte_in_the_data_pages_is_seen(tmp_path):
+    import pyarrow.parquet as pq
+
+    from behaviorlab.datasets.parquet import rows_unchanged
+
+    path = write_event_log(sample_log(), tmp_path / "events.parquet")
+    assert rows_unchanged(path, pq.read_metadata(path))
+    data = bytearray(path.read_bytes())
+    data[10] ^= 1  # inside the first column chunk
+    path.write_bytes(bytes(data))
+    assert not rows_unchanged(path, pq.read_metadata(path))
+
+
+def test_files_of_the_older_format_still_load_and_are_checked_row_by_row(tmp_path):
+    """Before the checked record: schema and vocabulary only, written by pyarrow as one table (zstd)."""
+    import pyarrow.parquet as pq
+
+    from behaviorlab.datasets.parquet import SCHEMA_KEY, VOCABULARY_KEY
+
+    log = sample_log()
+    old = {SCHEMA_KEY: log.schema.to_json().encode(), VOCABULARY_KEY: log.vocabulary.to_json().encode()}
+    path = tmp_path / "old.parquet"
+    pq.write_table(log.frame.to_arrow().replace_schema_metadata(old), path, compression="zstd")
+    back = load(path)
+    assert back.frame.equals(log.frame) and (back.schema, back.vocabulary) == (log.schema, log.vocabulary)
+    wrong = log.frame.with_columns(pl.Series("action", ["a", "b", "q"]))
+    pq.write_table(wrong.to_arrow().replace_schema_metadata(old), path, compression="zstd")
+    with pytest.raises(DataError, match="missing from its vocabulary") as info:
+        load(path)
+    assert [p.message for p in info.value.problems] == ["unknown action 'q'"]

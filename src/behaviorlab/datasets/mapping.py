@@ -550,7 +550,8 @@ def concat_logs(logs: list[EventLog], *, source: str) -> EventLog:
         raise DataError(f"{source}: nothing to load", hint="Point at a file or a folder with data files.")
     schema = Schema.model_validate(logs[0].schema.model_dump() | {"source": source})
     frame = pl.concat([log.frame for log in logs], how="vertical")
-    return EventLog(frame, schema, merged_vocabulary([log.vocabulary for log in logs]))
+    # The rows of EventLogs passed their checks, and the merged vocabulary holds every action of each.
+    return EventLog.with_rows_checked(frame, schema, merged_vocabulary([log.vocabulary for log in logs]))
 
 
 def merged_vocabulary(vocabularies: Sequence[Vocabulary]) -> Vocabulary:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from behaviorlab.datasets.delimited import field_counts, head_lines, separator_flag, separator_name, sniff_separator
 from behaviorlab.datasets.files import TEXT_HEAD_BYTES, refuse_repeated_names, require_file, require_utf8_head
@@ -38,7 +39,7 @@ from behaviorlab.datasets.parquet import (
     event_log_metadata,
     parquet_parts,
     read_event_log,
-    read_parquet_schema,
+    read_footer,
     scan_parquet,
 )
 from behaviorlab.errors import DataError, Problem
@@ -203,9 +204,9 @@ def load_parquet(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
     """A file written by behaviorlab reads back losslessly; any other Parquet goes through the mapping.
     A folder of Parquet parts reads as one table (see scan_parquet); its rows are counted over the parts in
     path order."""
-    parts = _parquet_parts(path)
-    if mapping is None and all(event_log_metadata(part) is not None for part in parts):
-        logs = [read_event_log(part) for part in parts]
+    footers = _parquet_footers(path)
+    if mapping is None and all(event_log_metadata(footer) is not None for footer in footers.values()):
+        logs = [read_event_log(part, footer) for part, footer in footers.items()]
         return logs[0] if not path.is_dir() else concat_logs(logs, source=str(path))
     return event_log_from_frame(scan_parquet(path), mapping or ColumnMapping(), source=str(path))
 
@@ -214,30 +215,30 @@ def scan_parquet_log(path: Path, mapping: ColumnMapping | None = None) -> LazyEv
     """load_parquet left lazy. Files written by behaviorlab were checked when written: their schema, vocabulary
     and row count come from the footers and their column types are compared with the schema; other Parquet is
     checked in streaming passes through the mapping (see lazy_event_log)."""
-    parts = _parquet_parts(path)
-    if mapping is not None or any(event_log_metadata(part) is None for part in parts):
+    metadata = [event_log_metadata(footer) for footer in _parquet_footers(path).values()]
+    if mapping is not None or any(m is None for m in metadata):
         return lazy_event_log(scan_parquet(path), mapping or ColumnMapping(), source=str(path))
-    metadata = [event_log_metadata(part) or {} for part in parts]
-    schema, *others = [Schema.from_json(m[SCHEMA_KEY].decode()) for m in metadata]
+    schema, *others = [Schema.from_json(m[SCHEMA_KEY].decode()) for m in metadata if m]
     frame = scan_parquet(path)
     if any(other != schema for other in others) or frame.collect_schema() != schema.dtypes():
         raise DataError(f"{path}: the parts do not share one schema or their columns differ from it",
                         hint="Write every part with the same schema, or load them one by one.")
     if path.is_dir():  # as concat_logs names the stacked log
         schema = Schema.model_validate(schema.model_dump() | {"source": str(path)})
-    vocabularies = [Vocabulary.from_json(m[VOCABULARY_KEY].decode()) for m in metadata]
+    vocabularies = [Vocabulary.from_json(m[VOCABULARY_KEY].decode()) for m in metadata if m]
     vocabulary = vocabularies[0] if len(vocabularies) == 1 else merged_vocabulary(vocabularies)  # as concat_logs merges them
     return LazyEventLog(frame, schema, vocabulary, frame.select(pl.len()).collect().item())
 
 
-def _parquet_parts(path: Path) -> list[Path]:
-    """The file, or the parts of a folder (a DataError for a folder without parts), each checked for column
-    names given twice."""
+def _parquet_footers(path: Path) -> dict[Path, pq.FileMetaData]:
+    """The footer of the file, or of each part of a folder (a DataError for a folder without parts), each
+    checked for column names given twice."""
     if path.is_dir():
         scan_parquet(path)  # a DataError for a folder without parts
         parts = parquet_parts(path)
     else:
         parts = [require_file(path, "Parquet file")]
-    for part in parts:
-        refuse_repeated_names(part, read_parquet_schema(part).names, where="the schema")
-    return parts
+    footers = {part: read_footer(part) for part in parts}
+    for part, footer in footers.items():
+        refuse_repeated_names(part, footer.schema.to_arrow_schema().names, where="the schema")
+    return footers
