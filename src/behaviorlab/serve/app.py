@@ -88,7 +88,7 @@ class State:
         for batcher in self.live.batchers.values():
             batcher.start()
 
-    async def reload(self) -> None:
+    async def reload(self) -> bool:
         """Load the configured models again (off the event loop), then swap the set in one assignment.
 
         Requests already queued finish on the old set; a set that fails to load leaves the old one serving."""
@@ -98,7 +98,7 @@ class State:
         except Exception as exc:  # noqa: BLE001 - logged and counted; the old set keeps serving
             self.metrics.count("reload_failed")
             self.access.write(event="reload_failed", error=str(exc))
-            return
+            return False
         self.executor.submit(_set_torch_threads, self.config.torch_threads)  # runs before the new set's first pass
         new = self._live(models)
         for batcher in new.batchers.values():
@@ -108,6 +108,7 @@ class State:
         self.access.write(event="reloaded", models=models.names())
         for batcher in old.batchers.values():
             await batcher.close()
+        return True
 
     async def stop(self) -> None:
         for batcher in self.live.batchers.values():
