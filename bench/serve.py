@@ -382,7 +382,7 @@ def run_mode(name: str, model: Path, extra: list[str], requests: list[bytes], ar
             return {"mode": name, "rss_idle_mib": rss_idle}
         hold_rate = round(HOLD_SHARE * peak, 1)
         series = ("behaviorlab_request_duration_seconds", 'route="/predict"')
-        batches = ("behaviorlab_predict_batch_size", 'model="sasrec"')
+        batches = ("behaviorlab_batch_size", 'model="sasrec"')
         before = http_get(server.port, "/metrics")
         rss_start, cpu_start, client_start = rss_mib(server.process.pid), cpu_seconds(server.process.pid), own_cpu_seconds()
         hold = run_loop(offer(server.port, requests, hold_rate, args.hold_seconds, args.connections, args.timeout))

@@ -23,7 +23,7 @@ def serve(
                                                     "next-behavior models answer /predict, anomaly detectors /score.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    batch_wait_ms: Annotated[float, typer.Option(help="Longest wait of a /predict request for others to share its forward pass.")] = 2.0,
+    batch_wait_ms: Annotated[float, typer.Option(help="Longest wait of a /predict or /score request for others to share its forward pass.")] = 2.0,
     max_batch: Annotated[int, typer.Option(help="Most requests in one forward pass.")] = 64,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="One forward pass per request.")] = False,
     max_history: Annotated[int, typer.Option(help="Most events in a history or scored sequence.")] = 512,

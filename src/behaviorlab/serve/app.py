@@ -9,6 +9,7 @@ queue full (with Retry-After), 502 no valid sequence from the LLM, 503 LLM backe
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from behaviorlab.schema import HOUR_BINS, WEEKDAYS, EventLog
 from behaviorlab.serve import schemas
 from behaviorlab.serve.access_log import AccessLog
 from behaviorlab.serve.auth import OPEN_PATHS, authorized, token_from_environment
-from behaviorlab.serve.batching import MicroBatcher
+from behaviorlab.serve.batching import MicroBatcher, PredictItem, predict_batch, score_batch
 from behaviorlab.serve.config import ServeConfig
 from behaviorlab.serve.generation import GenerationJob, GenerationService, QueueFull
 from behaviorlab.serve.metrics import Metrics
@@ -53,7 +54,7 @@ class Problem(Exception):
 
 @dataclass
 class LiveSet:
-    """A loaded model set with one micro-batcher per /predict model; swapped whole on reload."""
+    """A loaded model set with one micro-batcher per model (/predict and /score); swapped whole on reload."""
 
     models: ModelSet
     batchers: dict[str, MicroBatcher] = field(default_factory=dict)
@@ -72,16 +73,17 @@ class State:
         self.executor.submit(_set_torch_threads, config.torch_threads).result()  # after: loading sets the saved threads
         self.generation = (GenerationService(grounding, config.generation, backend_factory)
                            if grounding is not None and config.generation is not None else None)
-        self.metrics.gauge("behaviorlab_predict_queue_depth", "Requests waiting for a forward pass, by model.",
+        self.metrics.gauge("behaviorlab_batch_queue_depth", "/predict and /score requests waiting for a batch, by model.",
                            lambda: {(("model", n),): b.depth() for n, b in self.live.batchers.items()})
         self.metrics.gauge("behaviorlab_generate_queue_depth", "Requests waiting for /generate.",
                            lambda: {(): self.generation.depth() if self.generation else 0})
 
     def _live(self, models: ModelSet) -> LiveSet:
         live = LiveSet(models)
-        for name in models.names("predict"):
-            live.batchers[name] = MicroBatcher(models.models[name].model, self.config.batching, self.executor,
-                                               lambda size, name=name: self.metrics.observe_batch(name, size))
+        for name, served in models.models.items():
+            run = functools.partial(predict_batch if served.role == "predict" else score_batch, served.model)
+            live.batchers[name] = MicroBatcher(run, self.config.batching, self.executor,
+                                               functools.partial(self.metrics.observe_batch, name))
         return live
 
     def start(self) -> None:
@@ -297,13 +299,13 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None,
         except ModelError as exc:
             raise Problem(422, "wrong_context", exc.message, hint=exc.hint,
                           details=[{"reads": dict(model.context or {})}] if model.context is not None else []) from None
-        ranked = await state.live.batchers[model.name].predict(body.history, body.k, body.context)
+        ranked = await state.live.batchers[model.name].submit(PredictItem(body.history, body.k, body.context))
         vocabulary = model.vocabulary
         return _json(schemas.PredictResponse.model_validate({"model": model.name, "predictions": [
             {"action": a, "probability": p, "description": vocabulary.describe(a)} for a, p in ranked]}))
 
     @app.post("/score", response_model=schemas.ScoreResponse, responses=errors)
-    async def score(body: schemas.ScoreRequest) -> schemas.ScoreResponse:
+    async def score(body: schemas.ScoreRequest) -> Response:
         """An anomaly score per event and for the sequence, from a saved anomaly detector."""
         from behaviorlab.models.anomaly_injection import ContextSequence
 
@@ -325,12 +327,11 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None,
             raise Problem(422, "wrong_context", f"Detector {model.name!r} reads no context", hint="Drop 'context'.")
         sequence = ContextSequence(source="request", actions=tuple(body.events),
                                    context=tuple(body.context) if column is not None else None)
-        loop = asyncio.get_running_loop()
-        [surprisals] = await loop.run_in_executor(state.executor, detector.event_surprisals, [sequence])
-        [total] = await loop.run_in_executor(state.executor, detector.score_sequences, [sequence])
-        return schemas.ScoreResponse(model=model.name, event_scores=[float(v) for v in surprisals], sequence_score=float(total),
-                                     aggregate=detector.config.aggregate, threshold=float(detector.threshold_),
-                                     anomalous=bool(total > detector.threshold_))
+        scored = await state.live.batchers[model.name].submit(sequence)
+        return _json(schemas.ScoreResponse(model=model.name, event_scores=scored.event_scores,
+                                           sequence_score=scored.sequence_score, aggregate=detector.config.aggregate,
+                                           threshold=float(detector.threshold_),
+                                           anomalous=bool(scored.sequence_score > detector.threshold_)))
 
     @app.post("/generate", response_model=schemas.GenerateResponse, responses=errors | {
         429: {"model": schemas.ErrorResponse}, 502: {"model": schemas.ErrorResponse}, 503: {"model": schemas.ErrorResponse}})
