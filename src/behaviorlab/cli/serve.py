@@ -38,7 +38,7 @@ def serve(
     *,
     read_flags: ReadFlags,
 ) -> None:
-    """Serve predictions, anomaly scores and generation over HTTP (OpenAPI at /docs); SIGHUP reloads the models.
+    """Serve predictions, anomaly scores and generation over HTTP (OpenAPI at /docs); SIGHUP reloads the models and the LLM backend.
 
     Set BEHAVIORLAB_SERVE_TOKEN to require 'Authorization: Bearer <token>' on every route but /healthz and /docs.
     The read options (--format, --map, --sep, ...) say how --generate-data is read.
@@ -67,5 +67,5 @@ def serve(
         "batching": {"enabled": not no_batching, "max_wait_ms": batch_wait_ms, "max_batch": max_batch},
         "limits": {"max_history": max_history, "max_k": max_k, "max_body_bytes": max_body_bytes},
         "generation": generation, "access_log": access_log, "torch_threads": torch_threads}, where="serve options")
-    err_console.print(f"Serving on http://{host}:{port} (docs at /docs); SIGHUP reloads the models.", highlight=False)
+    err_console.print(f"Serving on http://{host}:{port} (docs at /docs); SIGHUP reloads the models and the LLM backend.", highlight=False)
     run_server(config, grounding)

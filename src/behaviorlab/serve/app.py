@@ -91,15 +91,33 @@ class State:
             batcher.start()
 
     async def reload(self) -> bool:
-        """Load the configured models again (off the event loop), then swap the set in one assignment.
+        """Load the configured models again and build a new /generate backend (both off the event loop), each
+        swapped in when ready; whether anything was swapped.
 
-        Requests already queued finish on the old set; a set that fails to load leaves the old one serving."""
+        Requests already queued finish on the old set, a sequence in progress on the old backend; a part that fails
+        to load leaves its old one serving, and the access log says why (event reload_failed)."""
+        generation = await self._reload_generation() if self.generation is not None else False
+        return await self._reload_models() or generation
+
+    async def _reload_generation(self) -> bool:
+        assert self.generation is not None
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.generation.reload_backend)
+        except Exception as exc:  # noqa: BLE001 - logged and counted; the old backend keeps serving
+            self.metrics.count("reload_failed")
+            self.access.write(event="reload_failed", part="generate", error=str(exc))
+            return False
+        self.metrics.count("reload")
+        self.access.write(event="reloaded", part="generate")
+        return True
+
+    async def _reload_models(self) -> bool:
         loop = asyncio.get_running_loop()
         try:
             models = await loop.run_in_executor(None, load_model_set, self.config.models)
         except Exception as exc:  # noqa: BLE001 - logged and counted; the old set keeps serving
             self.metrics.count("reload_failed")
-            self.access.write(event="reload_failed", error=str(exc))
+            self.access.write(event="reload_failed", part="models", error=str(exc))
             return False
         self.executor.submit(_set_torch_threads, self.config.torch_threads)  # runs before the new set's first pass
         new = self._live(models)
@@ -107,7 +125,7 @@ class State:
             batcher.start()
         old, self.live = self.live, new
         self.metrics.count("reload")
-        self.access.write(event="reloaded", models=models.names())
+        self.access.write(event="reloaded", part="models", models=models.names())
         for batcher in old.batchers.values():
             await batcher.close()
         return True
@@ -384,7 +402,9 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None,
     async def models() -> schemas.ModelsResponse:
         """The served models: name, kind, route, vocabulary size, the digest of the data they were trained on."""
         live = state.live.models
-        return schemas.ModelsResponse(loaded_at=live.loaded_at, generate=state.generation is not None, models=[
+        generation = state.generation
+        return schemas.ModelsResponse(loaded_at=live.loaded_at, generate=generation is not None,
+                                      generate_loaded_at=generation.loaded_at if generation is not None else None, models=[
             schemas.ModelInfo(name=m.name, kind=m.kind, serves=f"/{m.role}", vocabulary_size=len(m.vocabulary),
                               trained_on=m.trained_on, path=str(m.path),
                               context={k: list(v) for k, v in m.context.items()} if m.context is not None else None)

@@ -1,4 +1,4 @@
-"""Run the service with uvicorn; SIGHUP reloads the models (load the new set, swap it in, old requests finish).
+"""Run the service with uvicorn; SIGHUP reloads the models and the /generate backend (each new one swapped in; old requests finish).
 
 What is loaded at start (torch, the models, FastAPI: some 235,000 objects for a SASRec) is frozen out of the
 cyclic garbage collector: a full collection over it took about 100 ms of CPU on the event loop (235 ms measured
