@@ -1,6 +1,6 @@
 """Load test of `behaviorlab serve` /predict: the peak sustained throughput, then 80% of it held, batching on vs off.
 
-    flock /tmp/behaviorlab-heavy.lock nice -n 0 .venv/bin/python bench/serve.py
+    flock /tmp/behaviorlab-heavy.lock [taskset -c 1] nice -n 0 .venv/bin/python bench/serve.py
         [--data ../shared/datasets/smartthings-fr] [--out /tmp/behaviorlab-bench-serve] [--modes on,off]
         [--step-seconds 10] [--hold-seconds 60] [--start-rate 50] [--rate-factor 1.5] [--max-rate 4000]
         [--torch-threads N] [--batch-wait-ms MS] [--connections 64] [--timeout 5]
@@ -11,6 +11,8 @@ and this process drives it open-loop: request i is due at t0 + i / rate whatever
 did, over a pool of keep-alive connections (at most `--connections`), and its latency runs from the
 time it was due to its last response byte, so waiting for a connection or behind a slow server counts.
 The bodies are the FR test split's first 9 events with the 10th event's weekday and hour bin, k=10.
+The load generator runs on uvloop when installed and reports its own CPU per request (it shares the cores
+with the server: `taskset -c 1` pins both to one core).
 
 The peak search offers rates start, start*factor, ... for `--step-seconds` each. A step passes when no
 request failed (status other than 200, connection error, or no answer within `--timeout` of its due
