@@ -1,6 +1,6 @@
 """Load test of `behaviorlab serve` /predict: the peak sustained throughput, then 80% of it held, batching on vs off.
 
-    flock /tmp/behaviorlab-heavy.lock nice -n 0 .venv/bin/python bench/serve.py
+    flock /tmp/behaviorlab-heavy.lock [taskset -c 1] nice -n 0 .venv/bin/python bench/serve.py
         [--data ../shared/datasets/smartthings-fr] [--out /tmp/behaviorlab-bench-serve] [--modes on,off]
         [--step-seconds 10] [--hold-seconds 60] [--start-rate 50] [--rate-factor 1.5] [--max-rate 4000]
         [--torch-threads N] [--batch-wait-ms MS] [--connections 64] [--timeout 5]
@@ -11,6 +11,8 @@ and this process drives it open-loop: request i is due at t0 + i / rate whatever
 did, over a pool of keep-alive connections (at most `--connections`), and its latency runs from the
 time it was due to its last response byte, so waiting for a connection or behind a slow server counts.
 The bodies are the FR test split's first 9 events with the 10th event's weekday and hour bin, k=10.
+The load generator runs on uvloop when installed and reports its own CPU per request (it shares the cores
+with the server: `taskset -c 1` pins both to one core).
 
 The peak search offers rates start, start*factor, ... for `--step-seconds` each. A step passes when no
 request failed (status other than 200, connection error, or no answer within `--timeout` of its due
@@ -31,15 +33,17 @@ import asyncio
 import json
 import math
 import os
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PASS_SHARE = 0.95  # a step passes when at least this share of the offered requests completed in its window
@@ -191,7 +195,7 @@ class Server:
 
     def __init__(self, model: Path, extra: list[str], log: Path, errors: Path) -> None:
         self.port = free_port()
-        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(REPO / "src"), os.environ.get("PYTHONPATH")))))
         command = [sys.executable, "-m", "behaviorlab", "serve", "--model", f"sasrec={model}", "--host", "127.0.0.1",
                    "--port", str(self.port), "--access-log", str(log), *extra]
         self.errors = errors
@@ -292,17 +296,19 @@ def predict_requests(bodies: Sequence[bytes]) -> list[bytes]:
 async def offer(port: int, requests: Sequence[bytes], rate: float, seconds: float, connections: int,
                 timeout: float) -> Step:
     """Offer `rate` requests per second for `seconds`, open-loop; wait for the last answers (or their timeout)."""
-    loop = asyncio.get_running_loop()
+    # Times come from perf_counter, not loop.time(): uvloop's clock is libuv's, in whole milliseconds and read once
+    # per loop iteration, which would round and understate latencies.
+    clock = time.perf_counter
     pool, step = Pool(port, connections), Step(rate, seconds)
-    start = loop.time() + 0.05
+    start = clock() + 0.05
     end = start + seconds
 
     async def one(request: bytes, due: float) -> None:
         connection = None
         try:
-            async with asyncio.timeout_at(due + timeout):
+            async with asyncio.timeout(due + timeout - clock()):
                 connection = await pool.acquire()
-                step.lags.append(loop.time() - due)
+                step.lags.append(clock() - due)
                 status = await connection.exchange(request)
         except TimeoutError:
             step.errors["timeout"] += 1
@@ -314,7 +320,7 @@ async def offer(port: int, requests: Sequence[bytes], rate: float, seconds: floa
             if status != 200:
                 step.errors[f"status {status}"] += 1
                 return
-            done = loop.time()
+            done = clock()
             step.latencies.append(done - due)
             step.ok_in_window += done <= end
         finally:
@@ -324,13 +330,29 @@ async def offer(port: int, requests: Sequence[bytes], rate: float, seconds: floa
     tasks = []
     for i in range(int(rate * seconds)):
         due = start + i / rate
-        if due > loop.time():
-            await asyncio.sleep(due - loop.time())
+        if due > clock():
+            await asyncio.sleep(due - clock())
         tasks.append(asyncio.create_task(one(requests[i % len(requests)], due)))
     step.offered = len(tasks)
     await asyncio.gather(*tasks)
     pool.close()
     return step
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_loop(coroutine: Coroutine[Any, Any, Step]) -> Step:
+    """Run `coroutine` on uvloop's event loop when installed (the serve extra has it: less of the load generator's
+    CPU, which shares the cores with the server), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
 
 
 # -- one mode: peak search, then the hold ---------------------------------------------------------
@@ -351,7 +373,7 @@ def run_mode(name: str, model: Path, extra: list[str], requests: list[bytes], ar
               f"RSS {rss_idle:.1f} MiB)", flush=True)
 
         def measure(rate: float) -> Step:
-            step = asyncio.run(offer(server.port, requests, rate, args.step_seconds, args.connections, args.timeout))
+            step = run_loop(offer(server.port, requests, rate, args.step_seconds, args.connections, args.timeout))
             print_step("search", step)
             settle(server.port)
             return step
@@ -362,11 +384,11 @@ def run_mode(name: str, model: Path, extra: list[str], requests: list[bytes], ar
             return {"mode": name, "rss_idle_mib": rss_idle}
         hold_rate = round(HOLD_SHARE * peak, 1)
         series = ("behaviorlab_request_duration_seconds", 'route="/predict"')
-        batches = ("behaviorlab_predict_batch_size", 'model="sasrec"')
+        batches = ("behaviorlab_batch_size", 'model="sasrec"')
         before = http_get(server.port, "/metrics")
-        rss_start, cpu_start = rss_mib(server.process.pid), cpu_seconds(server.process.pid)
-        hold = asyncio.run(offer(server.port, requests, hold_rate, args.hold_seconds, args.connections, args.timeout))
-        rss_end, cpu_end = rss_mib(server.process.pid), cpu_seconds(server.process.pid)
+        rss_start, cpu_start, client_start = rss_mib(server.process.pid), cpu_seconds(server.process.pid), own_cpu_seconds()
+        hold = run_loop(offer(server.port, requests, hold_rate, args.hold_seconds, args.connections, args.timeout))
+        rss_end, cpu_end, client_end = rss_mib(server.process.pid), cpu_seconds(server.process.pid), own_cpu_seconds()
         after = http_get(server.port, "/metrics")
         print_step("hold  ", hold)
     finally:
@@ -382,6 +404,7 @@ def run_mode(name: str, model: Path, extra: list[str], requests: list[bytes], ar
             "server_mean_ms": latency[1] / latency[2] * 1e3 if latency[2] else math.nan,
             "mean_batch": batch[1] / batch[2] if batch[2] else 1.0,
             "cpu_ms_per_request": (cpu_end - cpu_start) / max(hold.offered, 1) * 1e3,
+            "client_cpu_ms_per_request": (client_end - client_start) / max(hold.offered, 1) * 1e3,
             "rss_idle_mib": rss_idle, "rss_start_mib": rss_start, "rss_end_mib": rss_end,
             "rss_growth": rss_end / rss_start - 1}
 
@@ -421,7 +444,7 @@ def print_table(rows: list[dict]) -> None:
                ("p99 ms", "p99_ms", "{:.2f}"), ("max ms", "max_ms", "{:.1f}"), ("srv p50", "server_p50_ms", "{:.2f}"),
                ("srv p99", "server_p99_ms", "{:.2f}"), ("srv mean", "server_mean_ms", "{:.2f}"),
                ("lag p99", "lag_p99_ms", "{:.2f}"), ("batch", "mean_batch", "{:.1f}"),
-               ("cpu ms/req", "cpu_ms_per_request", "{:.2f}"), ("RSS idle", "rss_idle_mib", "{:.1f}"),
+               ("cpu ms/req", "cpu_ms_per_request", "{:.2f}"), ("client cpu", "client_cpu_ms_per_request", "{:.2f}"), ("RSS idle", "rss_idle_mib", "{:.1f}"),
                ("RSS start", "rss_start_mib", "{:.1f}"), ("RSS end", "rss_end_mib", "{:.1f}"),
                ("RSS growth", "rss_growth", "{:+.2%}")]
     cells = [[fmt.format(row[key]) if key in row else "-" for _, key, fmt in columns] for row in rows]

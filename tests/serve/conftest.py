@@ -115,3 +115,15 @@ def ring_log() -> Callable[..., EventLog]:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+@pytest.fixture
+def grounding(tiny_log) -> EventLog:
+    """tiny_log with every on/off-style command joined into one word ('Light:switch on' -> 'Light:switch_on').
+
+    The JSON schema fixes a completion's codes and length, so what can still reject a sequence of the small
+    model is a domain rule ('on' twice without 'off' between, generate.rules); with no state commands there
+    is no rule, and every completion is a valid sequence."""
+    renamed = {a: a.rsplit(" ", 1)[0] + "_" + a.rsplit(" ", 1)[1] if " " in a else a for a in tiny_log.vocabulary.actions}
+    frame = tiny_log.frame.with_columns(pl.col("action").replace(renamed))
+    return EventLog(frame, tiny_log.schema, Vocabulary.from_actions(sorted(set(renamed.values()))))

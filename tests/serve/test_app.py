@@ -54,6 +54,29 @@ def test_score_gives_a_score_per_event_and_for_the_sequence(server):
     assert odd["sequence_score"] > normal["sequence_score"] and odd["anomalous"] and not normal["anomalous"]
 
 
+def test_concurrent_scores_share_batched_calls_and_match_single_ones(start_server, saved_models):
+    from behaviorlab.models.anomaly_injection import ContextSequence
+    from behaviorlab.serve.config import BatchingConfig
+
+    running = start_server(config(saved_models, batching=BatchingConfig(max_wait_ms=20)))
+    detector = running.state.live.models.models["detector"].model
+    sequences = [[f"a{(i + j * (1 + i % 3)) % 8:02d}" for j in range(2 + i % 6)] for i in range(40)]
+    with running.client() as client:
+        alone = [client.post("/score", json={"events": s}).json() for s in sequences]  # one request at a time
+        single_batches = running.state.metrics.batches[(("model", "detector"),)].n
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            together = list(pool.map(lambda s: client.post("/score", json={"events": s}), sequences))
+        text = client.get("/metrics").text
+    assert single_batches == 40 and all(a.status_code == 200 for a in together)
+    assert [a.json() for a in together] == alone  # a batch gives each sequence the scores it gets alone
+    expected = detector.score_sequences([ContextSequence(source="x", actions=tuple(s), context=None) for s in sequences])
+    assert [a["sequence_score"] for a in alone] == pytest.approx(list(expected), rel=1e-9)
+    assert [len(a["event_scores"]) for a in alone] == [len(s) for s in sequences]
+    batches = running.state.metrics.batches[(("model", "detector"),)]
+    assert batches.n - single_batches < 40  # the concurrent requests shared batched calls
+    assert f'behaviorlab_batch_size_count{{model="detector"}} {batches.n}' in text
+
+
 def test_healthz_models_metrics_and_docs(server, saved_models):
     with server.client() as client:
         assert client.get("/healthz").json() == {"status": "ok", "models": 3}
@@ -70,8 +93,8 @@ def test_healthz_models_metrics_and_docs(server, saved_models):
     assert 'behaviorlab_requests_total{route="/predict",method="POST",status="200"} 1' in text
     assert 'behaviorlab_requests_total{route="/predict",method="POST",status="404"} 1' in text
     assert 'behaviorlab_request_duration_seconds_bucket{route="/predict",le="+Inf"} 2' in text
-    assert 'behaviorlab_predict_batch_size_count{model="markov"} 1' in text
-    assert 'behaviorlab_predict_queue_depth{model="markov"} 0' in text
+    assert 'behaviorlab_batch_size_count{model="markov"} 1' in text
+    assert 'behaviorlab_batch_queue_depth{model="markov"} 0' in text
 
 
 @pytest.mark.parametrize(("body", "status", "code", "says"), [

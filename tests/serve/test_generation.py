@@ -5,32 +5,18 @@ from __future__ import annotations
 
 import concurrent.futures
 
-import polars as pl
 import pytest
 
 from behaviorlab.generate.config import GenerateConfig
 from behaviorlab.llm.config import LLMConfig
-from behaviorlab.schema import EventLog, Vocabulary
 from behaviorlab.serve.config import GenerationServiceConfig, ServeConfig
 
 SMALL = {"n_users": 3, "length": 4, "n_exemplars": 2, "n_neighbours": 4, "n_strata": 3, "max_attempts": 2}
 LLM = {"model": "smollm2-135m", "parallel": 1, "threads": 1, "context_per_slot": 1024, "use_cache": False}
 
 
-def without_state_commands(log: EventLog) -> EventLog:
-    """`log` with every on/off-style command joined into one word ('Light:switch on' -> 'Light:switch_on').
-
-    The JSON schema fixes a completion's codes and length, so what can still reject a sequence of the small
-    model is a domain rule ('on' twice without 'off' between, generate.rules); with no state commands there
-    is no rule, and every completion is a valid sequence."""
-    renamed = {a: a.rsplit(" ", 1)[0] + "_" + a.rsplit(" ", 1)[1] if " " in a else a for a in log.vocabulary.actions}
-    frame = log.frame.with_columns(pl.col("action").replace(renamed))
-    return EventLog(frame, log.schema, Vocabulary.from_actions(sorted(set(renamed.values()))))
-
-
 @pytest.mark.llm
-def test_generate_makes_a_sequence_and_a_full_queue_answers_429(start_server, tiny_log, smollm2_path):
-    grounding = without_state_commands(tiny_log)
+def test_generate_makes_a_sequence_and_a_full_queue_answers_429(start_server, grounding, smollm2_path):
     generation = GenerationServiceConfig(generate=GenerateConfig(**SMALL, llm=LLMConfig(**LLM)), queue_size=1)
     running = start_server(ServeConfig(generation=generation), grounding)
     with running.client() as client:

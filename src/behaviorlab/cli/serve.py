@@ -23,7 +23,7 @@ def serve(
                                                     "next-behavior models answer /predict, anomaly detectors /score.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    batch_wait_ms: Annotated[float, typer.Option(help="Longest wait of a /predict request for others to share its forward pass.")] = 2.0,
+    batch_wait_ms: Annotated[float, typer.Option(help="Longest wait of a /predict or /score request for others to share its forward pass.")] = 2.0,
     max_batch: Annotated[int, typer.Option(help="Most requests in one forward pass.")] = 64,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="One forward pass per request.")] = False,
     max_history: Annotated[int, typer.Option(help="Most events in a history or scored sequence.")] = 512,
@@ -38,7 +38,7 @@ def serve(
     *,
     read_flags: ReadFlags,
 ) -> None:
-    """Serve predictions, anomaly scores and generation over HTTP (OpenAPI at /docs); SIGHUP reloads the models.
+    """Serve predictions, anomaly scores and generation over HTTP (OpenAPI at /docs); SIGHUP reloads the models and the LLM backend.
 
     Set BEHAVIORLAB_SERVE_TOKEN to require 'Authorization: Bearer <token>' on every route but /healthz and /docs.
     The read options (--format, --map, --sep, ...) say how --generate-data is read.
@@ -67,5 +67,5 @@ def serve(
         "batching": {"enabled": not no_batching, "max_wait_ms": batch_wait_ms, "max_batch": max_batch},
         "limits": {"max_history": max_history, "max_k": max_k, "max_body_bytes": max_body_bytes},
         "generation": generation, "access_log": access_log, "torch_threads": torch_threads}, where="serve options")
-    err_console.print(f"Serving on http://{host}:{port} (docs at /docs); SIGHUP reloads the models.", highlight=False)
+    err_console.print(f"Serving on http://{host}:{port} (docs at /docs); SIGHUP reloads the models and the LLM backend.", highlight=False)
     run_server(config, grounding)

@@ -176,8 +176,12 @@ class SequenceAnomalyDetector:
 
     def score_sequences(self, sequences: Sequence[ContextSequence]) -> np.ndarray:
         """float64 [N]: the aggregated surprisal of each sequence (higher = more anomalous)."""
+        return self.aggregate_scores(self.event_surprisals(sequences))
+
+    def aggregate_scores(self, surprisals: Sequence[np.ndarray]) -> np.ndarray:
+        """float64 [N]: event_surprisals' arrays aggregated as configured (sum, mean or max; 0 for an empty one)."""
         aggregate = {"sum": np.sum, "mean": np.mean, "max": np.max}[self.config.aggregate]
-        return np.array([aggregate(s) if s.size else 0.0 for s in self.event_surprisals(sequences)])
+        return np.array([aggregate(s) if s.size else 0.0 for s in surprisals])
 
     def flag(self, sequences: Sequence[ContextSequence]) -> np.ndarray:
         if self.threshold_ is None:

@@ -9,6 +9,7 @@ queue full (with Retry-After), 502 no valid sequence from the LLM, 503 LLM backe
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from behaviorlab.schema import HOUR_BINS, WEEKDAYS, EventLog
 from behaviorlab.serve import schemas
 from behaviorlab.serve.access_log import AccessLog
 from behaviorlab.serve.auth import OPEN_PATHS, authorized, token_from_environment
-from behaviorlab.serve.batching import MicroBatcher
+from behaviorlab.serve.batching import MicroBatcher, PredictItem, predict_batch, score_batch
 from behaviorlab.serve.config import ServeConfig
 from behaviorlab.serve.generation import GenerationJob, GenerationService, QueueFull
 from behaviorlab.serve.metrics import Metrics
@@ -53,7 +54,7 @@ class Problem(Exception):
 
 @dataclass
 class LiveSet:
-    """A loaded model set with one micro-batcher per /predict model; swapped whole on reload."""
+    """A loaded model set with one micro-batcher per model (/predict and /score); swapped whole on reload."""
 
     models: ModelSet
     batchers: dict[str, MicroBatcher] = field(default_factory=dict)
@@ -72,42 +73,62 @@ class State:
         self.executor.submit(_set_torch_threads, config.torch_threads).result()  # after: loading sets the saved threads
         self.generation = (GenerationService(grounding, config.generation, backend_factory)
                            if grounding is not None and config.generation is not None else None)
-        self.metrics.gauge("behaviorlab_predict_queue_depth", "Requests waiting for a forward pass, by model.",
+        self.metrics.gauge("behaviorlab_batch_queue_depth", "/predict and /score requests waiting for a batch, by model.",
                            lambda: {(("model", n),): b.depth() for n, b in self.live.batchers.items()})
         self.metrics.gauge("behaviorlab_generate_queue_depth", "Requests waiting for /generate.",
                            lambda: {(): self.generation.depth() if self.generation else 0})
 
     def _live(self, models: ModelSet) -> LiveSet:
         live = LiveSet(models)
-        for name in models.names("predict"):
-            live.batchers[name] = MicroBatcher(models.models[name].model, self.config.batching, self.executor,
-                                               lambda size, name=name: self.metrics.observe_batch(name, size))
+        for name, served in models.models.items():
+            run = functools.partial(predict_batch if served.role == "predict" else score_batch, served.model)
+            live.batchers[name] = MicroBatcher(run, self.config.batching, self.executor,
+                                               functools.partial(self.metrics.observe_batch, name))
         return live
 
     def start(self) -> None:
         for batcher in self.live.batchers.values():
             batcher.start()
 
-    async def reload(self) -> None:
-        """Load the configured models again (off the event loop), then swap the set in one assignment.
+    async def reload(self) -> bool:
+        """Load the configured models again and build a new /generate backend (both off the event loop), each
+        swapped in when ready; whether anything was swapped.
 
-        Requests already queued finish on the old set; a set that fails to load leaves the old one serving."""
+        Requests already queued finish on the old set, a sequence in progress on the old backend; a part that fails
+        to load leaves its old one serving, and the access log says why (event reload_failed)."""
+        generation = await self._reload_generation() if self.generation is not None else False
+        return await self._reload_models() or generation
+
+    async def _reload_generation(self) -> bool:
+        assert self.generation is not None
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.generation.reload_backend)
+        except Exception as exc:  # noqa: BLE001 - logged and counted; the old backend keeps serving
+            self.metrics.count("reload_failed")
+            self.access.write(event="reload_failed", part="generate", error=str(exc))
+            return False
+        self.metrics.count("reload")
+        self.access.write(event="reloaded", part="generate")
+        return True
+
+    async def _reload_models(self) -> bool:
         loop = asyncio.get_running_loop()
         try:
             models = await loop.run_in_executor(None, load_model_set, self.config.models)
         except Exception as exc:  # noqa: BLE001 - logged and counted; the old set keeps serving
             self.metrics.count("reload_failed")
-            self.access.write(event="reload_failed", error=str(exc))
-            return
+            self.access.write(event="reload_failed", part="models", error=str(exc))
+            return False
         self.executor.submit(_set_torch_threads, self.config.torch_threads)  # runs before the new set's first pass
         new = self._live(models)
         for batcher in new.batchers.values():
             batcher.start()
         old, self.live = self.live, new
         self.metrics.count("reload")
-        self.access.write(event="reloaded", models=models.names())
+        self.access.write(event="reloaded", part="models", models=models.names())
         for batcher in old.batchers.values():
             await batcher.close()
+        return True
 
     async def stop(self) -> None:
         for batcher in self.live.batchers.values():
@@ -296,13 +317,13 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None,
         except ModelError as exc:
             raise Problem(422, "wrong_context", exc.message, hint=exc.hint,
                           details=[{"reads": dict(model.context or {})}] if model.context is not None else []) from None
-        ranked = await state.live.batchers[model.name].predict(body.history, body.k, body.context)
+        ranked = await state.live.batchers[model.name].submit(PredictItem(body.history, body.k, body.context))
         vocabulary = model.vocabulary
         return _json(schemas.PredictResponse.model_validate({"model": model.name, "predictions": [
             {"action": a, "probability": p, "description": vocabulary.describe(a)} for a, p in ranked]}))
 
     @app.post("/score", response_model=schemas.ScoreResponse, responses=errors)
-    async def score(body: schemas.ScoreRequest) -> schemas.ScoreResponse:
+    async def score(body: schemas.ScoreRequest) -> Response:
         """An anomaly score per event and for the sequence, from a saved anomaly detector."""
         from behaviorlab.models.anomaly_injection import ContextSequence
 
@@ -324,12 +345,11 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None,
             raise Problem(422, "wrong_context", f"Detector {model.name!r} reads no context", hint="Drop 'context'.")
         sequence = ContextSequence(source="request", actions=tuple(body.events),
                                    context=tuple(body.context) if column is not None else None)
-        loop = asyncio.get_running_loop()
-        [surprisals] = await loop.run_in_executor(state.executor, detector.event_surprisals, [sequence])
-        [total] = await loop.run_in_executor(state.executor, detector.score_sequences, [sequence])
-        return schemas.ScoreResponse(model=model.name, event_scores=[float(v) for v in surprisals], sequence_score=float(total),
-                                     aggregate=detector.config.aggregate, threshold=float(detector.threshold_),
-                                     anomalous=bool(total > detector.threshold_))
+        scored = await state.live.batchers[model.name].submit(sequence)
+        return _json(schemas.ScoreResponse(model=model.name, event_scores=scored.event_scores,
+                                           sequence_score=scored.sequence_score, aggregate=detector.config.aggregate,
+                                           threshold=float(detector.threshold_),
+                                           anomalous=bool(scored.sequence_score > detector.threshold_)))
 
     @app.post("/generate", response_model=schemas.GenerateResponse, responses=errors | {
         429: {"model": schemas.ErrorResponse}, 502: {"model": schemas.ErrorResponse}, 503: {"model": schemas.ErrorResponse}})
@@ -382,7 +402,9 @@ def create_app(config: ServeConfig, grounding: EventLog | None = None,
     async def models() -> schemas.ModelsResponse:
         """The served models: name, kind, route, vocabulary size, the digest of the data they were trained on."""
         live = state.live.models
-        return schemas.ModelsResponse(loaded_at=live.loaded_at, generate=state.generation is not None, models=[
+        generation = state.generation
+        return schemas.ModelsResponse(loaded_at=live.loaded_at, generate=generation is not None,
+                                      generate_loaded_at=generation.loaded_at if generation is not None else None, models=[
             schemas.ModelInfo(name=m.name, kind=m.kind, serves=f"/{m.role}", vocabulary_size=len(m.vocabulary),
                               trained_on=m.trained_on, path=str(m.path),
                               context={k: list(v) for k, v in m.context.items()} if m.context is not None else None)

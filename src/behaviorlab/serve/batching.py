@@ -1,9 +1,10 @@
-"""Micro-batching: concurrent /predict requests to one model answered by one forward pass.
+"""Micro-batching: concurrent requests to one model answered by one batched call (a forward pass).
 
 The first request of a batch waits at most `max_wait_ms` for company, a batch holds at most `max_batch`
-requests, and requests that arrive while a forward pass runs form the next batch, so the batch size
-follows the load. Forward passes run on one compute thread (shared by every model of a set), so the event
-loop keeps accepting requests. With batching off each request is its own forward pass on that thread.
+requests, and requests that arrive while a batch is computed form the next one, so the batch size follows
+the load. Batches run on one compute thread (shared by every model of a set), so the event loop keeps
+accepting requests. With batching off each request is its own call on that thread. /predict batches
+histories (`predict_batch`), /score sequences (`score_batch`).
 """
 
 from __future__ import annotations
@@ -12,27 +13,58 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from behaviorlab.serve.config import BatchingConfig
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 Ranked = list[tuple[str, float]]
 _STOP = object()
 
 
 @dataclass(frozen=True)
-class Pending:
+class PredictItem:
+    """One checked /predict request."""
+
     history: Sequence[str]
     k: int
     context: Mapping[str, str] | None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One /score answer: the surprisal of each event and their aggregate."""
+
+    event_scores: list[float]
+    sequence_score: float
+
+
+def predict_batch(model: Any, items: list[PredictItem]) -> list[Ranked]:
+    """The ranked next actions of each request, from one call of a NextBehaviorModel."""
+    return model.predict_next_batch([i.history for i in items], [i.k for i in items], [i.context for i in items])
+
+
+def score_batch(detector: Any, sequences: list[Any]) -> list[Scored]:
+    """Each ContextSequence's event surprisals and sequence score, from one call of a SequenceAnomalyDetector."""
+    surprisals = detector.event_surprisals(sequences)
+    totals = detector.aggregate_scores(surprisals)
+    return [Scored([float(v) for v in s], float(t)) for s, t in zip(surprisals, totals, strict=True)]
+
+
+@dataclass(frozen=True)
+class _Pending(Generic[Item]):
+    item: Item
     future: asyncio.Future
 
 
-class MicroBatcher:
-    """Batches one model's predictions; `on_batch(size)` hears the size of every forward pass."""
+class MicroBatcher(Generic[Item, Result]):
+    """Batches one model's requests: `run(items) -> results` (same order) answers a batch on `executor`;
+    `on_batch(size)` hears the size of every call."""
 
-    def __init__(self, model: Any, config: BatchingConfig, executor: Executor, on_batch: Callable[[int], None]) -> None:
-        self.model = model  # a NextBehaviorModel: predict_next_batch(histories, ks, contexts)
+    def __init__(self, run: Callable[[list[Item]], list[Result]], config: BatchingConfig, executor: Executor,
+                 on_batch: Callable[[int], None]) -> None:
+        self.run = run
         self.config = config
         self.executor = executor
         self.on_batch = on_batch
@@ -46,17 +78,17 @@ class MicroBatcher:
             self._task = asyncio.get_running_loop().create_task(self._collect())
 
     def depth(self) -> int:
-        """Requests waiting for a forward pass."""
+        """Requests waiting for a batch."""
         return self._queue.qsize() if self._queue is not None else 0
 
-    async def predict(self, history: Sequence[str], k: int, context: Mapping[str, str] | None) -> Ranked:
-        """The ranked next actions of one checked request."""
+    async def submit(self, item: Item) -> Result:
+        """The answer to one checked request."""
         loop = asyncio.get_running_loop()
         if self._queue is None:
-            [ranked] = await loop.run_in_executor(self.executor, self._forward, [history], [k], [context])
-            return ranked
+            [result] = await loop.run_in_executor(self.executor, self._call, [item])
+            return result
         # Queued before the first await: a reload that swaps the set after this line still answers it here.
-        pending = Pending(history, k, context, loop.create_future())
+        pending = _Pending(item, loop.create_future())
         self._queue.put_nowait(pending)
         return await pending.future
 
@@ -79,31 +111,30 @@ class MicroBatcher:
             while len(batch) < self.config.max_batch:
                 try:
                     if self._queue.qsize():  # already here: take it without waiting
-                        item = self._queue.get_nowait()
+                        pending = self._queue.get_nowait()
                     else:
-                        item = await asyncio.wait_for(self._queue.get(), max(deadline - loop.time(), 0))
+                        pending = await asyncio.wait_for(self._queue.get(), max(deadline - loop.time(), 0))
                 except TimeoutError:
                     break
-                if item is _STOP:
+                if pending is _STOP:
                     stopping = True
                     break
-                batch.append(item)
+                batch.append(pending)
             await self._answer(batch)
 
-    async def _answer(self, batch: list[Pending]) -> None:
+    async def _answer(self, batch: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            ranked = await loop.run_in_executor(self.executor, self._forward, [p.history for p in batch],
-                                                [p.k for p in batch], [p.context for p in batch])
+            results = await loop.run_in_executor(self.executor, self._call, [p.item for p in batch])
         except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error
             for pending in batch:
                 if not pending.future.done():
                     pending.future.set_exception(exc)
             return
-        for pending, result in zip(batch, ranked, strict=True):
+        for pending, result in zip(batch, results, strict=True):
             if not pending.future.done():  # a client that went away cancelled its future
                 pending.future.set_result(result)
 
-    def _forward(self, histories: list[Sequence[str]], ks: list[int], contexts: list[Mapping[str, str] | None]) -> list[Ranked]:
-        self.on_batch(len(histories))
-        return self.model.predict_next_batch(histories, ks, contexts)
+    def _call(self, items: list[Item]) -> list[Result]:
+        self.on_batch(len(items))
+        return self.run(items)

@@ -38,7 +38,7 @@ def parse_model_spec(text: str) -> ModelSpec:
 
 
 class BatchingConfig(StrictConfig):
-    """Micro-batching of concurrent /predict requests to one model into one forward pass."""
+    """Micro-batching of concurrent /predict (or /score) requests to one model into one forward pass."""
 
     enabled: bool = True
     max_wait_ms: float = Field(2.0, ge=0.0, le=100.0)  # how long the first request of a batch waits for company

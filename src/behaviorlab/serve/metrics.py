@@ -80,10 +80,10 @@ class Metrics:
                       "# TYPE behaviorlab_request_duration_seconds histogram"]
             for key, histogram in sorted(self.latency.items()):
                 lines += histogram.lines("behaviorlab_request_duration_seconds", key)
-            lines += ["# HELP behaviorlab_predict_batch_size Requests answered by one forward pass, by model.",
-                      "# TYPE behaviorlab_predict_batch_size histogram"]
+            lines += ["# HELP behaviorlab_batch_size /predict or /score requests answered by one batched call, by model.",
+                      "# TYPE behaviorlab_batch_size histogram"]
             for key, histogram in sorted(self.batches.items()):
-                lines += histogram.lines("behaviorlab_predict_batch_size", key)
+                lines += histogram.lines("behaviorlab_batch_size", key)
             lines += ["# HELP behaviorlab_events_total Service events: reloads, failed reloads, refused /generate requests.",
                       "# TYPE behaviorlab_events_total counter"]
             lines += [f"behaviorlab_events_total{_labels(k)} {v}" for k, v in sorted(self.events.items())]

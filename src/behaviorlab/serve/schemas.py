@@ -86,6 +86,8 @@ class ModelsResponse(Body):
     models: list[ModelInfo]
     loaded_at: float = Field(description="Unix time the served set was loaded (changes on a SIGHUP reload)")
     generate: bool = Field(description="whether /generate is configured")
+    generate_loaded_at: float | None = Field(description="Unix time the /generate backend was built (changes on a "
+                                                         "SIGHUP reload); null without /generate")
 
 
 class ErrorDetail(Body):
