@@ -58,7 +58,7 @@ def test_prediction_shortest_first_and_length_bucketed_training_change_no_result
     cut = log.frame.filter(pl.col("position") < pl.col("user_id").hash(0) % 17 + 4)  # users of 4 to 20 events
     split = leave_one_out(EventLog(cut, log.schema, log.vocabulary))
     config = {"embedding_dim": 16, "inner_size": 16, "max_len": 12, "epochs": 10, "batch_size": 32, "threads": 1,
-              "patience": 5, "learning_rate": 5e-3, "dropout": 0.1, "eval_batch_size": 3}
+              "patience": 5, "learning_rate": 5e-3, "dropout": 0.1, "eval_batch_size": 3, "length_buckets": True}
     model = create_model("sasrec", **config).fit(split.train, split.valid)
     histories = [[f"a{(i + j) % 12:02d}" for j in range(n)] for i, n in enumerate([9, 1, 14, 2, 5, 3, 12, 1])]
     together = model._log_probs(histories, {})  # [8, V]: batches of 3 rows after sorting by length
