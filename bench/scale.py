@@ -323,7 +323,11 @@ def main() -> None:
                 if completed.returncode != 0 or not lines:
                     console.print(f"{key} failed (see {log_path}):\n{output[-3000:]}", highlight=False)
                     continue
-                path.write_text(lines[-1].removeprefix("BENCH_RESULT "), encoding="utf-8")
+                result = json.loads(lines[-1].removeprefix("BENCH_RESULT "))
+                if "skipped" in result:  # not a result: a rerun must try again (RecBole resumes its own work)
+                    console.print(f"{key} skipped: {result['skipped'][-3000:]}", highlight=False)
+                    continue
+                path.write_text(json.dumps(result), encoding="utf-8")
             results[key] = json.loads(path.read_text(encoding="utf-8"))
     ours = {k.removeprefix("beauty "): v for k, v in results.items() if k.startswith("beauty ")}
     if ours or "recbole" in results:

@@ -1,3 +1,5 @@
+import os
+
 import polars as pl
 import pytest
 
@@ -153,3 +155,29 @@ def test_files_of_the_older_format_still_load_and_are_checked_row_by_row(tmp_pat
     with pytest.raises(DataError, match="missing from its vocabulary") as info:
         load(path)
     assert [p.message for p in info.value.problems] == ["unknown action 'q'"]
+
+
+def test_a_file_replaced_while_it_is_read_is_checked_row_by_row(tmp_path, monkeypatch):
+    """The rows and the digest come from two opens. If a good file replaces a changed one between them, the
+    digest matches the good file's footer but the rows are the changed file's: they must be checked."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from behaviorlab.datasets import parquet
+
+    good = write_event_log(sample_log(), tmp_path / "good.parquet")
+    good_footer, spare = pq.read_metadata(good), tmp_path / "spare.parquet"
+    spare.write_bytes(good.read_bytes())
+    path, table = tmp_path / "events.parquet", pq.read_table(good)
+    changed = table.set_column(2, "action", pa.array(table.column("action").to_pylist()[:-1] + ["z"]))
+    pq.write_table(changed.replace_schema_metadata(_footer_metadata(good)), path)
+    read_rows = parquet.pl.read_parquet
+
+    def read_then_replace(source, *args, **kwargs):
+        frame = read_rows(source, *args, **kwargs)
+        os.replace(spare, source)  # the good file lands after the changed rows were read
+        return frame
+
+    monkeypatch.setattr(parquet.pl, "read_parquet", read_then_replace)
+    with pytest.raises(DataError, match="missing from its vocabulary"):
+        parquet.read_event_log(path, good_footer)

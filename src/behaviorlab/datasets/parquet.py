@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import mmap
+import os
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -194,7 +195,16 @@ def read_event_log(path: str | Path, footer: pq.FileMetaData | None = None) -> E
                         hint="Load it as a generic table with --format parquet --map user=...,time=...,action=....")
     schema = Schema.from_json(metadata[SCHEMA_KEY].decode())
     vocabulary = Vocabulary.from_json(metadata[VOCABULARY_KEY].decode())
+    # The rows and the digest are read through two opens: a file replaced or rewritten between them would pair
+    # one file's rows with the other's digest, so the row checks are skipped only if the file stayed the same.
+    before = _file_identity(path)
     frame = pl.read_parquet(path)
-    if rows_unchanged(path, footer):
+    if rows_unchanged(path, footer) and _file_identity(path) == before:
         return EventLog.with_rows_checked(frame, schema, vocabulary)
     return EventLog(frame, schema, vocabulary)
+
+
+def _file_identity(path: str | Path) -> tuple[int, int, int, int]:
+    """What changes when a file is replaced (a rename over it: a new inode) or rewritten in place."""
+    status = os.stat(path)
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
