@@ -1,10 +1,12 @@
 """Benchmark of large catalogs and large logs (issue 15; not a test).
 
 Stages, each run in its own process so that its peak RSS is its own; each writes OUT/<stage>.json
-and a finished stage is not run again (delete its file to rerun), so an interrupted bench resumes:
+and a finished stage is not run again (delete its file to rerun), so an interrupted bench resumes (a skipped
+stage is not kept: it runs again):
   beauty        our SASRec on Amazon Beauty (S3-Rec layout: `user item item ...` per line, leave-one-out)
                 with the full softmax and with each sampled objective: s/epoch, time to the best
                 validation epoch, test HR@10 / NDCG@10 with full ranking and among 100 sampled negatives.
+  beauty_markov the default Markov model on the same split, in the same table (the simple baseline to beat).
   recbole       RecBole 1.2.1's SASRec on the same split (atomic files written under /tmp), in its own
                 virtual environment (--recbole-python; skipped with a message when absent), capped at
                 --recbole-epochs epochs and --recbole-seconds of training.
@@ -12,7 +14,7 @@ and a finished stage is not run again (delete its file to rerun), so an interrup
                 peak RSS (target: at most 1 GB).
 
     flock /tmp/behaviorlab-heavy.lock .venv/bin/python bench/scale.py [--datasets ../shared/datasets] \
-        [--stages beauty,recbole,markov_memory] [--out /tmp/behaviorlab-scale]
+        [--stages beauty,beauty_markov,recbole,markov_memory] [--out /tmp/behaviorlab-scale]
 
 The Beauty file is read by the library's `sequence-lines` loader (positions as times), for both sides.
 """
@@ -97,6 +99,24 @@ def stage_beauty(args: argparse.Namespace) -> dict:
             "reached_seconds": reached,
             "fit_seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb(),
             "users": len(split.test), "actions": len(split.train.vocabulary)}
+
+
+def stage_beauty_markov(args: argparse.Namespace) -> dict:
+    """The strongest simple baseline on the same split: the default Markov model (no epochs; validation read
+    for its score only, nothing is chosen on it)."""
+    from behaviorlab.metrics import ranking_report
+    from behaviorlab.models.baseline_check import validation_score
+    from behaviorlab.models.markov import MarkovModel
+    from behaviorlab.sequences import leave_one_out
+
+    split = leave_one_out(beauty_log(args.datasets))
+    started = time.perf_counter()
+    model = MarkovModel().fit(split.train)
+    fit_seconds = time.perf_counter() - started
+    valid = validation_score(model, split.valid)
+    full = ranking_report(model, split.test, ks=(10,))
+    sampled = ranking_report(model, split.test, ks=(10,), negatives=100, seed=args.seed)
+    return {"test": full | sampled, "valid_ndcg10": valid, "fit_seconds": fit_seconds, "peak_rss_mb": _peak_rss_mb()}
 
 
 RECBOLE_SCRIPT = recbole_script("beauty", r"""
@@ -235,7 +255,7 @@ def stage_markov_memory(args: argparse.Namespace) -> dict:
             "peak_rss_mb": _peak_rss_mb()}
 
 
-STAGES = {"beauty": stage_beauty, "recbole": stage_recbole, "markov_memory": stage_markov_memory}
+STAGES = {"beauty": stage_beauty, "beauty_markov": stage_beauty_markov, "recbole": stage_recbole, "markov_memory": stage_markov_memory}
 
 
 # ---------------------------------------------------------------- printing
@@ -264,7 +284,7 @@ def print_time_to_match(ours: dict[str, dict], curve: dict) -> None:
     console.print(table)
 
 
-def print_beauty(ours: dict[str, dict], recbole: dict | None) -> None:
+def print_beauty(ours: dict[str, dict], recbole: dict | None, markov: dict | None) -> None:
     table = Table(title="Amazon Beauty, leave-one-out (test; full ranking and 100 sampled negatives), SASRec L=50 d=64 2x2")
     for column in ("system", "s/epoch", "best epoch", "s to best", "HR@10", "NDCG@10", "HR@10 (100)", "NDCG@10 (100)",
                    "peak RSS MB"):
@@ -274,6 +294,11 @@ def print_beauty(ours: dict[str, dict], recbole: dict | None) -> None:
         table.add_row(f"behaviorlab, {label}", f"{r['median_epoch_seconds']:.1f}", f"{r['best_epoch']} of {r['epochs_run']}",
                       f"{r['seconds_to_best']:.0f}", f"{t['HR@10']:.4f}", f"{t['NDCG@10']:.4f}",
                       f"{t['HR@10 (sampled 100)']:.4f}", f"{t['NDCG@10 (sampled 100)']:.4f}", f"{r['peak_rss_mb']:.0f}")
+    if markov:
+        t = markov["test"]
+        table.add_row("behaviorlab, Markov (no epochs)", "-", "-", f"{markov['fit_seconds']:.0f}", f"{t['HR@10']:.4f}",
+                      f"{t['NDCG@10']:.4f}", f"{t['HR@10 (sampled 100)']:.4f}", f"{t['NDCG@10 (sampled 100)']:.4f}",
+                      f"{markov['peak_rss_mb']:.0f}")
     if recbole and "skipped" not in recbole:
         t = recbole["test"]
         table.add_row(f"RecBole 1.2.1 (cap {recbole['epoch_cap']} epochs / {recbole['seconds_cap']:.0f} s)",
@@ -288,7 +313,7 @@ def print_beauty(ours: dict[str, dict], recbole: dict | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=HERE.parent.parent / "shared" / "datasets")
-    parser.add_argument("--stages", default="beauty,recbole,markov_memory")
+    parser.add_argument("--stages", default="beauty,beauty_markov,recbole,markov_memory")
     parser.add_argument("--objectives", default=",".join(OBJECTIVES), help="Labels of OBJECTIVES, comma separated (a label holds no comma).")
     parser.add_argument("--out", type=Path, default=Path("/tmp/behaviorlab-scale"))
     parser.add_argument("--threads", type=int, default=2)
@@ -330,8 +355,8 @@ def main() -> None:
                 path.write_text(json.dumps(result), encoding="utf-8")
             results[key] = json.loads(path.read_text(encoding="utf-8"))
     ours = {k.removeprefix("beauty "): v for k, v in results.items() if k.startswith("beauty ")}
-    if ours or "recbole" in results:
-        print_beauty(ours, results.get("recbole"))
+    if ours or "recbole" in results or "beauty_markov" in results:
+        print_beauty(ours, results.get("recbole"), results.get("beauty_markov"))
     progress = args.out / "recbole-work" / "progress.json"  # RecBole's record, also while it runs
     curve = results.get("recbole", {})
     if "valid_ndcg10" not in curve and progress.exists():
