@@ -11,8 +11,9 @@ and this process drives it open-loop: request i is due at t0 + i / rate whatever
 did, over a pool of keep-alive connections (at most `--connections`), and its latency runs from the
 time it was due to its last response byte, so waiting for a connection or behind a slow server counts.
 The bodies are the FR test split's first 9 events with the 10th event's weekday and hour bin, k=10.
-The load generator runs on uvloop when installed and reports its own CPU per request (it shares the cores
-with the server: `taskset -c 1` pins both to one core).
+The load generator runs on uvloop when installed and reports its own CPU per request. By default it shares
+the cores with the server (`taskset -c 1` pins both to one core); `--server-cpus 1 --client-cpus 0` gives each its
+own core, so the generator's lag (due time to request written) does not count the server's work against it.
 
 The peak search offers rates start, start*factor, ... for `--step-seconds` each. A step passes when no
 request failed (status other than 200, connection error, or no answer within `--timeout` of its due
@@ -20,7 +21,7 @@ time), the responses completed inside the step's window are at least 95% of thos
 latency is at most 100 ms (a server that falls behind shows growing latency before it drops requests). The search
 stops at the first failing step (when the start rate fails it goes down by the factor instead, to
 `--min-rate`), then tries the geometric mean of the highest passing and the lowest failing rate above it
-once; the peak is the highest passing rate. Between steps the server's backlog drains (/healthz answers
+once; the peak is the highest passing rate (a lower bound, marked so, when no step failed below `--max-rate`). Between steps the server's backlog drains (/healthz answers
 within 50 ms). Then 80% of the peak is held for `--hold-seconds`: latency
 p50/p99 on the client and from the server's /metrics histogram, mean batch size, server CPU per
 request, errors, and the server's resident memory (VmRSS) at the start and end of the hold.
@@ -193,11 +194,13 @@ def settle(port: int, quick: float = 0.05, within: float = 30.0) -> None:
 class Server:
     """`behaviorlab serve` in its own process on a free 127.0.0.1 port."""
 
-    def __init__(self, model: Path, extra: list[str], log: Path, errors: Path) -> None:
+    def __init__(self, model: Path, extra: list[str], log: Path, errors: Path, cpus: set[int] | None = None) -> None:
         self.port = free_port()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(REPO / "src"), os.environ.get("PYTHONPATH")))))
         command = [sys.executable, "-m", "behaviorlab", "serve", "--model", f"sasrec={model}", "--host", "127.0.0.1",
                    "--port", str(self.port), "--access-log", str(log), *extra]
+        if cpus:  # taskset execs the server: the pid stays the server's
+            command = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *command]
         self.errors = errors
         with errors.open("w") as stderr:
             self.process = subprocess.Popen(command, env=env, stderr=stderr)
@@ -366,7 +369,7 @@ def print_step(label: str, step: Step) -> None:
 def run_mode(name: str, model: Path, extra: list[str], requests: list[bytes], args: argparse.Namespace) -> dict:
     log = args.out / f"access-{name}.jsonl"
     log.unlink(missing_ok=True)
-    server = Server(model, extra, log, args.out / f"stderr-{name}.txt")
+    server = Server(model, extra, log, args.out / f"stderr-{name}.txt", args.server_cpus)
     try:
         rss_idle = rss_mib(server.process.pid)
         print(f"\nmode {name}: serve {' '.join(extra) or '(defaults)'} (pid {server.process.pid}, port {server.port}, "
@@ -378,7 +381,8 @@ def run_mode(name: str, model: Path, extra: list[str], requests: list[bytes], ar
             settle(server.port)
             return step
 
-        peak = peak_rate(find_peak(measure, args.start_rate, args.rate_factor, args.max_rate, args.min_rate))
+        steps = find_peak(measure, args.start_rate, args.rate_factor, args.max_rate, args.min_rate)
+        peak = peak_rate(steps)
         if peak is None:
             print(f"  no rate down to --min-rate {args.min_rate:g}/s passed: no hold", flush=True)
             return {"mode": name, "rss_idle_mib": rss_idle}
@@ -395,7 +399,7 @@ def run_mode(name: str, model: Path, extra: list[str], requests: list[bytes], ar
         server.stop()
     latency = histogram_delta(parse_histogram(after, *series), parse_histogram(before, *series))
     batch = histogram_delta(parse_histogram(after, *batches), parse_histogram(before, *batches))
-    return {"mode": name, "peak": peak, "hold_rate": hold_rate, "achieved": hold.achieved, "offered": hold.offered,
+    return {"mode": name, "peak": peak, "peak_bounded": any(not step.passes() for step in steps), "hold_rate": hold_rate, "achieved": hold.achieved, "offered": hold.offered,
             "errors": hold.n_errors, "p50_ms": percentile(hold.latencies, 50) * 1e3,
             "p99_ms": percentile(hold.latencies, 99) * 1e3, "max_ms": max(hold.latencies, default=math.nan) * 1e3,
             "lag_p99_ms": percentile(hold.lags, 99) * 1e3,
@@ -407,6 +411,14 @@ def run_mode(name: str, model: Path, extra: list[str], requests: list[bytes], ar
             "client_cpu_ms_per_request": (client_end - client_start) / max(hold.offered, 1) * 1e3,
             "rss_idle_mib": rss_idle, "rss_start_mib": rss_start, "rss_end_mib": rss_end,
             "rss_growth": rss_end / rss_start - 1}
+
+
+def cpu_set(text: str) -> set[int]:
+    """'0,1' -> {0, 1}: an argument of --server-cpus / --client-cpus."""
+    try:
+        return {int(part) for part in text.split(",")}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CPU numbers separated by commas, e.g. 0 or 0,1; got {text!r}") from None
 
 
 # -- the model and the request bodies -------------------------------------------------------------
@@ -439,7 +451,9 @@ def test_bodies(data: Path) -> list[bytes]:
 
 
 def print_table(rows: list[dict]) -> None:
-    columns = [("mode", "mode", "{}"), ("peak/s", "peak", "{:.1f}"), ("hold/s", "hold_rate", "{:.1f}"),
+    for row in rows:
+        row.setdefault("peak_text", f"{'' if row.get('peak_bounded', True) else '>='}{row['peak']:.1f}" if "peak" in row else "-")
+    columns = [("mode", "mode", "{}"), ("peak/s", "peak_text", "{}"), ("hold/s", "hold_rate", "{:.1f}"),
                ("achieved/s", "achieved", "{:.1f}"), ("errors", "errors", "{}"), ("p50 ms", "p50_ms", "{:.2f}"),
                ("p99 ms", "p99_ms", "{:.2f}"), ("max ms", "max_ms", "{:.1f}"), ("srv p50", "server_p50_ms", "{:.2f}"),
                ("srv p99", "server_p99_ms", "{:.2f}"), ("srv mean", "server_mean_ms", "{:.2f}"),
@@ -470,6 +484,8 @@ def main() -> int:
     parser.add_argument("--torch-threads", type=int, default=None, help="serve --torch-threads (default: serve's)")
     parser.add_argument("--batch-wait-ms", type=float, default=None, help="serve --batch-wait-ms (default: serve's)")
     parser.add_argument("--train-budget", type=float, default=60.0, help="seconds of SASRec training when none is saved")
+    parser.add_argument("--server-cpus", type=cpu_set, default=None, help="CPUs of the server, e.g. 1 (default: this process's)")
+    parser.add_argument("--client-cpus", type=cpu_set, default=None, help="CPUs of the load generator, e.g. 0 (default: all it has)")
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",")]
     if not modes or set(modes) - {"on", "off"}:
@@ -477,6 +493,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     began, load_before = time.monotonic(), os.getloadavg()
     model = trained_model(args.data, args.out, args.train_budget)
+    if args.client_cpus:  # after training, which may use every core
+        os.sched_setaffinity(0, args.client_cpus)
     requests = predict_requests(test_bodies(args.data))
     common = [*(["--torch-threads", str(args.torch_threads)] if args.torch_threads else []),
               *(["--batch-wait-ms", str(args.batch_wait_ms)] if args.batch_wait_ms is not None else [])]
@@ -486,7 +504,9 @@ def main() -> int:
           flush=True)
     rows = [run_mode(mode, model, common + (["--no-batching"] if mode == "off" else []), requests, args) for mode in modes]
     load_after = os.getloadavg()
-    print(f"\nSASRec on {args.data.name}, {os.cpu_count()} cores, load average {load_before[0]:.2f} before, "
+    placement = (f"server on CPUs {sorted(args.server_cpus or os.sched_getaffinity(0))}, "
+                 f"load generator on CPUs {sorted(os.sched_getaffinity(0))}")
+    print(f"\nSASRec on {args.data.name}, {placement}, load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after; {time.monotonic() - began:.0f} s in all")
     print_table(rows)
     by_mode = {row["mode"]: row for row in rows if "peak" in row}

@@ -99,6 +99,7 @@ def test_healthz_models_metrics_and_docs(server, saved_models):
 
 @pytest.mark.parametrize(("body", "status", "code", "says"), [
     (b'{"model": "markov", "history": [', 400, "malformed_json", "not valid JSON"),
+    (b'["a00"]', 422, "invalid_request", "body: Input should be an object"),
     ({"model": "markov", "history": ["a00", "zz", "yy"]}, 422, "unknown_actions", "['yy', 'zz']"),
     ({"model": "markov", "history": ["a00"] * 513}, 422, "history_too_long", "at most 512"),
     ({"model": "nope", "history": ["a00"]}, 404, "unknown_model", "'nope'"),
