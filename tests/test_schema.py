@@ -9,6 +9,7 @@ from behaviorlab.schema import (
     HOUR_BINS,
     WEEKDAYS,
     EventLog,
+    LazyEventLog,
     Population,
     Profile,
     RoutineAnchors,
@@ -147,3 +148,17 @@ def test_rows_known_to_be_checked_skip_only_the_passes_over_the_rows(monkeypatch
     with pytest.raises(DataError, match="does not match") as info:
         EventLog.with_rows_checked(frame.with_columns(pl.lit(None, pl.String).alias("user_id")), log.schema, log.vocabulary)
     assert {(p.row, p.column) for p in info.value.problems} == {(1, "user_id"), (2, "user_id")}
+
+
+def test_a_lazy_log_checked_in_one_streaming_pass_names_the_bad_rows():
+    frame = pl.DataFrame({"user_id": ["u1", "u1", None, "u2"], "position": [1, 2, 3, 4], "action": ["a", "", "b", "a"]})
+    schema, vocabulary = Schema(time="position"), Vocabulary.from_actions(["a", "b"])
+    good = LazyEventLog(frame.lazy().filter(pl.col("user_id").is_not_null() & (pl.col("action") != "")), schema,
+                        vocabulary, 2)
+    assert good.checked() is good
+    with pytest.raises(DataError) as info:
+        LazyEventLog(frame.lazy(), schema, vocabulary, 4).checked()
+    assert {(p.row, p.column) for p in info.value.problems} == {(3, "user_id"), (2, "action")}
+    with pytest.raises(DataError, match="1 actions in the log are missing from its vocabulary") as info:
+        LazyEventLog(frame.lazy().filter(pl.col("action") == "a"), schema, Vocabulary.from_actions(["b"]), 2).checked()
+    assert [p.message for p in info.value.problems] == ["unknown action 'a'"]

@@ -231,11 +231,7 @@ class EventLog:
         else:
             missing = set(actions) - set(vocabulary.actions)
             if missing:
-                raise DataError(
-                    f"{len(missing)} actions in the log are missing from its vocabulary",
-                    [Problem(f"unknown action {a!r}", column=ACTION) for a in sorted(missing)],
-                    hint="Build the vocabulary from the log, or add these actions to it.",
-                )
+                raise _unknown_actions_error(missing)
         self._vocabulary = vocabulary
 
     @classmethod
@@ -331,6 +327,22 @@ class LazyEventLog:
     def time_column(self) -> str:
         return self.schema.time
 
+    def checked(self) -> LazyEventLog:
+        """This log, once one streaming pass shows that its rows pass the row checks of an EventLog (no user, time
+        or action null, no action empty, every action in the vocabulary); the DataError an EventLog raises
+        otherwise. For rows nothing vouches for, such as a file changed since behaviorlab wrote it."""
+        action = pl.col(ACTION)
+        facts = self.frame.select(*(pl.col(c).null_count().alias(c) for c in (USER, self.time_column, ACTION)),
+                                  action.str.len_bytes().min().alias("shortest"),
+                                  (~action.is_in(list(self.vocabulary.actions))).sum().alias("unknown"),
+                                  ).collect(engine="streaming").row(0, named=True)
+        if any(facts[c] for c in (USER, self.time_column, ACTION)) or facts["shortest"] == 0:
+            raise _missing_values_error(self.frame, self.schema)
+        if facts["unknown"]:
+            unknown = self.frame.filter(~action.is_in(list(self.vocabulary.actions))).select(action.unique())
+            raise _unknown_actions_error(unknown.collect(engine="streaming").get_column(ACTION).to_list())
+        return self
+
     def count_users(self) -> int:
         """The distinct users, counted per bucket of users as the summary counts them (bounded memory)."""
         buckets = user_buckets(self.n_events)
@@ -420,16 +432,25 @@ def _columns_checked(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     return frame.select(list(expected))
 
 
-def _missing_values_error(frame: pl.DataFrame, schema: Schema) -> DataError:
-    """The error for null users, times or actions and empty actions, with the first rows of each (bad input only)."""
+def _missing_values_error(frame: pl.DataFrame | pl.LazyFrame, schema: Schema) -> DataError:
+    """The error for null users, times or actions and empty actions, with the first rows of each (bad input only;
+    a lazy frame is searched in streaming passes)."""
     problems: list[Problem] = []
+    numbered = frame.lazy().with_row_index("_row")
     for column in (USER, schema.time, ACTION):
-        nulls = frame.get_column(column).is_null()
+        nulls = pl.col(column).is_null()
         if column == ACTION:
-            nulls = nulls | (frame.get_column(column).str.len_bytes() == 0)
-        rows = nulls.arg_true().head(5).to_list()
+            nulls = nulls | (pl.col(column).str.len_bytes() == 0)
+        rows = numbered.filter(nulls).select("_row").head(5).collect(engine="streaming").get_column("_row").to_list()
         problems.extend(Problem("is null or empty", row=r + 1, column=column) for r in rows)
     return _schema_error(schema, problems)
+
+
+def _unknown_actions_error(unknown: Iterable[str]) -> DataError:
+    unknown = sorted(unknown)
+    return DataError(f"{len(unknown)} actions in the log are missing from its vocabulary",
+                     [Problem(f"unknown action {a!r}", column=ACTION) for a in unknown],
+                     hint="Build the vocabulary from the log, or add these actions to it.")
 
 
 def _schema_error(schema: Schema, problems: list[Problem]) -> DataError:

@@ -3,7 +3,7 @@ import os
 import polars as pl
 import pytest
 
-from behaviorlab.datasets import ColumnMapping, load, read_event_log, write_event_log
+from behaviorlab.datasets import ColumnMapping, load, read_event_log, scan, write_event_log
 from behaviorlab.datasets.mapping import event_log_from_frame
 from behaviorlab.errors import DataError
 
@@ -107,7 +107,7 @@ def test_a_file_written_here_records_its_checked_rows_and_reloads_without_the_ro
 
 def test_a_changed_file_is_checked_row_by_row_with_the_errors_of_any_load(tmp_path):
     """A tool that rewrites the rows and keeps the footer's key-value metadata (as pyarrow does) keeps our checked
-    record too: its digest no longer matches, so every row is checked again."""
+    record too: its digest no longer matches, so every row is checked again, by a load and by a lazy scan."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -123,6 +123,9 @@ def test_a_changed_file_is_checked_row_by_row_with_the_errors_of_any_load(tmp_pa
         assert not rows_unchanged(path, pq.read_metadata(path))
         with pytest.raises(DataError, match=message):
             load(path)
+        with pytest.raises(DataError, match=message):
+            scan(path)
+    assert scan(write_event_log(sample_log(), path)).frame.collect().equals(sample_log().frame)
 
 
 def test_one_changed_byte_in_the_data_pages_is_seen(tmp_path):

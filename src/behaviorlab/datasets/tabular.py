@@ -40,6 +40,7 @@ from behaviorlab.datasets.parquet import (
     parquet_parts,
     read_event_log,
     read_footer,
+    rows_unchanged,
     scan_parquet,
 )
 from behaviorlab.errors import DataError, Problem
@@ -213,9 +214,13 @@ def load_parquet(path: Path, mapping: ColumnMapping | None = None) -> EventLog:
 
 def scan_parquet_log(path: Path, mapping: ColumnMapping | None = None) -> LazyEventLog:
     """load_parquet left lazy. Files written by behaviorlab were checked when written: their schema, vocabulary
-    and row count come from the footers and their column types are compared with the schema; other Parquet is
-    checked in streaming passes through the mapping (see lazy_event_log)."""
-    metadata = [event_log_metadata(footer) for footer in _parquet_footers(path).values()]
+    and row count come from the footers and their column types are compared with the schema, and while each
+    part's digest matches (rows_unchanged) the rows are not read again; a part changed since, or without a
+    digest, has the rows checked in one streaming pass. Other Parquet is checked in streaming passes through the
+    mapping (see lazy_event_log). Like every lazy log, it reads the files again on each use: a file replaced
+    after the scan is read as it is then."""
+    footers = _parquet_footers(path)
+    metadata = [event_log_metadata(footer) for footer in footers.values()]
     if mapping is not None or any(m is None for m in metadata):
         return lazy_event_log(scan_parquet(path), mapping or ColumnMapping(), source=str(path))
     schema, *others = [Schema.from_json(m[SCHEMA_KEY].decode()) for m in metadata if m]
@@ -227,7 +232,8 @@ def scan_parquet_log(path: Path, mapping: ColumnMapping | None = None) -> LazyEv
         schema = Schema.model_validate(schema.model_dump() | {"source": str(path)})
     vocabularies = [Vocabulary.from_json(m[VOCABULARY_KEY].decode()) for m in metadata if m]
     vocabulary = vocabularies[0] if len(vocabularies) == 1 else merged_vocabulary(vocabularies)  # as concat_logs merges them
-    return LazyEventLog(frame, schema, vocabulary, frame.select(pl.len()).collect().item())
+    log = LazyEventLog(frame, schema, vocabulary, frame.select(pl.len()).collect().item())
+    return log if all(rows_unchanged(part, footer) for part, footer in footers.items()) else log.checked()
 
 
 def _parquet_footers(path: Path) -> dict[Path, pq.FileMetaData]:
