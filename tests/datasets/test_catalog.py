@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from behaviorlab.datasets import load
 from behaviorlab.datasets.catalog import BUILTIN, CATALOG_ENV, catalog, get_dataset
 from behaviorlab.datasets.registry import format_names
 from behaviorlab.errors import ConfigError, DataError
@@ -24,7 +25,8 @@ name = "log.csv"
 
 
 def test_builtin_entries_name_a_reader_and_record_sizes_with_every_digest():
-    assert {e.name for e in BUILTIN} >= {"ml-100k", "amazon-beauty", "smartthings-fr", "foursquare-nyc", "foursquare-tky"}
+    assert {e.name for e in BUILTIN} >= {"ml-100k", "amazon-beauty", "smartthings-fr", "foursquare-nyc", "foursquare-tky",
+                                         "kasteren"}
     for entry in BUILTIN:
         assert entry.format in format_names() and entry.license and entry.citation
         for file in entry.files:
@@ -37,6 +39,17 @@ def test_recorded_digests_match_the_shared_copies_of_the_published_files():
     for file in get_dataset("amazon-beauty", catalog()).files:
         data = (SHARED / "amazon-beauty" / file.name).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (file.size, file.sha256)
+
+
+@pytest.mark.skipif(not (SHARED / "kasteren").is_dir(), reason="the shared copy of the Kasteren houses is absent")
+def test_the_kasteren_entry_names_the_files_its_loader_reads(tmp_path):
+    """The entry's files, put where fetch puts them, load as the shared copy does (all three houses)."""
+    entry = get_dataset("kasteren", catalog())
+    for file in entry.files:
+        (tmp_path / file.name).write_bytes((SHARED / "kasteren" / file.name).read_bytes())
+    fetched = load(tmp_path / entry.path, format=entry.format)
+    assert fetched.frame.equals(load(SHARED / "kasteren").frame) and fetched.users() == ["houseA", "houseB", "houseC"]
+    assert sorted(p.name for p in (SHARED / "kasteren").iterdir()) == sorted(f.name for f in entry.files)
 
 
 def test_a_catalog_file_adds_entries_and_is_checked_like_a_config(tmp_path, monkeypatch):

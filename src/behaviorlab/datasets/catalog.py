@@ -123,6 +123,9 @@ class CatalogFile(StrictConfig):
 _S3REC = "https://raw.githubusercontent.com/aHuiWang/CIKM2020-S3Rec/master/data"
 _SMARTGUARD = "https://raw.githubusercontent.com/xjywhu/SmartGuard"
 _SMARTGUARD_NOTE = "none published; SmartGuard's repository pins no digests"
+# The tab-separated layout the kasteren loader reads is published by the TL project (converted from the Matlab
+# archive on T. van Kasteren's site); its default branch (HEAD), since no commit of it is known to hold every file.
+_KASTEREN = "https://raw.githubusercontent.com/agnesvanbelle/TL/HEAD/source-code/our_project/data_src/data"
 _TSMC_ZIP = "http://www-public.imtbs-tsp.eu/~zhang_da/pub/dataset_tsmc2014.zip"
 _TSMC_CITATION = ("Dingqi Yang, Daqing Zhang, Vincent W. Zheng, Zhiyong Yu. Modeling User Activity Preference by "
                   "Leveraging User Spatial Temporal Characteristics in LBSNs. IEEE Trans. on Systems, Man, and "
@@ -182,6 +185,18 @@ BUILTIN: tuple[DatasetEntry, ...] = (
         homepage="https://github.com/xjywhu/SmartGuard"),
     _tsmc("NYC", "New York City"),
     _tsmc("TKY", "Tokyo"),
+    DatasetEntry(
+        name="kasteren", format="kasteren",
+        description="van Kasteren et al.'s home sensor firings with annotated activities, houses A, B and C, in the "
+                    "TL project's tab-separated layout (house C's two 'use-toilet' labels merged into one)",
+        files=tuple(RemoteFile(url=f"{_KASTEREN}/house{house}.{part}", name=f"house{house}.{part}",
+                               digest_source="none published; the TL repository pins no digests")
+                    for house in "ABC" for part in ("sensors", "activities", "sensor_names", "activity_names")),
+        license="Research data; cite the papers. The original Matlab archives are on https://sites.google.com/site/tim0306/.",
+        citation="T.L.M. van Kasteren, A. Noulas, G. Englebienne and B. Kröse. Accurate Activity Recognition in a Home "
+                 "Setting. UbiComp 2008. T.L.M. van Kasteren, G. Englebienne and B. Kröse. Transferring Knowledge of "
+                 "Activity Recognition across Sensor Networks. Pervasive 2010.",
+        homepage="https://github.com/agnesvanbelle/TL"),
 )
 
 
