@@ -138,6 +138,35 @@ def test_one_changed_byte_in_the_data_pages_is_seen(tmp_path):
     assert not rows_unchanged(path, pq.read_metadata(path))
 
 
+def test_the_digest_covers_every_data_byte_across_its_read_chunks(tmp_path, monkeypatch):
+    """The data pages are digested a chunk at a time: with chunks of 7 bytes (so that many chunk boundaries fall
+    inside the pages, and the last chunk is a partial one), a change in any single byte is still seen."""
+    import pyarrow.parquet as pq
+
+    from behaviorlab.datasets import parquet
+
+    monkeypatch.setattr(parquet, "DIGEST_CHUNK", 7)
+    path = write_event_log(sample_log(), tmp_path / "events.parquet")
+    footer = pq.read_metadata(path)
+    assert parquet.rows_unchanged(path, footer)
+    data = path.read_bytes()
+    data_bytes = len(data) - footer.serialized_size - 8
+    assert data_bytes % 7 and data_bytes > 7 * 10
+    for position in range(data_bytes):
+        changed = bytearray(data)
+        changed[position] ^= 0x80
+        path.write_bytes(bytes(changed))
+        assert not parquet.rows_unchanged(path, footer), position
+
+
+def test_a_file_cut_short_after_its_size_was_read_is_not_unchanged(tmp_path):
+    from behaviorlab.datasets import parquet
+
+    path = write_event_log(sample_log(), tmp_path / "events.parquet")
+    size = path.stat().st_size
+    assert parquet._data_crc(path, size) is not None and parquet._data_crc(path, size + 1) is None
+
+
 def test_files_of_the_older_format_still_load_and_are_checked_row_by_row(tmp_path):
     """Before the checked record: schema and vocabulary only, written by pyarrow as one table (zstd)."""
     import pyarrow.parquet as pq

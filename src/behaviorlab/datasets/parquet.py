@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import mmap
 import os
 import zlib
 from collections.abc import Iterable
@@ -35,6 +34,8 @@ ROW_GROUP_ROWS = 1 << 20
 # LZ4: measured to read ~1.5x faster than zstd on 10M events (the load is what a converted file is for),
 # for ~35% more bytes.
 COMPRESSION = "lz4"
+# Bytes read and digested at a time when checking a file's digest (see _data_crc): fits in the L2 cache.
+DIGEST_CHUNK = 1 << 20
 
 
 def write_event_log(log: EventLog | LazyEventLog, path: str | Path) -> Path:
@@ -103,7 +104,7 @@ def _checked_record(rows: int, data_bytes: int, data_crc: int, metadata: dict[by
 
 def rows_unchanged(path: str | Path, footer: pq.FileMetaData) -> bool:
     """Whether the file at `path`, whose footer is `footer`, holds the rows write_event_log checked: its
-    checked record is there and its digest still matches (one pass over the mapped data pages, ~0.1 s per
+    checked record is there and its digest still matches (one pass over the data pages, ~0.035 s per
     100 MB). False for files without a record (older behaviorlab, other writers)."""
     metadata = footer.metadata or {}
     try:
@@ -113,11 +114,23 @@ def rows_unchanged(path: str | Path, footer: pq.FileMetaData) -> bool:
         return False
     if footer.num_rows != rows or Path(path).stat().st_size - footer.serialized_size - 8 != data_bytes or data_bytes <= 0:
         return False
-    # Mapped, not read: the pages are digested where the page cache holds them, without a copy.
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped, \
-            memoryview(mapped) as pages, pages[:data_bytes] as data:
-        data_crc = zlib.crc32(data)
-    return _checked_record(rows, data_bytes, data_crc, metadata) == metadata[CHECKED_KEY]
+    data_crc = _data_crc(path, data_bytes)
+    return data_crc is not None and _checked_record(rows, data_bytes, data_crc, metadata) == metadata[CHECKED_KEY]
+
+
+def _data_crc(path: str | Path, data_bytes: int) -> int | None:
+    """The CRC-32 of the first `data_bytes` bytes of the file, or None if it is shorter (cut since its size was
+    read). Read DIGEST_CHUNK bytes at a time into one buffer, each chunk digested while the CPU cache still
+    holds it: on the 163 MB file of 10M events, 0.055 s of CPU against 0.076 s for one CRC over the whole
+    file memory-mapped, and 0.073 s over the whole file already read into memory (so the gain is the cache)."""
+    crc, left = 0, data_bytes
+    with open(path, "rb", buffering=0) as handle, memoryview(bytearray(DIGEST_CHUNK)) as buffer:
+        while left:
+            read = handle.readinto(buffer[:min(left, DIGEST_CHUNK)])
+            if not read:
+                return None
+            crc, left = zlib.crc32(buffer[:read], crc), left - read
+    return crc
 
 
 def _check_reads_back(written: Path, log: EventLog | LazyEventLog, columns: pl.Schema, target: Path) -> None:
