@@ -105,6 +105,38 @@ def test_a_file_written_here_records_its_checked_rows_and_reloads_without_the_ro
         assert back.frame.equals(log.frame) and (back.schema, back.vocabulary) == (log.schema, log.vocabulary)
 
 
+def _user_encodings(path):
+    import pyarrow.parquet as pq
+
+    footer = pq.read_metadata(path)
+    user = footer.schema.names.index("user_id")
+    return {e for g in range(footer.num_row_groups) for e in footer.row_group(g).column(user).encodings}
+
+
+def test_user_ids_grouped_in_runs_are_dictionary_encoded_and_read_back_as_text(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from behaviorlab import schema as schema_module
+
+    users = [f"user{i // 3}" for i in range(60)]  # runs of 3 events
+    frame = pl.DataFrame({"uid": users, "ts": [1_700_000_000 + i for i in range(60)], "item": [f"a{i % 4}" for i in range(60)]})
+    grouped = event_log_from_frame(frame, ColumnMapping(user="uid", time="ts", action="item"), source="memory")
+    shuffled = grouped.with_frame(grouped.frame.sort("timestamp", descending=True).sort("action", maintain_order=True))
+    assert shuffled.frame.get_column("user_id").rle_id().max() + 1 > 30  # runs shorter than 2 on average
+    for log, name in ((grouped, "eager"), (grouped.lazy(), "lazy")):
+        path = write_event_log(log, tmp_path / f"{name}.parquet")
+        assert "RLE_DICTIONARY" in _user_encodings(path)
+        assert pl.read_parquet(path).schema["user_id"] == pl.String
+        assert pq.read_table(path).schema.field("user_id").type == pa.large_string()
+        with monkeypatch.context() as patched:
+            patched.setattr(schema_module, "_validated", lambda *args: pytest.fail("an unchanged file was checked row by row"))
+            back = load(path)
+        assert back.frame.equals(grouped.frame) and back.frame.schema["user_id"] == pl.String
+    path = write_event_log(shuffled, tmp_path / "shuffled.parquet")
+    assert "RLE_DICTIONARY" not in _user_encodings(path) and load(path).frame.equals(shuffled.frame)
+
+
 def test_a_changed_file_is_checked_row_by_row_with_the_errors_of_any_load(tmp_path):
     """A tool that rewrites the rows and keeps the footer's key-value metadata (as pyarrow does) keeps our checked
     record too: its digest no longer matches, so every row is checked again, by a load and by a lazy scan."""
@@ -139,6 +171,35 @@ def test_one_changed_byte_in_the_data_pages_is_seen(tmp_path):
     data[10] ^= 1  # inside the first column chunk
     path.write_bytes(bytes(data))
     assert not rows_unchanged(path, pq.read_metadata(path))
+
+
+def test_the_digest_covers_every_data_byte_across_its_read_chunks(tmp_path, monkeypatch):
+    """The data pages are digested a chunk at a time: with chunks of 7 bytes (so that many chunk boundaries fall
+    inside the pages, and the last chunk is a partial one), a change in any single byte is still seen."""
+    import pyarrow.parquet as pq
+
+    from behaviorlab.datasets import parquet
+
+    monkeypatch.setattr(parquet, "DIGEST_CHUNK", 7)
+    path = write_event_log(sample_log(), tmp_path / "events.parquet")
+    footer = pq.read_metadata(path)
+    assert parquet.rows_unchanged(path, footer)
+    data = path.read_bytes()
+    data_bytes = len(data) - footer.serialized_size - 8
+    assert data_bytes % 7 and data_bytes > 7 * 10
+    for position in range(data_bytes):
+        changed = bytearray(data)
+        changed[position] ^= 0x80
+        path.write_bytes(bytes(changed))
+        assert not parquet.rows_unchanged(path, footer), position
+
+
+def test_a_file_cut_short_after_its_size_was_read_is_not_unchanged(tmp_path):
+    from behaviorlab.datasets import parquet
+
+    path = write_event_log(sample_log(), tmp_path / "events.parquet")
+    size = path.stat().st_size
+    assert parquet._data_crc(path, size) is not None and parquet._data_crc(path, size + 1) is None
 
 
 def test_files_of_the_older_format_still_load_and_are_checked_row_by_row(tmp_path):
