@@ -5,14 +5,21 @@ On a generated log of --events events (bench/generate_log.py: a partitioned Parq
   inspect   `behaviorlab data inspect FOLDER` (streaming checks, summary, duplicate count): target < 2 GB RSS
   scan      datasets.scan(FOLDER): the checked lazy log (the streaming loading every lazy use starts from)
   convert   `behaviorlab data convert CSV OUT.parquet` (CSV streamed into Parquet)
+  convert_dedup  the same with --drop-duplicates (one bucket of users deduplicated at a time); --duplicates F
+            makes a fraction F of the big log's rows copies of others (bench/generate_log.py), so that there are
+            some to remove
   load      datasets.load(FOLDER) of the first --subset events, in memory (the same generator and seed: the
-            subset is the first parts of the big log)
+            subset is the first parts of the big log without --duplicates)
   windows   sequences.windows(lazy, --window) of the subset's lazy log (checked before the clock)
   epoch     one MarkovModel (order 2) fit over --train-events events of --train-users users (counting every
             transition once is its one epoch)
 RSS per event is (peak RSS - RSS before the call) / events; the anonymous RSS (heap) is also given, since a
 memory-mapped CSV input counts in the peak RSS with its (droppable) file pages. Results go to --out/big_logs.jsonl, one line per
 stage; a stage already there is not run again (--fresh runs all), so a stopped run resumes.
+
+--bucket-rows N sets the events per bucket of users (schema.USER_BUCKET_ROWS, 20M) in every stage: the
+per-bucket passes (inspect's summary and duplicate count, convert_dedup) hold one bucket at a time, so their
+peak memory follows it; give each setting its own --out, the results are kept per stage.
 
     .venv/bin/python bench/big_logs.py [--events 100000000] [--subset 10000000] [--stages inspect,scan,...]
 """
@@ -32,15 +39,19 @@ from generate_log import generate  # bench/ is on the path when this file runs a
 from loaders import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("inspect", "scan", "convert", "load", "windows", "epoch")
+STAGES = ("inspect", "scan", "convert", "convert_dedup", "load", "windows", "epoch")
 
 
 def _stage_call(stage: str, paths: dict[str, str], window: int):
     """(the measured call, returning the events it handled) of a stage; imports are done before the clock."""
+    from behaviorlab import schema
     from behaviorlab.cli import main
     from behaviorlab.datasets import load, scan
     from behaviorlab.models.markov import MarkovModel
     from behaviorlab.sequences import windows
+
+    if paths["bucket_rows"] != "0":
+        schema.USER_BUCKET_ROWS = int(paths["bucket_rows"])
 
     def cli(*args: str) -> int:
         code = main(list(args))
@@ -63,6 +74,7 @@ def _stage_call(stage: str, paths: dict[str, str], window: int):
         "inspect": lambda: cli("data", "inspect", paths["folder"]),
         "scan": lambda: scan(paths["folder"]).n_events,
         "convert": lambda: cli("data", "convert", paths["csv"], paths["converted"]),
+        "convert_dedup": lambda: cli("data", "convert", paths["csv"], paths["deduplicated"], "--drop-duplicates"),
         "load": lambda: load(paths["subset"]).n_events,
     }[stage]
 
@@ -103,12 +115,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/behaviorlab-bench"))
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--fresh", action="store_true", help="run every stage again")
+    parser.add_argument("--duplicates", type=float, default=0.0, help="fraction of the big log's rows that repeat another row")
+    parser.add_argument("--bucket-rows", type=int, default=0, help="events per bucket of users (0: the library's USER_BUCKET_ROWS)")
     args = parser.parse_args()
-    csv, folder = generate(args.out, args.events)
+    csv, folder = generate(args.out, args.events, duplicates=args.duplicates)
     _, subset = generate(args.out, args.subset, csv=False)
     _, train = generate(args.out / f"train-{args.train_users}-users", args.train_events, users=args.train_users, csv=False)
     paths = {"folder": str(folder), "csv": str(csv), "converted": str(args.out / f"converted_{args.events}.parquet"),
-             "subset": str(subset), "train": str(train), "events": str(args.events)}
+             "deduplicated": str(args.out / f"deduplicated_{args.events}.parquet"),
+             "subset": str(subset), "train": str(train), "events": str(args.events), "bucket_rows": str(args.bucket_rows)}
     results_file = args.out / "big_logs.jsonl"
     done = {} if args.fresh or not results_file.exists() else {
         r["stage"]: r for r in map(json.loads, results_file.read_text().splitlines())}
@@ -123,15 +138,20 @@ def main() -> None:
         done[stage] = json.loads(result.stdout.strip().splitlines()[-1]) | {"load_average": os.getloadavg()[0]}
         with open(results_file, "a") as handle:
             handle.write(json.dumps(done[stage]) + "\n")
-    print(f"{'stage':<9} {'events':>12} {'seconds':>9} {'events/s':>12} {'peak RSS MB':>12} {'anon RSS MB':>12} "
+    print(f"{'stage':<13} {'events':>12} {'seconds':>9} {'events/s':>12} {'peak RSS MB':>12} {'anon RSS MB':>12} "
           f"{'RSS B/event':>12} {'load avg':>9}")
     for stage in STAGES:
         if stage in done:
             r = done[stage]
             per_event = max(0.0, r["peak_rss_mb"] - r["rss_before_mb"]) * 2**20 / r["events"]
             anon = f"{r['peak_anon_rss_mb']:>12,.0f}" if "peak_anon_rss_mb" in r else f"{'-':>12}"
-            print(f"{stage:<9} {r['events']:>12,} {r['seconds']:>9.1f} {r['events'] / r['seconds']:>12,.0f} "
+            print(f"{stage:<13} {r['events']:>12,} {r['seconds']:>9.1f} {r['events'] / r['seconds']:>12,.0f} "
                   f"{r['peak_rss_mb']:>12,.0f} {anon} {per_event:>12.1f} {r['load_average']:>9.1f}")
+    if "convert" in done and "convert_dedup" in done:
+        plain, dedup = done["convert"], done["convert_dedup"]
+        print(f"convert --drop-duplicates vs plain convert: {dedup['seconds'] / plain['seconds']:.2f}x the time, "
+              f"{dedup['peak_rss_mb'] / plain['peak_rss_mb']:.2f}x the peak RSS, "
+              f"{dedup['peak_anon_rss_mb'] / plain['peak_anon_rss_mb']:.2f}x the anonymous RSS")
     if "inspect" in done:
         print(f"data inspect peak RSS {done['inspect']['peak_rss_mb']:,.0f} MB on {done['inspect']['events']:,} events "
               "(target < 2,048 MB)")

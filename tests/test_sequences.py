@@ -5,11 +5,12 @@ import polars as pl
 import pytest
 
 from behaviorlab.errors import ConfigError, DataError
-from behaviorlab.schema import EventLog, Schema, Vocabulary
+from behaviorlab.schema import USER, EventLog, Schema, Vocabulary, in_user_bucket, user_buckets
 from behaviorlab.sequences import (
     NextEventExamples,
     count_exact_duplicates,
     drop_exact_duplicates,
+    drop_exact_duplicates_lazy,
     encode_examples,
     examples_from_log,
     k_core,
@@ -264,3 +265,53 @@ def test_count_exact_duplicates_matches_what_drop_removes(monkeypatch, bucket_ro
     assert count_exact_duplicates(duplicated) == drop_exact_duplicates(duplicated)[1].events_removed == 3
     assert count_exact_duplicates(duplicated.lazy()) == 3
     assert count_exact_duplicates(stamp_log(LOG_ROWS)) == 0
+
+
+# Eight users, rows out of time order, ties in time; repeats of whole rows in five users' events (one user's
+# row three times), and rows that equal a row in every column but the rating (not duplicates).
+DUPLICATED_ROWS = [
+    ("u0", 3, "p", 1.0), ("u1", 1, "q", None), ("u0", 1, "q", 2.0), ("u2", 5, "p", 1.0), ("u0", 3, "p", 1.0),
+    ("u3", 2, "r", 4.0), ("u1", 1, "q", None), ("u4", 7, "s", 1.0), ("u5", 0, "p", 3.0), ("u1", 1, "q", 5.0),
+    ("u2", 5, "q", 1.0), ("u6", 4, "r", 2.0), ("u0", 1, "q", 2.0), ("u7", 9, "s", 1.0), ("u3", 2, "r", 4.0),
+    ("u2", 5, "p", 1.0), ("u5", 0, "p", 3.0), ("u6", 1, "s", 2.0), ("u1", 1, "q", None), ("u4", 7, "s", 1.5),
+]
+
+
+def _rows_of_each_user(log):
+    """{user: that user's rows in the order the log holds them}."""
+    frame = log.frame.lazy().collect()
+    return {user: frame.filter(pl.col(USER) == user).rows() for user in frame.get_column(USER).unique()}
+
+
+@pytest.mark.parametrize("bucket_rows", [2, 5, 1_000])  # 10 buckets, 4 buckets, one bucket
+def test_drop_exact_duplicates_lazy_keeps_the_rows_the_in_memory_filter_keeps(monkeypatch, bucket_rows):
+    from behaviorlab import schema
+
+    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", bucket_rows)
+    log = stamp_log(DUPLICATED_ROWS, {"rating": "float"})
+    buckets = user_buckets(log.n_events)
+    duplicated_users = log.frame.filter(log.frame.is_duplicated()).get_column(USER).unique()
+    touched = {b for b in range(buckets) if log.frame.filter(in_user_bucket(b, buckets) & pl.col(USER).is_in(duplicated_users.to_list())).height}
+    assert buckets == 1 or len(touched) > 1  # the duplicates are spread over several buckets
+
+    expected, expected_report = drop_exact_duplicates(log)
+    kept, report = drop_exact_duplicates_lazy(log.lazy())
+    frame = kept.frame.collect()
+    assert kept.n_events == frame.height == expected.n_events == len(DUPLICATED_ROWS) - 7
+    assert frame.sort(frame.columns).equals(expected.frame.sort(frame.columns))
+    assert _rows_of_each_user(kept) == _rows_of_each_user(expected)  # each user's events in the same order
+    if buckets == 1:
+        assert frame.equals(expected.frame)  # one bucket: the log's own order
+    assert str(report) == str(expected_report) and report.events_removed == 7 and report.users_after == 8
+    assert kept.schema == log.schema and kept.vocabulary == log.vocabulary
+
+
+@pytest.mark.parametrize("bucket_rows", [2, 1_000])
+def test_drop_exact_duplicates_lazy_leaves_a_log_without_duplicates_as_it_is(monkeypatch, bucket_rows):
+    from behaviorlab import schema
+
+    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", bucket_rows)
+    log = stamp_log(LOG_ROWS)
+    kept, report = drop_exact_duplicates_lazy(log.lazy())
+    assert kept.frame.collect().equals(log.frame) and kept.n_events == log.n_events  # same rows, same order
+    assert report.events_removed == 0 and str(report) == str(drop_exact_duplicates(log)[1])

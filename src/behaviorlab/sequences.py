@@ -414,22 +414,56 @@ def drop_exact_duplicates(log: EventLog) -> tuple[EventLog, FilterReport]:
     return kept, _report("drop_exact_duplicates", log, kept, f"{log.n_events - kept.n_events:,} duplicate events removed")
 
 
-def count_exact_duplicates(log: EventLog | LazyEventLog) -> int:
-    """How many rows repeat an earlier row exactly (what drop_exact_duplicates removes), in bounded memory.
+def drop_exact_duplicates_lazy(log: LazyEventLog) -> tuple[LazyEventLog, FilterReport]:
+    """drop_exact_duplicates for a log that stays where it is, in memory that grows with the largest bucket of
+    users (about USER_BUCKET_ROWS events), not with the log: the first occurrence of each row stays, and each
+    user's events keep their order.
 
-    Equal rows have the same user, so the users are split into the summary's buckets (about 20M events each),
-    one streaming pass per bucket: distinct row hashes in a bucket prove it has no duplicates; otherwise
-    its rows are compared."""
+    Equal rows have the same user, so each bucket of users is deduplicated on its own. The buckets are counted
+    first (one streaming pass each, as count_exact_duplicates), which gives the report and the result's size
+    before anything reads the result. A log with no duplicates comes back as it is; otherwise the result reads
+    the source once per bucket, one bucket after the other, so with more than one bucket (logs over
+    USER_BUCKET_ROWS events) the rows of different users come out grouped by bucket, each bucket's rows in the
+    source's order."""
     buckets = user_buckets(log.n_events)
+    counts = _duplicates_per_bucket(log, buckets, pl.col(USER).n_unique().alias("users"))
+    removed, users = int(counts.get_column("duplicates").sum()), int(counts.get_column("users").sum())
+    kept = log
+    if removed:
+        parts = [log.frame.filter(in_user_bucket(bucket, buckets)) for bucket in range(buckets)]
+        # Polars streams the parts of a concat one after the other: one bucket's rows are held at a time.
+        frame = pl.concat([part.unique(maintain_order=True, keep="first") if duplicates else part
+                           for part, duplicates in zip(parts, counts.get_column("duplicates"), strict=True)])
+        kept = LazyEventLog(frame, log.schema, log.vocabulary, log.n_events - removed)
+    # A user loses only repeats of rows that stay, never all of their events: the users are the same.
+    report = FilterReport("drop_exact_duplicates", log.n_events, kept.n_events, users, users,
+                          f"{removed:,} duplicate events removed")
+    return kept, report
+
+
+def count_exact_duplicates(log: EventLog | LazyEventLog) -> int:
+    """How many rows repeat an earlier row exactly (what drop_exact_duplicates removes), in bounded memory."""
+    return int(_duplicates_per_bucket(log, user_buckets(log.n_events)).get_column("duplicates").sum())
+
+
+def _duplicates_per_bucket(log: EventLog | LazyEventLog, buckets: int, *aggregates: pl.Expr) -> pl.DataFrame:
+    """One row per bucket of users (in_user_bucket): "duplicates", its rows that repeat an earlier row exactly,
+    and the `aggregates` over its rows.
+
+    Equal rows have the same user, so the users are split into buckets (about USER_BUCKET_ROWS events each),
+    one streaming pass per bucket: distinct row hashes in a bucket prove it has no duplicates; otherwise its
+    rows are compared."""
     hashed = log.frame.lazy().with_columns(pl.struct(pl.all()).hash(seed=0).alias("_hash"))
-    duplicates = 0
+    counts = []
     for bucket in range(buckets):
         rows = hashed.filter(in_user_bucket(bucket, buckets))
-        sizes = rows.select(pl.len().alias("rows"), pl.col("_hash").n_unique().alias("hashes")).collect(engine="streaming")
+        sizes = rows.select(pl.len().alias("rows"), pl.col("_hash").n_unique().alias("hashes"), *aggregates).collect(engine="streaming")
+        duplicates = 0
         if sizes.item(0, "hashes") < sizes.item(0, "rows"):  # some hashes repeat: compare the rows themselves
             distinct = rows.drop("_hash").unique().select(pl.len()).collect(engine="streaming").item()
-            duplicates += sizes.item(0, "rows") - distinct
-    return duplicates
+            duplicates = sizes.item(0, "rows") - distinct
+        counts.append(sizes.drop("rows", "hashes").with_columns(pl.lit(duplicates, pl.Int64).alias("duplicates")))
+    return pl.concat(counts)
 
 
 def k_core(log: EventLog, min_user_events: int, min_action_events: int) -> tuple[EventLog, FilterReport]:

@@ -2,6 +2,7 @@ import pickle
 import re
 
 import numpy as np
+import polars as pl
 import pytest
 
 from behaviorlab.cli import main
@@ -64,6 +65,35 @@ def test_convert_writes_a_lossless_parquet(tmp_path, capsys):
     log = read_event_log(out)
     assert log.n_events == 3 and log.n_users == 2
     assert main(["data", "inspect", str(out)]) == 0  # and it is recognised as a behaviorlab log
+
+
+@pytest.mark.parametrize("bucket_rows", [3, 1_000])  # several buckets of users (deduplicated one at a time), one bucket
+def test_convert_drops_duplicates_as_the_in_memory_filter_does(tmp_path, capsys, monkeypatch, bucket_rows):
+    from behaviorlab import schema
+    from behaviorlab.sequences import drop_exact_duplicates
+
+    def whole_log_in_memory(*args, **kwargs):
+        raise AssertionError("data convert loaded the whole log")
+
+    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", bucket_rows)
+    monkeypatch.setattr("behaviorlab.cli.common.load", whole_log_in_memory)
+    # 60 events of 6 users out of time order; every 7th row repeated (9 repeats), one of them twice (a 3rd copy).
+    rows = [f"u{i % 6},{1_700_000_000 + (i * 37) % 60},i{i % 5},{i % 3}\n" for i in range(60)]
+    rows += rows[::7] + rows[:1]
+    path = tmp_path / "events.csv"
+    path.write_text("uid,ts,item,stars\n" + "".join(rows))
+    out = tmp_path / "out.parquet"
+    mapping = ["--map", "user=uid,time=ts,action=item", "--extra", "stars:int"]
+    assert main(["data", "convert", str(path), str(out), *mapping, "--drop-duplicates"]) == 0
+    printed = capsys.readouterr().out
+    expected, report = drop_exact_duplicates(load(path, mapping=ColumnMapping(user="uid", time="ts", action="item", extras={"stars": "int"})))
+    assert report.events_removed == 10 and str(report) in printed and "6 users, 60 events, 5 actions" in printed
+    written = read_event_log(out)
+    assert written.schema == expected.schema and written.vocabulary == expected.vocabulary
+    columns = written.frame.columns
+    assert written.frame.sort(columns).equals(expected.frame.sort(columns))
+    for user in ("u0", "u1", "u5"):  # each user's events in the order of the input
+        assert written.filter(pl.col("user_id") == user).frame.equals(expected.filter(pl.col("user_id") == user).frame)
 
 
 def test_convert_failure_leaves_no_output(tmp_path, capsys):

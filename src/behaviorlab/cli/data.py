@@ -13,7 +13,6 @@ from behaviorlab.cli.app import app, console
 from behaviorlab.cli.common import (
     ReadFlags,
     data_source,
-    load_log,
     output_file,
     progress_bar,
     scan_log,
@@ -22,7 +21,7 @@ from behaviorlab.cli.common import (
 from behaviorlab.datasets import FORMATS, detect_format, scan, write_event_log
 from behaviorlab.errors import ConfigError
 from behaviorlab.schema import ACTION, SPLIT, USER, EventLog, LazyEventLog
-from behaviorlab.sequences import count_exact_duplicates, drop_exact_duplicates
+from behaviorlab.sequences import count_exact_duplicates, drop_exact_duplicates_lazy
 
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -79,11 +78,11 @@ def convert(path: DataArgument, out: Path, config: ConfigOption = None,
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
     output_file(out)
-    # Streamed from the input into the Parquet file in bounded memory; dropping duplicates needs the log in memory.
-    read = read_flags.options(config)
-    log = load_log(path, read) if drop_duplicates else scan_log(path, read)
-    if isinstance(log, EventLog) and drop_duplicates:
-        log, report = drop_exact_duplicates(log)
+    # Streamed from the input into the Parquet file in bounded memory; dropping duplicates holds one bucket of
+    # users (about USER_BUCKET_ROWS events) at a time, counted before and deduplicated while it is written.
+    log = scan_log(path, read_flags.options(config))
+    if drop_duplicates:
+        log, report = drop_exact_duplicates_lazy(log)
         console.print(str(report))
     write_event_log(log, out)
     # The same count as `data inspect`: actions that occur; a vocabulary may also name actions that do not.
