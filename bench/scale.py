@@ -210,7 +210,7 @@ def stage_recbole(args: argparse.Namespace) -> dict:
         "reproducibility": True, "show_progress": False, "user_inter_num_interval": "[0,inf)",
         "item_inter_num_interval": "[0,inf)", "threads": args.threads, "budget_seconds": args.recbole_seconds,
     }
-    log_path = args.out / "recbole.log"
+    log_path = args.out / "recbole-run.log"  # not recbole.log: the driver writes this stage's own output there
     with open(log_path, "w", encoding="utf-8") as log:
         completed = subprocess.run([str(python), "-c", RECBOLE_SCRIPT, json.dumps(config)], stdout=log,
                                    stderr=subprocess.STDOUT, text=True, cwd=work, check=False)
@@ -218,7 +218,12 @@ def stage_recbole(args: argparse.Namespace) -> dict:
     result_line = [line for line in text.splitlines() if line.startswith("BENCH_RESULT ")]
     if completed.returncode != 0 or not result_line:
         return {"skipped": f"RecBole failed (exit {completed.returncode}), see {log_path}: {text[-1500:]}"}
-    result = json.loads(result_line[-1].removeprefix("BENCH_RESULT "))
+    return recbole_summary(json.loads(result_line[-1].removeprefix("BENCH_RESULT ")), args)
+
+
+def recbole_summary(result: dict, args: argparse.Namespace) -> dict:
+    """The RecBole script's result with its best epoch (the first of the highest validation NDCG@10, as RecBole
+    keeps it), the seconds to it and the caps of the run."""
     best = max(range(len(result["valid_ndcg10"])), key=result["valid_ndcg10"].__getitem__)
     return result | {"best_epoch": best + 1, "epochs_run": len(result["valid_ndcg10"]),
                      "seconds_to_best": result["reached_seconds"][best],
