@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -349,13 +350,20 @@ def own_cpu_seconds() -> float:
 
 def run_loop(coroutine: Coroutine[Any, Any, Step]) -> Step:
     """Run `coroutine` on uvloop's event loop when installed (the serve extra has it: less of the load generator's
-    CPU, which shares the cores with the server), else asyncio's."""
+    CPU, which shares the cores with the server), else asyncio's. The cyclic garbage collector is off while it
+    runs: a full collection of the generator's own heap would hold back every request due meanwhile, a pause
+    that is the instrument's, not the server's (reference counting still frees the per-request objects)."""
+    gc.collect()
+    gc.disable()
     try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coroutine)
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.run(coroutine)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coroutine)
+    finally:
+        gc.enable()
 
 
 # -- one mode: peak search, then the hold ---------------------------------------------------------
