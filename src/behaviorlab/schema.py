@@ -332,15 +332,15 @@ class LazyEventLog:
         or action null, no action empty, every action in the vocabulary); the DataError an EventLog raises
         otherwise. For rows nothing vouches for, such as a file changed since behaviorlab wrote it."""
         action = pl.col(ACTION)
+        unknown = ~action.is_in(list(self.vocabulary.actions))
         facts = self.frame.select(*(pl.col(c).null_count().alias(c) for c in (USER, self.time_column, ACTION)),
-                                  action.str.len_bytes().min().alias("shortest"),
-                                  (~action.is_in(list(self.vocabulary.actions))).sum().alias("unknown"),
+                                  action.str.len_bytes().min().alias("shortest"), unknown.sum().alias("unknown"),
                                   ).collect(engine="streaming").row(0, named=True)
         if any(facts[c] for c in (USER, self.time_column, ACTION)) or facts["shortest"] == 0:
             raise _missing_values_error(self.frame, self.schema)
         if facts["unknown"]:
-            unknown = self.frame.filter(~action.is_in(list(self.vocabulary.actions))).select(action.unique())
-            raise _unknown_actions_error(unknown.collect(engine="streaming").get_column(ACTION).to_list())
+            actions = self.frame.filter(unknown).select(action.unique()).collect(engine="streaming")
+            raise _unknown_actions_error(actions.get_column(ACTION).to_list())
         return self
 
     def count_users(self) -> int:
