@@ -13,6 +13,7 @@ from behaviorlab.sequences import (
     drop_exact_duplicates_lazy,
     encode_examples,
     examples_from_log,
+    grouped_by_user,
     k_core,
     last_event_examples,
     leave_one_out,
@@ -304,6 +305,37 @@ def test_drop_exact_duplicates_lazy_keeps_the_rows_the_in_memory_filter_keeps(mo
         assert frame.equals(expected.frame)  # one bucket: the log's own order
     assert str(report) == str(expected_report) and report.events_removed == 7 and report.users_after == 8
     assert kept.schema == log.schema and kept.vocabulary == log.vocabulary
+
+
+@pytest.mark.parametrize("bucket_rows", [2, 5, 1_000])  # 10 buckets, 4 buckets, one bucket
+def test_grouped_by_user_puts_each_user_in_one_run_in_time_order_with_ties_in_the_log_order(monkeypatch, bucket_rows):
+    from behaviorlab import schema
+
+    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", bucket_rows)
+    log = stamp_log(DUPLICATED_ROWS, {"rating": "float"})  # ties in time within users u0, u1, u2 (different ratings)
+    grouped = grouped_by_user(log.lazy())
+    frame = grouped.frame.collect()
+    assert grouped.n_events == frame.height == log.n_events and grouped.schema == log.schema
+    assert frame.sort(frame.columns).equals(log.frame.sort(frame.columns))  # the same rows
+    assert frame.get_column(USER).rle_id().max() + 1 == log.n_users  # one run of rows per user
+    expected = log.sorted()  # by user, then time; ties keep the log's order
+    assert _rows_of_each_user(grouped) == _rows_of_each_user(expected)
+    assert [r[3] for r in _rows_of_each_user(grouped)["u1"]] == [None, None, 5.0, None]  # ties at minute 1, in order
+
+
+def test_drop_exact_duplicates_lazy_can_group_users_in_the_same_pass(monkeypatch):
+    from behaviorlab import schema
+
+    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", 5)
+    log = stamp_log(DUPLICATED_ROWS, {"rating": "float"})
+    kept, report = drop_exact_duplicates_lazy(log.lazy(), group_users=True)
+    expected, expected_report = drop_exact_duplicates(log)
+    frame = kept.frame.collect()
+    assert str(report) == str(expected_report) and kept.n_events == frame.height == expected.n_events
+    assert frame.get_column(USER).rle_id().max() + 1 == expected.n_users
+    assert _rows_of_each_user(kept) == _rows_of_each_user(expected.sorted())
+    without = drop_exact_duplicates_lazy(stamp_log(LOG_ROWS).lazy(), group_users=True)[0]  # grouped with nothing removed
+    assert _rows_of_each_user(without) == _rows_of_each_user(stamp_log(LOG_ROWS).sorted())
 
 
 @pytest.mark.parametrize("bucket_rows", [2, 1_000])

@@ -414,31 +414,58 @@ def drop_exact_duplicates(log: EventLog) -> tuple[EventLog, FilterReport]:
     return kept, _report("drop_exact_duplicates", log, kept, f"{log.n_events - kept.n_events:,} duplicate events removed")
 
 
-def drop_exact_duplicates_lazy(log: LazyEventLog) -> tuple[LazyEventLog, FilterReport]:
+def drop_exact_duplicates_lazy(log: LazyEventLog, *, group_users: bool = False) -> tuple[LazyEventLog, FilterReport]:
     """drop_exact_duplicates for a log that stays where it is, in memory that grows with the largest bucket of
     users (about USER_BUCKET_ROWS events), not with the log: the first occurrence of each row stays, and each
     user's events keep their order.
 
     Equal rows have the same user, so each bucket of users is deduplicated on its own. The buckets are counted
     first (one streaming pass each, as count_exact_duplicates), which gives the report and the result's size
-    before anything reads the result. A log with no duplicates comes back as it is; otherwise the result reads
-    the source once per bucket, one bucket after the other, so with more than one bucket (logs over
-    USER_BUCKET_ROWS events) the rows of different users come out grouped by bucket, each bucket's rows in the
-    source's order."""
+    before anything reads the result. A log with no duplicates comes back as it is (unless `group_users`);
+    otherwise the result reads the source once per bucket, one bucket after the other, so with more than one
+    bucket (logs over USER_BUCKET_ROWS events) the rows of different users come out grouped by bucket, each
+    bucket's rows in the source's order. With `group_users` each bucket also comes out as grouped_by_user
+    makes it (in the same pass)."""
     buckets = user_buckets(log.n_events)
     counts = _duplicates_per_bucket(log, buckets, pl.col(USER).n_unique().alias("users"))
     removed, users = int(counts.get_column("duplicates").sum()), int(counts.get_column("users").sum())
     kept = log
-    if removed:
+    if removed or group_users:
         parts = [log.frame.filter(in_user_bucket(bucket, buckets)) for bucket in range(buckets)]
+        parts = [part.unique(maintain_order=True, keep="first") if duplicates else part
+                 for part, duplicates in zip(parts, counts.get_column("duplicates"), strict=True)]
         # Polars streams the parts of a concat one after the other: one bucket's rows are held at a time.
-        frame = pl.concat([part.unique(maintain_order=True, keep="first") if duplicates else part
-                           for part, duplicates in zip(parts, counts.get_column("duplicates"), strict=True)])
+        frame = pl.concat([_user_grouped(part, log.time_column) for part in parts] if group_users else parts)
         kept = LazyEventLog(frame, log.schema, log.vocabulary, log.n_events - removed)
     # A user loses only repeats of rows that stay, never all of their events: the users are the same.
     report = FilterReport("drop_exact_duplicates", log.n_events, kept.n_events, users, users,
                           f"{removed:,} duplicate events removed")
     return kept, report
+
+
+def grouped_by_user(log: LazyEventLog) -> LazyEventLog:
+    """The same events with each user's in one run of rows, in time order (ties in the source's order), as
+    `data convert` writes them: users in the order of their ids' hash within each bucket of users (about
+    USER_BUCKET_ROWS events, read from the source one bucket after the other and held in memory to sort).
+
+    Why: a Parquet file of runs of users stores the ids dictionary-encoded, and reads them several times
+    faster than one of ids in arrival order (on 10M events of 1M users, 0.13 s of CPU against 0.29 s for
+    pl.read_parquet, polars 2.1). Every reader of a log orders each user's events by time itself."""
+    buckets = user_buckets(log.n_events)
+    frame = pl.concat([_user_grouped(log.frame.filter(in_user_bucket(b, buckets)), log.time_column) for b in range(buckets)])
+    return LazyEventLog(frame, log.schema, log.vocabulary, log.n_events)
+
+
+def _user_grouped(part: pl.LazyFrame, time: str) -> pl.LazyFrame:
+    """`part` (all of it in memory) in runs of users by their ids' hash, each run in time order, ties in order.
+
+    Two stable single-key sorts on the collected frame: the lazy plan fuses consecutive sorts into one sort
+    on (hash, time), 3.6x the CPU of the two (12.7 s against 3.5 s on 10M events, polars 2.1); a UDF node
+    keeps them apart. Equal hashes of different ids only merge their runs: each user's order is unaffected."""
+    def group(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.sort(time, maintain_order=True).sort(pl.col(USER).hash(seed=0), maintain_order=True)
+
+    return part.map_batches(group, streamable=False)
 
 
 def count_exact_duplicates(log: EventLog | LazyEventLog) -> int:

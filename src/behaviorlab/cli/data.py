@@ -21,7 +21,7 @@ from behaviorlab.cli.common import (
 from behaviorlab.datasets import FORMATS, detect_format, scan, write_event_log
 from behaviorlab.errors import ConfigError
 from behaviorlab.schema import ACTION, SPLIT, USER, EventLog, LazyEventLog
-from behaviorlab.sequences import count_exact_duplicates, drop_exact_duplicates_lazy
+from behaviorlab.sequences import count_exact_duplicates, drop_exact_duplicates_lazy, grouped_by_user
 
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -74,16 +74,19 @@ def print_inspection(log: EventLog | LazyEventLog, title: str) -> None:
 def convert(path: DataArgument, out: Path, config: ConfigOption = None,
             drop_duplicates: Annotated[bool, typer.Option("--drop-duplicates", help="Remove exact duplicate events first.")] = False,
             *, read_flags: ReadFlags) -> None:
-    """Write a log as Parquet with its schema and vocabulary (reads back losslessly)."""
+    """Write a log as Parquet with its schema and vocabulary (reads back losslessly; the events grouped by user)."""
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
     output_file(out)
-    # Streamed from the input into the Parquet file in bounded memory; dropping duplicates holds one bucket of
-    # users (about USER_BUCKET_ROWS events) at a time, counted before and deduplicated while it is written.
+    # Streamed from the input into the Parquet file in memory that grows with one bucket of users (about
+    # USER_BUCKET_ROWS events), each bucket grouped by user as it is written (the file then loads faster; see
+    # grouped_by_user); duplicates are counted first and dropped in the same pass.
     log = scan_log(path, read_flags.options(config))
     if drop_duplicates:
-        log, report = drop_exact_duplicates_lazy(log)
+        log, report = drop_exact_duplicates_lazy(log, group_users=True)
         console.print(str(report))
+    else:
+        log = grouped_by_user(log)
     write_event_log(log, out)
     # The same count as `data inspect`: actions that occur; a vocabulary may also name actions that do not.
     # Counted in bounded memory: users per bucket of users, actions as a frame's unique rows (n_unique() held every value).
