@@ -8,6 +8,8 @@ repository). On the generated log the comparison is like for like (issue 15, sec
   polars-bare     pl.read_csv alone (no parsing of times, no checks): our validation overhead is ours / this
   behaviorlab-parquet  our load of the Parquet file `data convert` writes from the CSV (written once per run,
                        timed as behaviorlab-convert): the target of "Parquet at least 5x faster than our CSV load"
+  behaviorlab-parquet-arrival, polars-bare-parquet-arrival  the same rows written in the CSV's order (not grouped by
+                       user, as convert wrote them before; timed as behaviorlab-convert-arrival): the baseline of grouping
   polars-bare-parquet  pl.read_parquet of that file (no checks): the floor of any load of it
   behaviorlab-parquet-foreign, polars-bare-parquet-foreign  the same for the Parquet folder generate_log.py
                        writes (plain polars parts, no behaviorlab metadata: every row is checked)
@@ -66,19 +68,21 @@ def _pandas_checked(path: str, sep: str) -> int:
     return len(frame) if len(distinct) else 0
 
 
-def _convert(csv: Path) -> int:
-    """What `behaviorlab data convert CSV OUT` does: the CSV checked in streaming passes, then streamed into Parquet."""
+def _convert(csv: Path, grouped: bool) -> int:
+    """What `behaviorlab data convert CSV OUT` does: the CSV checked in streaming passes, then streamed into Parquet
+    grouped by user; or (not `grouped`) in the CSV's order, the file convert wrote before it grouped users."""
     from behaviorlab.datasets import scan, write_event_log
+    from behaviorlab.sequences import grouped_by_user
 
     log = scan(csv)
-    write_event_log(log, converted_path(csv))
+    write_event_log(grouped_by_user(log) if grouped else log, converted_path(csv, grouped))
     return log.n_events
 
 
 def _load_call(kind: str, path: str, pandas_sep: str):
     """The measured call of each loader kind (imports done before the clock starts)."""
-    if kind == "behaviorlab-convert":
-        return lambda: _convert(Path(path))
+    if kind.startswith("behaviorlab-convert"):
+        return lambda: _convert(Path(path), grouped=kind == "behaviorlab-convert")
     if kind.startswith("behaviorlab"):
         from behaviorlab.datasets import load
 
@@ -96,8 +100,8 @@ def _load_call(kind: str, path: str, pandas_sep: str):
     return lambda: len(pd.read_csv(path, sep=pandas_sep))
 
 
-def converted_path(csv: Path) -> Path:
-    return csv.with_name(f"{csv.stem}.converted.parquet")
+def converted_path(csv: Path, grouped: bool = True) -> Path:
+    return csv.with_name(f"{csv.stem}.converted{'' if grouped else '-arrival'}.parquet")
 
 
 def run_case(kind: str, path: str, pandas_sep: str, clock: str) -> dict:
@@ -153,16 +157,18 @@ def main() -> None:
         print(f"{name:<28} speed vs {kinds[0]} x{theirs['seconds'] / ours['seconds']:.2f}{target}, "
               f"peak memory vs {kinds[0]} x{ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}")
         if "polars-bare" in results:
-            convert = measure("behaviorlab-convert", path, sep, args.clock)  # once: it writes the file the Parquet cases read
-            print(f"{name:<28} {'behaviorlab-convert':<20} {convert['events']:>12,} {convert['seconds']:>8.3f} "
-                  f"{convert['events'] / convert['seconds']:>12,.0f} {convert['peak_rss_mb']:>12,.0f}")
-            files = (("", converted_path(path)), ("-foreign", folder))
+            for kind in ("behaviorlab-convert", "behaviorlab-convert-arrival"):  # once each: they write the files read next
+                convert = measure(kind, path, sep, args.clock)
+                print(f"{name:<28} {kind:<20} {convert['events']:>12,} {convert['seconds']:>8.3f} "
+                      f"{convert['events'] / convert['seconds']:>12,.0f} {convert['peak_rss_mb']:>12,.0f}")
+            files = (("", converted_path(path)), ("-arrival", converted_path(path, grouped=False)), ("-foreign", folder))
             parquets = _median_runs([(f"{kind}{suffix}", file) for suffix, file in files
                                      for kind in ("behaviorlab-parquet", "polars-bare-parquet")], sep, args.repeats, args.clock)
             for kind, r in parquets.items():
                 print(f"{name:<28} {kind:<20} {r['events']:>12,} {r['seconds']:>8.3f} "
                       f"{r['events'] / r['seconds']:>12,.0f} {r['peak_rss_mb']:>12,.0f}")
-            for suffix, what in (("", "the file data convert writes"), ("-foreign", "a foreign Parquet folder")):
+            for suffix, what in (("", "the file data convert writes"), ("-arrival", "the same rows in the CSV's order"),
+                                 ("-foreign", "a foreign Parquet folder")):
                 parquet, floor = parquets[f"behaviorlab-parquet{suffix}"], parquets[f"polars-bare-parquet{suffix}"]
                 print(f"{name:<28} Parquet load ({what}) vs our CSV load x{ours['seconds'] / parquet['seconds']:.2f}"
                       f"{' (target >= 5)' if not suffix else ''}; a bare read of it vs our CSV load, the most any load of "
