@@ -27,6 +27,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,7 +76,8 @@ def _convert(csv: Path, grouped: bool) -> int:
     from behaviorlab.sequences import grouped_by_user
 
     log = scan(csv)
-    write_event_log(grouped_by_user(log) if grouped else log, converted_path(csv, grouped))
+    with tempfile.TemporaryDirectory(dir=csv.parent) as spill:
+        write_event_log(grouped_by_user(log, Path(spill))[0] if grouped else log, converted_path(csv, grouped))
     return log.n_events
 
 

@@ -308,34 +308,38 @@ def test_drop_exact_duplicates_lazy_keeps_the_rows_the_in_memory_filter_keeps(mo
 
 
 @pytest.mark.parametrize("bucket_rows", [2, 5, 1_000])  # 10 buckets, 4 buckets, one bucket
-def test_grouped_by_user_puts_each_user_in_one_run_in_time_order_with_ties_in_the_log_order(monkeypatch, bucket_rows):
-    from behaviorlab import schema
+def test_grouped_by_user_puts_each_user_in_one_run_in_time_order_with_ties_in_the_log_order(monkeypatch, tmp_path, bucket_rows):
+    from behaviorlab import sequences
 
-    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", bucket_rows)
+    monkeypatch.setattr(sequences, "GROUP_BUCKET_ROWS", bucket_rows)
     log = stamp_log(DUPLICATED_ROWS, {"rating": "float"})  # ties in time within users u0, u1, u2 (different ratings)
-    grouped = grouped_by_user(log.lazy())
+    grouped, report = grouped_by_user(log.lazy(), tmp_path)
     frame = grouped.frame.collect()
-    assert grouped.n_events == frame.height == log.n_events and grouped.schema == log.schema
-    assert frame.sort(frame.columns).equals(log.frame.sort(frame.columns))  # the same rows
+    assert report is None and grouped.n_events == frame.height == log.n_events and grouped.schema == log.schema
+    assert frame.schema == log.frame.schema and frame.sort(frame.columns).equals(log.frame.sort(frame.columns))  # the same rows
     assert frame.get_column(USER).rle_id().max() + 1 == log.n_users  # one run of rows per user
     expected = log.sorted()  # by user, then time; ties keep the log's order
     assert _rows_of_each_user(grouped) == _rows_of_each_user(expected)
     assert [r[3] for r in _rows_of_each_user(grouped)["u1"]] == [None, None, 5.0, None]  # ties at minute 1, in order
+    assert bool(list(tmp_path.iterdir())) == (bucket_rows < log.n_events)  # split into buckets only when larger
 
 
-def test_drop_exact_duplicates_lazy_can_group_users_in_the_same_pass(monkeypatch):
-    from behaviorlab import schema
+@pytest.mark.parametrize("group_rows, dedup_rows", [(5, 1_000), (5, 2), (1_000, 1_000)])
+def test_grouped_by_user_drops_duplicates_per_bucket_as_the_in_memory_filter_does(monkeypatch, tmp_path, group_rows, dedup_rows):
+    from behaviorlab import schema, sequences
 
-    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", 5)
+    monkeypatch.setattr(sequences, "GROUP_BUCKET_ROWS", group_rows)
+    monkeypatch.setattr(schema, "USER_BUCKET_ROWS", dedup_rows)
     log = stamp_log(DUPLICATED_ROWS, {"rating": "float"})
-    kept, report = drop_exact_duplicates_lazy(log.lazy(), group_users=True)
+    kept, report = grouped_by_user(log.lazy(), tmp_path, drop_duplicates=True)
     expected, expected_report = drop_exact_duplicates(log)
     frame = kept.frame.collect()
     assert str(report) == str(expected_report) and kept.n_events == frame.height == expected.n_events
     assert frame.get_column(USER).rle_id().max() + 1 == expected.n_users
     assert _rows_of_each_user(kept) == _rows_of_each_user(expected.sorted())
-    without = drop_exact_duplicates_lazy(stamp_log(LOG_ROWS).lazy(), group_users=True)[0]  # grouped with nothing removed
-    assert _rows_of_each_user(without) == _rows_of_each_user(stamp_log(LOG_ROWS).sorted())
+    (tmp_path / "again").mkdir()
+    without, report = grouped_by_user(stamp_log(LOG_ROWS).lazy(), tmp_path / "again", drop_duplicates=True)
+    assert report.events_removed == 0 and _rows_of_each_user(without) == _rows_of_each_user(stamp_log(LOG_ROWS).sorted())
 
 
 @pytest.mark.parametrize("bucket_rows", [2, 1_000])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -414,28 +415,26 @@ def drop_exact_duplicates(log: EventLog) -> tuple[EventLog, FilterReport]:
     return kept, _report("drop_exact_duplicates", log, kept, f"{log.n_events - kept.n_events:,} duplicate events removed")
 
 
-def drop_exact_duplicates_lazy(log: LazyEventLog, *, group_users: bool = False) -> tuple[LazyEventLog, FilterReport]:
+def drop_exact_duplicates_lazy(log: LazyEventLog) -> tuple[LazyEventLog, FilterReport]:
     """drop_exact_duplicates for a log that stays where it is, in memory that grows with the largest bucket of
     users (about USER_BUCKET_ROWS events), not with the log: the first occurrence of each row stays, and each
     user's events keep their order.
 
     Equal rows have the same user, so each bucket of users is deduplicated on its own. The buckets are counted
     first (one streaming pass each, as count_exact_duplicates), which gives the report and the result's size
-    before anything reads the result. A log with no duplicates comes back as it is (unless `group_users`);
-    otherwise the result reads the source once per bucket, one bucket after the other, so with more than one
-    bucket (logs over USER_BUCKET_ROWS events) the rows of different users come out grouped by bucket, each
-    bucket's rows in the source's order. With `group_users` each bucket also comes out as grouped_by_user
-    makes it (in the same pass)."""
+    before anything reads the result. A log with no duplicates comes back as it is; otherwise the result reads
+    the source once per bucket, one bucket after the other, so with more than one bucket (logs over
+    USER_BUCKET_ROWS events) the rows of different users come out grouped by bucket, each bucket's rows in the
+    source's order."""
     buckets = user_buckets(log.n_events)
     counts = _duplicates_per_bucket(log, buckets, pl.col(USER).n_unique().alias("users"))
     removed, users = int(counts.get_column("duplicates").sum()), int(counts.get_column("users").sum())
     kept = log
-    if removed or group_users:
+    if removed:
         parts = [log.frame.filter(in_user_bucket(bucket, buckets)) for bucket in range(buckets)]
-        parts = [part.unique(maintain_order=True, keep="first") if duplicates else part
-                 for part, duplicates in zip(parts, counts.get_column("duplicates"), strict=True)]
         # Polars streams the parts of a concat one after the other: one bucket's rows are held at a time.
-        frame = pl.concat([_user_grouped(part, log.time_column) for part in parts] if group_users else parts)
+        frame = pl.concat([part.unique(maintain_order=True, keep="first") if duplicates else part
+                           for part, duplicates in zip(parts, counts.get_column("duplicates"), strict=True)])
         kept = LazyEventLog(frame, log.schema, log.vocabulary, log.n_events - removed)
     # A user loses only repeats of rows that stay, never all of their events: the users are the same.
     report = FilterReport("drop_exact_duplicates", log.n_events, kept.n_events, users, users,
@@ -443,19 +442,56 @@ def drop_exact_duplicates_lazy(log: LazyEventLog, *, group_users: bool = False) 
     return kept, report
 
 
-def grouped_by_user(log: LazyEventLog) -> LazyEventLog:
+# Events per bucket of users that grouped_by_user holds in memory to sort: `data convert` peaked at 1.4 GB of RSS
+# on one bucket of 10M events (bench/loaders.py), and at 5.8 GB on 100M events in buckets of 20M.
+GROUP_BUCKET_ROWS = 5_000_000
+# Rows per batch of the pass that splits a larger log into its buckets.
+SPLIT_BATCH_ROWS = 1 << 20
+
+
+def grouped_by_user(log: LazyEventLog, spill: Path, *,
+                    drop_duplicates: bool = False) -> tuple[LazyEventLog, FilterReport | None]:
     """The same events with each user's in one run of rows, in time order (ties in the source's order), as
-    `data convert` writes them: users in the order of their ids' hash within each bucket of users (about
-    USER_BUCKET_ROWS events, read from the source one bucket after the other and held in memory to sort).
+    `data convert` writes them (users in the order of their ids' hash); with `drop_duplicates`, also without
+    exact duplicate rows (as drop_exact_duplicates_lazy), and its report.
+
+    A log of more than GROUP_BUCKET_ROWS events is first split by user into buckets of about that many events,
+    in one streaming pass that writes each batch's share of each bucket under `spill` (which must stay until
+    the result has been read); each bucket is then read back, deduplicated and sorted in turn. So memory grows
+    with one bucket, and the source is read once, whatever its size.
 
     Why: a Parquet file of runs of users stores the ids dictionary-encoded and reads faster than one of ids in
     arrival order. On 10M events of 1M users (`bench/loaders.py --clock cpu`, a fresh process per load, polars
-    2.1): our load 0.49 s of CPU against 0.73 s, a bare pl.read_parquet 0.42 s against 0.57 s. The cost is at
-    convert: 8.0 s of CPU against 5.7 s, and a peak RSS of 1.4 GB against 0.6 GB (one bucket held to sort).
-    Every reader of a log orders each user's events by time itself, so no result changes."""
-    buckets = user_buckets(log.n_events)
-    frame = pl.concat([_user_grouped(log.frame.filter(in_user_bucket(b, buckets)), log.time_column) for b in range(buckets)])
-    return LazyEventLog(frame, log.schema, log.vocabulary, log.n_events)
+    2.1): our load 0.49 s of CPU against 0.73 s, a bare pl.read_parquet 0.42 s against 0.57 s; convert took
+    8.0 s of CPU against 5.7 s. Every reader of a log orders each user's events by time itself."""
+    buckets = -(-log.n_events // GROUP_BUCKET_ROWS)
+    parts = [log] if buckets <= 1 else _split_by_user(log, buckets, spill)
+    report = None
+    if drop_duplicates:
+        kept = [drop_exact_duplicates_lazy(part) for part in parts]  # equal rows have the same user: per bucket
+        parts = [part for part, _ in kept]
+        users = sum(r.users_before for _, r in kept)  # each user is in one bucket
+        removed = sum(r.events_removed for _, r in kept)
+        report = FilterReport("drop_exact_duplicates", log.n_events, log.n_events - removed, users, users,
+                              f"{removed:,} duplicate events removed")
+    # Polars reads the parts of a concat one after the other: one bucket is held at a time.
+    frame = pl.concat([_user_grouped(part.frame, log.time_column) for part in parts])
+    return LazyEventLog(frame, log.schema, log.vocabulary, sum(part.n_events for part in parts)), report
+
+
+def _split_by_user(log: LazyEventLog, buckets: int, spill: Path) -> list[LazyEventLog]:
+    """The log's users split into `buckets` by their ids' hash, as Parquet files under spill/<bucket>/ (one per
+    batch of the source holding rows of that bucket); the non-empty buckets, each as a lazy log."""
+    counts = [0] * buckets
+    bucket = (pl.col(USER).hash(seed=0) % buckets).alias("_bucket")
+    for index, batch in enumerate(log.frame.collect_batches(chunk_size=SPLIT_BATCH_ROWS)):
+        for (number,), part in batch.with_columns(bucket).partition_by("_bucket", as_dict=True, include_key=False).items():
+            folder = spill / f"{number:05d}"
+            folder.mkdir(exist_ok=True)
+            part.write_parquet(folder / f"{index:06d}.parquet", compression="lz4")
+            counts[number] += part.height
+    return [LazyEventLog(pl.scan_parquet(spill / f"{number:05d}" / "*.parquet"), log.schema, log.vocabulary, count)
+            for number, count in enumerate(counts) if count]
 
 
 def _user_grouped(part: pl.LazyFrame, time: str) -> pl.LazyFrame:

@@ -67,7 +67,7 @@ def test_convert_writes_a_lossless_parquet(tmp_path, capsys):
     assert main(["data", "inspect", str(out)]) == 0  # and it is recognised as a behaviorlab log
 
 
-@pytest.mark.parametrize("bucket_rows", [3, 1_000])  # several buckets of users (deduplicated one at a time), one bucket
+@pytest.mark.parametrize("bucket_rows", [3, 1_000])  # several buckets of users (grouped and deduplicated one at a time), one bucket
 def test_convert_drops_duplicates_as_the_in_memory_filter_does(tmp_path, capsys, monkeypatch, bucket_rows):
     from behaviorlab import schema
     from behaviorlab.sequences import drop_exact_duplicates
@@ -76,6 +76,7 @@ def test_convert_drops_duplicates_as_the_in_memory_filter_does(tmp_path, capsys,
         raise AssertionError("data convert loaded the whole log")
 
     monkeypatch.setattr(schema, "USER_BUCKET_ROWS", bucket_rows)
+    monkeypatch.setattr("behaviorlab.sequences.GROUP_BUCKET_ROWS", bucket_rows)  # split into buckets of users first
     monkeypatch.setattr("behaviorlab.cli.common.load", whole_log_in_memory)
     # 60 events of 6 users out of time order; every 7th row repeated (9 repeats), one of them twice (a 3rd copy).
     rows = [f"u{i % 6},{1_700_000_000 + (i * 37) % 60},i{i % 5},{i % 3}\n" for i in range(60)]
@@ -85,6 +86,7 @@ def test_convert_drops_duplicates_as_the_in_memory_filter_does(tmp_path, capsys,
     out = tmp_path / "out.parquet"
     mapping = ["--map", "user=uid,time=ts,action=item", "--extra", "stars:int"]
     assert main(["data", "convert", str(path), str(out), *mapping, "--drop-duplicates"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv", "out.parquet"]  # the buckets are gone
     printed = capsys.readouterr().out
     expected, report = drop_exact_duplicates(load(path, mapping=ColumnMapping(user="uid", time="ts", action="item", extras={"stars": "int"})))
     assert report.events_removed == 10 and str(report) in printed and "6 users, 60 events, 5 actions" in printed

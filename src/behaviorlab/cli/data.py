@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from behaviorlab.cli.common import (
 from behaviorlab.datasets import FORMATS, detect_format, scan, write_event_log
 from behaviorlab.errors import ConfigError
 from behaviorlab.schema import ACTION, SPLIT, USER, EventLog, LazyEventLog
-from behaviorlab.sequences import count_exact_duplicates, drop_exact_duplicates_lazy, grouped_by_user
+from behaviorlab.sequences import count_exact_duplicates, grouped_by_user
 
 data_app = typer.Typer(help="Load, inspect and convert behavior logs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -78,16 +79,15 @@ def convert(path: DataArgument, out: Path, config: ConfigOption = None,
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
     output_file(out)
-    # Streamed from the input into the Parquet file in memory that grows with one bucket of users (about
-    # USER_BUCKET_ROWS events), each bucket grouped by user as it is written (the file then loads faster; see
-    # grouped_by_user); duplicates are counted first and dropped in the same pass.
+    # Streamed from the input into the Parquet file, grouped by user (the file then loads faster; see
+    # grouped_by_user) in memory that grows with one bucket of users (about GROUP_BUCKET_ROWS events); a larger
+    # log is split into its buckets in a folder beside the output first, removed afterwards.
     log = scan_log(path, read_flags.options(config))
-    if drop_duplicates:
-        log, report = drop_exact_duplicates_lazy(log, group_users=True)
-        console.print(str(report))
-    else:
-        log = grouped_by_user(log)
-    write_event_log(log, out)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.buckets-") as spill:
+        log, report = grouped_by_user(log, Path(spill), drop_duplicates=drop_duplicates)
+        if report is not None:
+            console.print(str(report))
+        write_event_log(log, out)
     # The same count as `data inspect`: actions that occur; a vocabulary may also name actions that do not.
     # Counted in bounded memory: users per bucket of users, actions as a frame's unique rows (n_unique() held every value).
     written = scan(out)
