@@ -460,8 +460,8 @@ def grouped_by_user(log: LazyEventLog, spill: Path, *,
 
     A log of more than GROUP_BUCKET_ROWS events is first split by user into buckets of about that many events,
     in one streaming pass that writes each batch's share of each bucket under `spill` (which must stay until
-    the result has been read); each bucket is then read back, deduplicated and sorted in turn. So memory grows
-    with one bucket, and the source is read once, whatever its size.
+    the result has been read); each bucket is then read back, deduplicated and sorted in turn. So the source is
+    read once, whatever its size, and one bucket at a time is sorted (GROUP_BUCKET_ROWS gives the memory measured).
 
     Why: a Parquet file of runs of users stores the ids dictionary-encoded and reads faster than one of ids in
     arrival order. On 10M events of 1M users (`bench/loaders.py --clock cpu`, a fresh process per load, polars
