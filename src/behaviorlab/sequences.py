@@ -465,8 +465,9 @@ def grouped_by_user(log: LazyEventLog, spill: Path, *,
 
     Why: a Parquet file of runs of users stores the ids dictionary-encoded and reads faster than one of ids in
     arrival order. On 10M events of 1M users (`bench/loaders.py --clock cpu`, a fresh process per load, polars
-    2.1): our load 0.49 s of CPU against 0.73 s, a bare pl.read_parquet 0.42 s against 0.57 s; convert took
-    8.0 s of CPU against 5.7 s. Every reader of a log orders each user's events by time itself."""
+    2.1): our load 0.54 s of CPU against 0.77 s, a bare pl.read_parquet 0.49 s against 0.57 s; convert took
+    12.4 s of CPU against 6.5 s (two buckets, split first), with a peak RSS of 1.07 GB against 0.57 GB. Every
+    reader of a log orders each user's events by time itself."""
     buckets = -(-log.n_events // GROUP_BUCKET_ROWS)
     parts = [log] if buckets <= 1 else _split_by_user(log, buckets, spill)
     report = None
