@@ -385,15 +385,20 @@ class LazyEventLog:
 USER_BUCKET_ROWS = 20_000_000
 
 
-def user_buckets(n_events: int) -> int:
-    """How many buckets of users keep each at about USER_BUCKET_ROWS events (at least one)."""
-    return max(1, -(-n_events // USER_BUCKET_ROWS))
+def user_buckets(n_events: int, bucket_rows: int | None = None) -> int:
+    """How many buckets of users keep each at about `bucket_rows` (default USER_BUCKET_ROWS) events (at least one)."""
+    return max(1, -(-n_events // (USER_BUCKET_ROWS if bucket_rows is None else bucket_rows)))
+
+
+def user_bucket(buckets: int) -> pl.Expr:
+    """The bucket of each event's user, 0 .. buckets - 1, by the hash of the user id."""
+    return pl.col(USER).hash(seed=0) % buckets
 
 
 def in_user_bucket(bucket: int, buckets: int) -> pl.Expr:
-    """True on the events of the users in `bucket` of `buckets` (by the hash of the user id); one bucket
-    holds every event without hashing."""
-    return pl.lit(True) if buckets == 1 else pl.col(USER).hash(seed=0) % buckets == bucket
+    """True on the events of the users in `bucket` of `buckets` (see user_bucket); one bucket holds every
+    event without hashing."""
+    return pl.lit(True) if buckets == 1 else user_bucket(buckets) == bucket
 
 
 def _validated(frame: pl.DataFrame, schema: Schema) -> tuple[pl.DataFrame, list[str]]:

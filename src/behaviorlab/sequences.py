@@ -27,6 +27,7 @@ from behaviorlab.schema import (
     Schema,
     Vocabulary,
     in_user_bucket,
+    user_bucket,
     user_buckets,
 )
 
@@ -436,10 +437,13 @@ def drop_exact_duplicates_lazy(log: LazyEventLog) -> tuple[LazyEventLog, FilterR
         frame = pl.concat([part.unique(maintain_order=True, keep="first") if duplicates else part
                            for part, duplicates in zip(parts, counts.get_column("duplicates"), strict=True)])
         kept = LazyEventLog(frame, log.schema, log.vocabulary, log.n_events - removed)
-    # A user loses only repeats of rows that stay, never all of their events: the users are the same.
-    report = FilterReport("drop_exact_duplicates", log.n_events, kept.n_events, users, users,
-                          f"{removed:,} duplicate events removed")
-    return kept, report
+    return kept, _duplicates_report(log.n_events, removed, users)
+
+
+def _duplicates_report(events: int, removed: int, users: int) -> FilterReport:
+    """The report of the lazy duplicate filters: a user loses only repeats of rows that stay, never all of their
+    events, so the users are the same before and after."""
+    return FilterReport("drop_exact_duplicates", events, events - removed, users, users, f"{removed:,} duplicate events removed")
 
 
 # Events per bucket of users that grouped_by_user holds in memory to sort. `data convert` of 100M generated
@@ -468,17 +472,15 @@ def grouped_by_user(log: LazyEventLog, spill: Path, *,
     2.1): our load 0.54 s of CPU against 0.77 s, a bare pl.read_parquet 0.49 s against 0.57 s; convert took
     12.4 s of CPU against 6.5 s (two buckets, split first), with a peak RSS of 1.07 GB against 0.57 GB. Every
     reader of a log orders each user's events by time itself."""
-    buckets = -(-log.n_events // GROUP_BUCKET_ROWS)
-    parts = [log] if buckets <= 1 else _split_by_user(log, buckets, spill)
+    buckets = user_buckets(log.n_events, GROUP_BUCKET_ROWS)
+    parts = [log] if buckets == 1 else _split_by_user(log, buckets, spill)
     report = None
     if drop_duplicates:
         kept = [drop_exact_duplicates_lazy(part) for part in parts]  # equal rows have the same user: per bucket
         parts = [part for part, _ in kept]
-        users = sum(r.users_before for _, r in kept)  # each user is in one bucket
-        removed = sum(r.events_removed for _, r in kept)
-        report = FilterReport("drop_exact_duplicates", log.n_events, log.n_events - removed, users, users,
-                              f"{removed:,} duplicate events removed")
-    # Polars reads the parts of a concat one after the other: one bucket is held at a time.
+        report = _duplicates_report(log.n_events, sum(r.events_removed for _, r in kept),
+                                    sum(r.users_before for _, r in kept))  # each user is in one bucket
+    # One concat of the buckets, each sorted on its own (its peak memory: see GROUP_BUCKET_ROWS).
     frame = pl.concat([_user_grouped(part.frame, log.time_column) for part in parts])
     return LazyEventLog(frame, log.schema, log.vocabulary, sum(part.n_events for part in parts)), report
 
@@ -487,7 +489,7 @@ def _split_by_user(log: LazyEventLog, buckets: int, spill: Path) -> list[LazyEve
     """The log's users split into `buckets` by their ids' hash, as Parquet files under spill/<bucket>/ (one per
     batch of the source holding rows of that bucket); the non-empty buckets, each as a lazy log."""
     counts = [0] * buckets
-    bucket = (pl.col(USER).hash(seed=0) % buckets).alias("_bucket")
+    bucket = user_bucket(buckets).alias("_bucket")
     for index, batch in enumerate(log.frame.collect_batches(chunk_size=SPLIT_BATCH_ROWS)):
         for (number,), part in batch.with_columns(bucket).partition_by("_bucket", as_dict=True, include_key=False).items():
             folder = spill / f"{number:05d}"

@@ -80,8 +80,8 @@ def convert(path: DataArgument, out: Path, config: ConfigOption = None,
         raise ConfigError(f"The output {out} must end in .parquet", hint="Name the output like events.parquet.")
     output_file(out)
     # Streamed from the input into the Parquet file, grouped by user (the file then loads faster; see
-    # grouped_by_user) in memory that grows with one bucket of users (about GROUP_BUCKET_ROWS events); a larger
-    # log is split into its buckets in a folder beside the output first, removed afterwards.
+    # grouped_by_user), one bucket of users (about GROUP_BUCKET_ROWS events) sorted at a time; a larger log is
+    # split into its buckets in a folder beside the output first, removed afterwards.
     log = scan_log(path, read_flags.options(config))
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.buckets-") as spill:
         log, report = grouped_by_user(log, Path(spill), drop_duplicates=drop_duplicates)
